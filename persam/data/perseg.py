@@ -1,0 +1,79 @@
+"""PerSeg layout: ``Images/<object>/NN.jpg`` and ``Annotations/<object>/NN.png``.
+
+One object per folder; the reference is the image with stem ``ref_stem`` (default ``00``); every other
+image is a target, paired with the annotation of the same file stem (never by sorted position).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from persam.data.io import IMAGE_SUFFIXES, DataError
+
+
+@dataclass(frozen=True)
+class PerSegObject:
+    name: str
+    ref_image: Path
+    ref_mask: Path
+    targets: tuple[tuple[str, Path, Path], ...]  # (stem, image, ground-truth mask)
+
+
+def _by_stem(folder: Path, kind: str) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.is_dir():
+            continue
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise DataError(f"{path}: not an image file ({kind} folders hold only images)")
+        if path.stem in files:
+            raise DataError(f"{path}: two {kind} files share the stem {path.stem!r} ({files[path.stem].name})")
+        files[path.stem] = path
+    return files
+
+
+def list_objects(root: str | Path) -> list[str]:
+    images = Path(root) / "Images"
+    if not images.is_dir():
+        raise DataError(f"{images}: not a folder; a PerSeg root holds Images/<object>/ and Annotations/<object>/")
+    return sorted(p.name for p in images.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def load_object(root: str | Path, name: str, ref_stem: str = "00") -> PerSegObject:
+    root = Path(root)
+    image_dir, mask_dir = root / "Images" / name, root / "Annotations" / name
+    if not image_dir.is_dir():
+        raise DataError(f"{image_dir}: object folder not found")
+    if not mask_dir.is_dir():
+        raise DataError(f"{mask_dir}: annotation folder for object {name!r} not found")
+    images, masks = _by_stem(image_dir, "image"), _by_stem(mask_dir, "annotation")
+    if not images:
+        raise DataError(f"{image_dir}: object folder has no images")
+    if ref_stem not in images:
+        raise DataError(f"{image_dir}: no reference image with stem {ref_stem!r} (found {', '.join(sorted(images))})")
+    if ref_stem not in masks:
+        raise DataError(f"{mask_dir}: no reference mask {ref_stem}.png for {images[ref_stem].name}")
+    targets = []
+    for stem, image in images.items():
+        if stem == ref_stem:
+            continue
+        if stem not in masks:
+            raise DataError(f"{image}: target image has no ground-truth mask {mask_dir / (stem + '.png')}")
+        targets.append((stem, image, masks[stem]))
+    return PerSegObject(name, images[ref_stem], masks[ref_stem], tuple(targets))
+
+
+def load_perseg(root: str | Path, objects: list[str] | None = None, ref_stem: str = "00") -> list[PerSegObject]:
+    """The objects of a PerSeg folder (all, or the named ones; a named object that is absent is an error)."""
+    available = list_objects(root)
+    if objects:
+        missing = [o for o in objects if o not in available]
+        if missing:
+            raise DataError(f"{Path(root) / 'Images'}: objects not found: {', '.join(missing)}")
+        names = list(objects)
+    else:
+        names = available
+    if not names:
+        raise DataError(f"{Path(root) / 'Images'}: no object folders")
+    return [load_object(root, name, ref_stem) for name in names]

@@ -1,0 +1,1 @@
+"""Experiments: the evaluation task, provenance, loggers, overlays and table builders."""

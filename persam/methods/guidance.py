@@ -1,0 +1,48 @@
+"""Target-guided attention: the per-image-token bias added inside the decoder's cross-attention.
+
+Two formulas (``attention``):
+
+* ``original`` (the original PerSAM code): standardise the similarity (zero mean, unit std), take its
+  sigmoid; the decoder computes ``softmax(softmax(QK^T/sqrt(d)) + bias)``.
+* ``eq7`` (the paper's Eq. 7): ``bias = alpha * softmax(S)`` over the image tokens; same decoder formula.
+
+The bias lives on SAM's padded 64 x 64 embedding grid, aligned with the image tokens: statistics and the
+softmax use only the cells that cover the image, and padding cells get the weakest value. (The original
+code standardises the similarity at image resolution and stretches it over the whole padded grid, which
+misplaces it on non-square images.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from persam.models.predictor import ImageEmbedding
+
+GRID = 64
+
+
+def valid_cells(embedding: ImageEmbedding) -> Tensor:
+    """Boolean 64 x 64 map of the cells whose 16 x 16 patch contains image pixels (not padding)."""
+    h, w = embedding.input_size
+    rows = torch.arange(GRID, device=embedding.features.device) < math.ceil(h / 16)
+    cols = torch.arange(GRID, device=embedding.features.device) < math.ceil(w / 16)
+    return rows[:, None] & cols[None, :]
+
+
+def attention_bias(embedding: ImageEmbedding, similarity: Tensor, attention: str = "original", alpha: float = 1.0) -> Tensor:
+    """1 x 1 x 1 x 4096 bias for :class:`persam.models.guided_decoder.GuidedAttention` from a 64 x 64 similarity."""
+    valid = valid_cells(embedding)
+    values = similarity[valid]
+    if attention == "original":
+        std = values.std()
+        z = (similarity - values.mean()) / (std if std > 0 else 1.0)
+        bias = torch.where(valid, z, z[valid].min()).sigmoid()
+    elif attention == "eq7":
+        logits = torch.where(valid, similarity, torch.full_like(similarity, -torch.inf))
+        bias = alpha * torch.softmax(logits.flatten(), dim=0).reshape(similarity.shape)
+    else:
+        raise ValueError(f"attention must be 'original' or 'eq7', got {attention!r}")
+    return bias.reshape(1, 1, 1, -1)

@@ -1,0 +1,134 @@
+"""PerSAM and PerSAM-F: personalise SAM on one reference image and its mask, then segment that object
+in new images.
+
+One pipeline, every component a switch (:class:`PerSAMConfig`):
+
+1. location prior: the target embedding's cosine similarity to the target image's features; the most
+   similar pixel is a positive point (always), the least similar a negative point (``negative_prior``);
+2. the first decoding, optionally with target-guided attention (``guided_attention``) and
+   target-semantic prompting (``semantic_prompting``);
+3. PerSAM-F only (``scale_fusion``): three masks fused with the two weights fitted on the reference;
+4. cascaded post-refinement (``refinement_steps``: 0, 1 or 2).
+
+PerSAM is the training-free configuration; PerSAM-F turns on ``scale_fusion`` and, as in the original
+code, uses the positive point only, no guidance, and the mean+max target embedding.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from persam.methods.guidance import attention_bias
+from persam.methods.location_prior import select_points, similarity_grid, similarity_image
+from persam.methods.refinement import Stage, refine
+from persam.methods.scale_fusion import fit_scale_weights, fit_scale_weights_autograd, fuse
+from persam.methods.target import target_embedding
+from persam.models.guided_decoder import Guidance
+from persam.models.predictor import GuidedPredictor, ImageEmbedding
+
+FITTERS = {"fast": fit_scale_weights, "autograd": fit_scale_weights_autograd}
+
+
+@dataclass
+class PerSAMConfig:
+    negative_prior: bool = True
+    guided_attention: bool = True
+    semantic_prompting: bool = True
+    refinement_steps: int = 2
+    attention: str = "original"  # "original" (the released code) or "eq7" (the paper's Eq. 7)
+    eq7_alpha: float = 1.0
+    mask_pooling: str = "area"  # "area" or "center" (original code), see persam.methods.target
+    embedding_pooling: str = "mean"  # "mean" or "mean_max" (original PerSAM-F)
+    topk: int = 1
+    scale_fusion: bool = False  # PerSAM-F
+    fit: str = "fast"  # "fast" (grouped pixels) or "autograd" (reference), see persam.methods.scale_fusion
+    fit_steps: int = 1000
+    fit_lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.refinement_steps not in (0, 1, 2):
+            raise ValueError(f"refinement_steps must be 0, 1 or 2, got {self.refinement_steps}")
+        if self.fit not in FITTERS:
+            raise ValueError(f"fit must be one of {', '.join(FITTERS)}, got {self.fit!r}")
+
+
+@dataclass
+class Reference:
+    """What PerSAM keeps from the reference: the target embedding (C) and, for PerSAM-F, the 3 weights."""
+
+    embedding: Tensor
+    scale_weights: Tensor | None = None
+    fit_seconds: float = 0.0
+
+
+@dataclass
+class Prediction:
+    """A personalised mask (H x W bool) with the prompts that produced it (XY pixels, labels 1/0)."""
+
+    mask: np.ndarray
+    point_coords: np.ndarray
+    point_labels: np.ndarray
+    extra: dict = field(default_factory=dict)
+
+
+class PerSAM:
+    """PerSAM / PerSAM-F over a :class:`GuidedPredictor`. ``fit`` once per reference, then ``predict``."""
+
+    def __init__(self, predictor: GuidedPredictor, config: PerSAMConfig | None = None) -> None:
+        self.predictor = predictor
+        self.config = config or PerSAMConfig()
+
+    # -- reference ------------------------------------------------------------------------------------
+    def fit(self, embedding: ImageEmbedding, mask: np.ndarray) -> Reference:
+        """Learn the target from the reference image's embedding and its H x W boolean mask."""
+        cfg = self.config
+        if mask.shape != tuple(embedding.original_size):
+            raise ValueError(f"reference mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
+                             f"{embedding.original_size[1]}x{embedding.original_size[0]}")
+        target = target_embedding(embedding, mask, cfg.mask_pooling, cfg.embedding_pooling)
+        if not cfg.scale_fusion:
+            return Reference(target)
+        start = time.perf_counter()
+        # Decoder outputs on the reference, computed once; the fit only re-weights them.
+        self.predictor.set_embedding(embedding)
+        coords, labels, grid = self._prompts(embedding, target)
+        out = self.predictor.decode(coords, labels, multimask=True, guidance=self._guidance(embedding, target, grid))
+        gt = torch.as_tensor(mask, device=out.logits.device, dtype=torch.float32)
+        weights = FITTERS[cfg.fit](out.logits, gt, steps=cfg.fit_steps, lr=cfg.fit_lr).to(out.logits.device)
+        return Reference(target, weights, time.perf_counter() - start)
+
+    # -- targets --------------------------------------------------------------------------------------
+    def predict(self, embedding: ImageEmbedding, reference: Reference) -> Prediction:
+        cfg = self.config
+        self.predictor.set_embedding(embedding)
+        coords, labels, grid = self._prompts(embedding, reference.embedding)
+        guidance = self._guidance(embedding, reference.embedding, grid)
+        if cfg.scale_fusion:
+            out = self.predictor.decode(coords, labels, multimask=True, guidance=guidance)
+            weights = reference.scale_weights
+            stage = Stage(fuse(out.logits, weights), fuse(out.low_res_logits, weights)[None])
+        else:
+            out = self.predictor.decode(coords, labels, multimask=False, guidance=guidance)
+            stage = Stage(out.logits[0], out.low_res_logits[0:1])
+        stage = refine(self.predictor, stage, coords, labels, cfg.refinement_steps, box_from_first_step=cfg.scale_fusion)
+        return Prediction(stage.mask.cpu().numpy(), coords, labels)
+
+    # -- shared steps ---------------------------------------------------------------------------------
+    def _prompts(self, embedding: ImageEmbedding, target: Tensor) -> tuple[np.ndarray, np.ndarray, Tensor]:
+        grid = similarity_grid(embedding, target)
+        similarity = similarity_image(self.predictor.model, embedding, grid)
+        coords, labels = select_points(similarity, self.config.topk, self.config.negative_prior)
+        return coords, labels, grid
+
+    def _guidance(self, embedding: ImageEmbedding, target: Tensor, grid: Tensor) -> Guidance | None:
+        cfg = self.config
+        if not (cfg.guided_attention or cfg.semantic_prompting):
+            return None
+        bias = attention_bias(embedding, grid, cfg.attention, cfg.eq7_alpha) if cfg.guided_attention else None
+        semantic = target.reshape(1, 1, -1) if cfg.semantic_prompting else None
+        return Guidance(attn_bias=bias, target_embedding=semantic)

@@ -1,0 +1,130 @@
+"""PerSAM-F: two learnable weights fuse SAM's three multimask outputs; SAM stays frozen.
+
+The fused logits are ``(1 - w1 - w2) * L0 + w1 * L1 + w2 * L2``, with ``w1 = w2 = 1/3`` at the start.
+The weights are fitted on the reference image against its own mask with the paper's objective, dice +
+sigmoid focal loss (alpha 0.25, gamma 2), by AdamW (lr 1e-3, eps 1e-4, weight decay 0.01) with a cosine
+schedule over 1000 steps. The three logit maps are computed once by the decoder and reused by every step.
+
+Two implementations of the same optimisation:
+
+* :func:`fit_scale_weights_autograd` is the reference: autograd and ``torch.optim.AdamW`` on every pixel.
+  At 1000 steps on a 1-4 Mpixel reference it takes about a minute on a 2-core CPU.
+* :func:`fit_scale_weights` (the default) first groups the pixels whose three logits agree to within
+  ``quantum`` (1.0 logit) and whose targets are equal (a few thousand groups instead of millions of pixels),
+  then steps the same AdamW with closed-form gradients of the loss over the count-weighted groups.
+  Tests pin it to the reference's weights within 0.01 on real PerSeg references.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+ALPHA, GAMMA = 0.25, 2.0
+BETAS, EPS, WEIGHT_DECAY = (0.9, 0.999), 1e-4, 0.01
+
+
+def full_weights(learnt: Tensor) -> Tensor:
+    """The 3 fusion weights ``[1 - w1 - w2, w1, w2]`` from the 2 learnt ones."""
+    return torch.cat([1 - learnt.sum(0, keepdim=True), learnt])
+
+
+def fuse(logits: Tensor, weights: Tensor) -> Tensor:
+    """Fused logits from 3 x ... logits and the 3 fusion weights."""
+    return torch.einsum("k,k...->...", weights.to(logits.dtype), logits)
+
+
+def dice_loss(logits: Tensor, target: Tensor) -> Tensor:
+    prob = logits.sigmoid()
+    return 1 - (2 * (prob * target).sum() + 1) / (prob.sum() + target.sum() + 1)
+
+
+def focal_loss(logits: Tensor, target: Tensor, alpha: float = ALPHA, gamma: float = GAMMA) -> Tensor:
+    prob = logits.sigmoid()
+    ce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    p_t = prob * target + (1 - prob) * (1 - target)
+    alpha_t = alpha * target + (1 - alpha) * (1 - target)
+    return (alpha_t * ce * (1 - p_t) ** gamma).mean()
+
+
+def fit_scale_weights_autograd(logits: Tensor, target: Tensor, steps: int = 1000, lr: float = 1e-3) -> Tensor:
+    """Reference fit. logits: 3 x H x W; target: H x W in {0, 1}. Returns the 3 fusion weights."""
+    logits = logits.detach().float().flatten(1)
+    target = target.float().flatten()
+    weights = torch.full((2,), 1.0 / 3.0, device=logits.device, requires_grad=True)
+    optimizer = torch.optim.AdamW([weights], lr=lr, eps=EPS, betas=BETAS, weight_decay=WEIGHT_DECAY)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
+    with torch.enable_grad():
+        for _ in range(steps):
+            fused = fuse(logits, full_weights(weights))
+            loss = dice_loss(fused, target) + focal_loss(fused, target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+    return full_weights(weights.detach())
+
+
+def compress(logits: Tensor, target: Tensor, quantum: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group pixels whose three logits agree to within ``quantum`` and whose targets are equal.
+
+    Returns (3 x B mean logits per group, B targets, B pixel counts), float64. The loss is a sum over
+    pixels of a function of (logits, target), so the count-weighted sum over groups equals it up to the
+    quantisation, and the fit's cost no longer grows with the image size.
+    """
+    flat = logits.detach().flatten(1).float().cpu().numpy()
+    tgt = (target.detach().flatten().cpu().numpy() > 0.5).astype(np.int64)
+    q = np.round(flat / quantum).astype(np.int64)
+    q -= q.min(axis=1, keepdims=True)
+    span = q.max(axis=1) + 1
+    key = ((q[0] * span[1] + q[1]) * span[2] + q[2]) * 2 + tgt
+    groups, uniques = pd.factorize(key)  # hash-based: linear in the number of pixels
+    n = len(uniques)
+    counts = np.bincount(groups, minlength=n).astype(np.float64)
+    means = np.stack([np.bincount(groups, weights=row, minlength=n) for row in flat]) / counts
+    targets = np.bincount(groups, weights=tgt, minlength=n) / counts
+    return means, targets, counts
+
+
+def fit_scale_weights(
+    logits: Tensor, target: Tensor, steps: int = 1000, lr: float = 1e-3, quantum: float = 1.0
+) -> Tensor:
+    """Fast fit (see module doc). logits: 3 x H x W; target: H x W in {0, 1}. Returns the 3 fusion weights."""
+    group_logits, t, counts = compress(logits, target, quantum)
+    base = group_logits[0]
+    deltas = group_logits[1:] - base  # d fused / d w_j = L_j - L_0
+    n = counts.sum()
+    sum_t = (counts * t).sum()
+    focal_weight = counts * (ALPHA * t + (1 - ALPHA) * (1 - t)) / n
+    one_minus_2t = 1 - 2 * t
+    w = np.full(2, 1.0 / 3.0)
+    m = np.zeros(2)
+    v = np.zeros(2)
+    for step in range(steps):
+        fused = base + w[0] * deltas[0] + w[1] * deltas[1]
+        p = 0.5 * (1 + np.tanh(0.5 * fused))  # sigmoid without overflow
+        dp = p * (1 - p)
+        # dice = 1 - (2 S_pt + 1) / (S_p + S_t + 1)
+        cp = counts * p
+        s_pt, s_p = cp @ t, cp.sum()
+        denom = s_p + sum_t + 1
+        d_dice = counts * (-(2 * t * denom - (2 * s_pt + 1)) / denom**2) * dp
+        # focal = mean(alpha_t * ce * q^2), q = 1 - p_t, ce = softplus(f) - t f
+        q = p + t - 2 * p * t
+        ce = np.logaddexp(0.0, fused) - t * fused
+        d_focal = focal_weight * ((p - t) * q * q + ce * 2 * q * one_minus_2t * dp)
+        grad = deltas @ (d_dice + d_focal)
+        # torch.optim.AdamW, with CosineAnnealingLR's closed form for this step's learning rate
+        step_lr = lr * (1 + math.cos(math.pi * step / steps)) / 2
+        w = w * (1 - step_lr * WEIGHT_DECAY)
+        m = BETAS[0] * m + (1 - BETAS[0]) * grad
+        v = BETAS[1] * v + (1 - BETAS[1]) * grad * grad
+        m_hat = m / (1 - BETAS[0] ** (step + 1))
+        v_hat = v / (1 - BETAS[1] ** (step + 1))
+        w = w - step_lr * m_hat / (np.sqrt(v_hat) + EPS)
+    return full_weights(torch.as_tensor(w, dtype=torch.float32))

@@ -1,0 +1,79 @@
+"""The target embedding: SAM features of the reference image pooled inside the reference mask.
+
+The mask is brought onto SAM's 64 x 64 feature grid in one of two ways (``mask_pooling``):
+
+* ``area`` (default): the mask is resized to the encoder's input size (long side 1024) with area
+  interpolation, zero-padded to 1024 x 1024 like the image, and averaged over each 16 x 16 patch. Each grid
+  cell then holds the fraction of its patch that the object covers; cells covering at least
+  ``coverage`` (0.5) of their patch are the object's cells.
+* ``center`` (the original PerSAM code): the mask is resized bilinearly to the input size, padded, and
+  sampled bilinearly at the 64 x 64 cell centres (``F.interpolate`` without antialiasing); a cell is kept
+  when that sample exceeds 123.675 / 128, which is where the original's threshold of the
+  mean-normalised mask channel falls.
+
+If no cell qualifies (a tiny object), the cell with the largest coverage is used, so a non-empty mask
+always yields an embedding. The embedding is the mean of the kept cells' features (``mean``) or, as in
+the original PerSAM-F code, the average of their mean and their channel-wise max (``mean_max``).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from persam.models.predictor import ImageEmbedding
+
+GRID = 64
+PATCH = 16
+CENTER_THRESHOLD = 123.675 / 128.0
+
+
+def mask_on_grid(mask: np.ndarray, input_size: tuple[int, int], mode: str = "area") -> Tensor:
+    """64 x 64 float map of how much of each feature cell the H x W boolean ``mask`` covers (see module doc)."""
+    h, w = input_size
+    if mode == "area":
+        resized = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    elif mode == "center":
+        pil = Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.Resampling.BILINEAR)
+        resized = np.asarray(pil, dtype=np.float32) / 255.0
+    else:
+        raise ValueError(f"mask_pooling must be 'area' or 'center', got {mode!r}")
+    padded = np.zeros((GRID * PATCH, GRID * PATCH), dtype=np.float32)
+    padded[:h, :w] = resized
+    tensor = torch.from_numpy(padded)[None, None]
+    if mode == "area":
+        return F.avg_pool2d(tensor, PATCH)[0, 0]
+    return F.interpolate(tensor, size=(GRID, GRID), mode="bilinear", align_corners=False)[0, 0]
+
+
+def object_cells(coverage: Tensor, mode: str = "area", min_coverage: float = 0.5) -> Tensor:
+    """Boolean 64 x 64 map of the cells that count as the object; never empty for a non-empty mask."""
+    threshold = CENTER_THRESHOLD if mode == "center" else min_coverage
+    cells = coverage > threshold if mode == "center" else coverage >= threshold
+    if not bool(cells.any()):
+        cells = coverage == coverage.max()
+    return cells
+
+
+def target_embedding(
+    embedding: ImageEmbedding,
+    mask: np.ndarray,
+    mask_pooling: str = "area",
+    pooling: str = "mean",
+    min_coverage: float = 0.5,
+) -> Tensor:
+    """The reference's target embedding, a vector of C (=256) features (see module doc)."""
+    if not mask.any():
+        raise ValueError("the reference mask is empty: there is no object to personalise on")
+    coverage = mask_on_grid(mask, embedding.input_size, mask_pooling).to(embedding.features.device)
+    cells = object_cells(coverage, mask_pooling, min_coverage)
+    feats = embedding.features[0].permute(1, 2, 0)[cells]  # N x C
+    if pooling == "mean":
+        return feats.mean(0)
+    if pooling == "mean_max":
+        return feats.mean(0) / 2 + feats.max(0).values / 2
+    raise ValueError(f"embedding pooling must be 'mean' or 'mean_max', got {pooling!r}")

@@ -1,0 +1,120 @@
+"""PerSAM's two decoder-side techniques, added to segment-anything's mask decoder by extension.
+
+* **Target-guided attention**: in the token-to-image cross-attention of each two-way block (not the final
+  token-to-image attention), the attention map ``A = softmax(QK^T / sqrt(d))`` becomes
+  ``softmax(A + bias)``, where ``bias`` (1 x 1 x 1 x 4096, one value per 64x64 image token) is computed from
+  the location confidence map by :mod:`persam.methods.guidance`. :class:`GuidedAttention` is a subclass of
+  upstream's ``Attention``; with no bias set it calls upstream's ``forward`` unchanged.
+* **Target-semantic prompting**: the target embedding (1 x 1 x 256) is added to the decoder's tokens.
+  As in the original PerSAM code (whose in-place ``+=`` also lands in the tokens' positional copy), it is
+  added to the input tokens, and hence to the query positional encoding used by every attention; again to
+  the queries before each later two-way block; and once more to the query of the final token-to-image
+  attention. This is done with forward pre-hooks on upstream modules, so no SAM code is copied.
+
+With no :class:`Guidance` active, every hook is a no-op and the decoder is upstream's, bit for bit (tested).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from segment_anything.modeling import MaskDecoder
+from segment_anything.modeling.transformer import Attention
+from torch import Tensor
+
+
+@dataclass
+class Guidance:
+    """What PerSAM feeds into the decoder for one prediction.
+
+    attn_bias: 1 x 1 x 1 x (64*64), added to the softmaxed token-to-image attention before a second softmax.
+    target_embedding: 1 x 1 x C, added to the decoder tokens (target-semantic prompting).
+    """
+
+    attn_bias: Tensor | None = None
+    target_embedding: Tensor | None = None
+
+
+class GuidedAttention(Attention):
+    """Upstream ``Attention`` whose attention map can be re-weighted by a per-image-token bias."""
+
+    attn_bias: Tensor | None = None
+
+    def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        if self.attn_bias is None:
+            return super().forward(q, k, v)
+        q = self._separate_heads(self.q_proj(q), self.num_heads)
+        k = self._separate_heads(self.k_proj(k), self.num_heads)
+        v = self._separate_heads(self.v_proj(v), self.num_heads)
+        attn = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
+        attn = torch.softmax(attn + self.attn_bias, dim=-1)
+        return self.out_proj(self._recombine_heads(attn @ v))
+
+
+class DecoderGuidance:
+    """Installs PerSAM's guidance on a ``MaskDecoder`` once; :meth:`active` switches it on for a call."""
+
+    def __init__(self, decoder: MaskDecoder) -> None:
+        self.decoder = decoder
+        self.target_embedding: Tensor | None = None
+        transformer = decoder.transformer
+        self.guided_attentions: list[GuidedAttention] = []
+        for layer in transformer.layers:
+            attention = layer.cross_attn_token_to_image
+            if not isinstance(attention, GuidedAttention):
+                # Same parameters and buffers; only forward() gains the optional bias.
+                attention.__class__ = GuidedAttention
+            self.guided_attentions.append(attention)
+        transformer.register_forward_pre_hook(self._add_to_input_tokens, with_kwargs=True)
+        for layer in list(transformer.layers)[1:]:
+            layer.register_forward_pre_hook(self._add_to_queries, with_kwargs=True)
+        transformer.final_attn_token_to_image.register_forward_pre_hook(self._add_to_final_query, with_kwargs=True)
+
+    @classmethod
+    def of(cls, decoder: MaskDecoder) -> DecoderGuidance:
+        """The guidance installed on ``decoder`` (installed on first use)."""
+        existing = getattr(decoder, "_persam_guidance", None)
+        if existing is None:
+            existing = cls(decoder)
+            decoder._persam_guidance = existing  # type: ignore[assignment]
+        return existing
+
+    @contextlib.contextmanager
+    def active(self, guidance: Guidance | None) -> Iterator[None]:
+        if guidance is None:
+            yield
+            return
+        self.target_embedding = guidance.target_embedding
+        for attention in self.guided_attentions:
+            attention.attn_bias = guidance.attn_bias
+        try:
+            yield
+        finally:
+            self.target_embedding = None
+            for attention in self.guided_attentions:
+                attention.attn_bias = None
+
+    # -- target-semantic prompting hooks (no-ops when no target embedding is active) --------------------
+    def _add_to_input_tokens(self, module, args, kwargs):
+        if self.target_embedding is None:
+            return None
+        # TwoWayTransformer.forward(image_embedding, image_pe, point_embedding)
+        if len(args) >= 3:
+            args = (*args[:2], args[2] + self.target_embedding, *args[3:])
+        else:
+            kwargs = {**kwargs, "point_embedding": kwargs["point_embedding"] + self.target_embedding}
+        return args, kwargs
+
+    def _add_to_queries(self, module, args, kwargs):
+        if self.target_embedding is None:
+            return None
+        return args, {**kwargs, "queries": kwargs["queries"] + self.target_embedding}
+
+    def _add_to_final_query(self, module, args, kwargs):
+        if self.target_embedding is None:
+            return None
+        return args, {**kwargs, "q": kwargs["q"] + self.target_embedding}

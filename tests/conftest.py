@@ -1,0 +1,38 @@
+"""Shared fixtures: the real MobileSAM (vit_t) weights, loaded once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from persam.data.io import read_image
+
+SAMPLE = Path(__file__).resolve().parents[1] / "persam" / "sample_data" / "perseg"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def vit_t():
+    from persam.models import build_sam
+
+    return build_sam("vit_t", device="cpu", download=False)
+
+
+@pytest.fixture(scope="session")
+def embedding_cache(tmp_path_factory):
+    from persam.models import EmbeddingCache
+
+    return EmbeddingCache(tmp_path_factory.mktemp("embeddings"))
+
+
+@pytest.fixture(scope="session")
+def predictor(vit_t, embedding_cache):
+    from persam.models import GuidedPredictor
+
+    return GuidedPredictor(vit_t, embedding_cache)
+
+
+@pytest.fixture(scope="session")
+def cat_images():
+    return {stem: read_image(SAMPLE / "Images" / "cat" / f"{stem}.jpg") for stem in ("00", "01")}
