@@ -43,7 +43,8 @@ def test_targets_exclude_reference(tmp_path):
 
 def test_targets_paired_by_stem_not_position(tmp_path):
     """An annotation with no image (05) shifts sorted positions; pairing must still go by stem."""
-    # Sorted images: 00 01 10 2; sorted annotations: 00 01 05 10 2. Positional pairing would give 10.jpg <-> 05.png.
+    # Sorted images: 00 01 10 2; sorted annotations: 00 01 05 10 2.
+    # Pairing by sorted position would give 10.jpg <-> 05.png and 2.jpg <-> 10.png.
     _object(tmp_path, "dog", image_stems=("00", "01", "10", "2"), mask_stems=("00", "01", "05", "10", "2"))
     obj = load_object(tmp_path, "dog")
     assert {t[0] for t in obj.targets} == {"01", "10", "2"}

@@ -21,13 +21,14 @@ STEPS = 300
 
 
 def _disk_problem(seed=0, noise=3.0):
-    """3 x 64 x 64 logits: L0 a too-small disk, L1 the target disk, L2 a too-large disk (+-5), plus smooth noise."""
+    """3 x 64 x 64 logits (+-5): L0 too small a disk, L1 the target disk, L2 too large, plus smooth noise."""
     g = torch.Generator().manual_seed(seed)
     yy, xx = torch.meshgrid(torch.arange(64.0), torch.arange(64.0), indexing="ij")
     r = ((yy - 31.5) ** 2 + (xx - 31.5) ** 2).sqrt()
     target = (r < 16).float()
     maps = torch.stack([torch.where(r < radius, 5.0, -5.0) for radius in (10, 16, 24)])
-    smooth = F.interpolate(torch.randn(1, 3, 8, 8, generator=g), size=(64, 64), mode="bilinear", align_corners=False)
+    coarse = torch.randn(1, 3, 8, 8, generator=g)
+    smooth = F.interpolate(coarse, size=(64, 64), mode="bilinear", align_corners=False)
     return maps + noise * smooth[0], target
 
 
@@ -39,8 +40,11 @@ def _iou(logits, target):
 @pytest.fixture(scope="module")
 def fitted():
     logits, target = _disk_problem()
-    return logits, target, fit_scale_weights(logits, target, steps=STEPS), fit_scale_weights_autograd(
-        logits, target, steps=STEPS
+    return (
+        logits,
+        target,
+        fit_scale_weights(logits, target, steps=STEPS),
+        fit_scale_weights_autograd(logits, target, steps=STEPS),
     )
 
 
@@ -49,7 +53,8 @@ def test_fuse_with_one_hot_weights_returns_that_mask():
     logits = torch.randn(3, 5, 7, generator=torch.Generator().manual_seed(1))
     assert torch.equal(fuse(logits, torch.tensor([1.0, 0.0, 0.0])), logits[0])
     assert torch.equal(fuse(logits, torch.tensor([0.0, 0.0, 1.0])), logits[2])
-    assert torch.allclose(fuse(logits, torch.tensor([0.5, 0.25, 0.25])), 0.5 * logits[0] + 0.25 * (logits[1] + logits[2]))
+    expected = 0.5 * logits[0] + 0.25 * (logits[1] + logits[2])
+    assert torch.allclose(fuse(logits, torch.tensor([0.5, 0.25, 0.25])), expected)
 
 
 def test_full_weights_sum_to_one():
@@ -83,7 +88,7 @@ def test_fitted_fusion_beats_each_single_mask(fitted):
 
 
 def test_compress_groups_partition_the_pixels():
-    """Counts sum to H*W, shapes agree, each group has one target, and count-weighted means keep the logit sums."""
+    """Counts sum to H*W, shapes agree, groups are pure in target, count-weighted means keep the logit sums."""
     logits, target = _disk_problem()
     means, targets, counts = compress(logits, target, quantum=1.0)
     groups = counts.shape[0]
@@ -92,7 +97,8 @@ def test_compress_groups_partition_the_pixels():
     assert counts.sum() == 64 * 64
     assert set(np.unique(targets)) <= {0.0, 1.0}  # groups never mix object and background
     assert (counts * targets).sum() == target.sum().item()
-    np.testing.assert_allclose((means * counts).sum(axis=1), logits.double().flatten(1).sum(1).numpy(), rtol=1e-6)
+    pixel_sums = logits.double().flatten(1).sum(1).numpy()
+    np.testing.assert_allclose((means * counts).sum(axis=1), pixel_sums, rtol=1e-6)
 
 
 def test_compress_finer_quantum_gives_more_groups():

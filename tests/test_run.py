@@ -1,0 +1,139 @@
+"""The Hydra runner: configs compose, a real run writes its results contract, bad input fails in one line."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import SAMPLE
+from hydra import compose, initialize_config_dir
+from PIL import Image
+
+from persam.data.io import DataError
+from persam.experiments.evaluate import COLUMNS, evaluate, method_config
+from persam.run import CONFIG_DIR
+from persam.tables import write_table1
+
+REPO = Path(__file__).resolve().parents[1]
+METHODS = sorted(p.stem for p in (REPO / "conf" / "method").glob("*.yaml"))
+
+
+def make_cfg(*overrides: str):
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        return compose(config_name="config", overrides=["progress=false", *overrides])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_config_composes(method):
+    cfg = make_cfg(f"method={method}")
+    config = method_config(cfg)
+    assert cfg.method.name == method and cfg.method.label
+    assert config.scale_fusion == method.startswith("persam_f")
+
+
+@pytest.mark.parametrize("model", ["vit_t", "vit_b", "vit_l", "vit_h"])
+def test_model_configs_compose(model):
+    assert make_cfg(f"model={model}").model.name == model
+
+
+def test_table1_experiment_sweeps_the_methods():
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = compose(config_name="config", overrides=["experiment=table1"], return_hydra_config=True)
+    assert cfg.experiment_name == "table1"
+    assert set(cfg.hydra.sweeper.params.method.split(",")) == {"persam", "persam_f", "persam_eq7", "persam_orig",
+                                                              "persam_f_orig"}
+
+
+@pytest.fixture
+def one_object(tmp_path):
+    """A PerSeg copy of one sample object, to be damaged by tests."""
+    for kind in ("Images", "Annotations"):
+        shutil.copytree(SAMPLE / kind / "duck_toy", tmp_path / kind / "duck_toy")
+    return tmp_path
+
+
+def test_run_writes_results_provenance_masks_and_overlays(tmp_path, predictor):
+    cfg = make_cfg("method=persam_f", "dataset.objects=[duck_toy]", "experiment_name=test")
+    rows = evaluate(cfg, tmp_path / "run", predictor=predictor)
+    results = pd.read_csv(tmp_path / "run" / "results.csv")
+    assert list(results.columns) == COLUMNS
+    assert len(results) == len(rows)
+    by = results.set_index(["item", "metric"])["value"]
+    assert 90 < by[("duck_toy", "iou")] <= 100  # the original code scores 97.34 here
+    assert by[("ALL", "miou")] == pytest.approx(by[("duck_toy", "iou")])
+    assert {("duck_toy", "acc"), ("duck_toy", "fit_sec"), ("ALL", "macc"), ("ALL", "sec_per_image")} <= set(by.index)
+    for stem in ("01", "02"):
+        mask = np.array(Image.open(tmp_path / "run" / "masks" / "duck_toy" / f"{stem}.png"))
+        assert mask.shape == (1440, 1440) and set(np.unique(mask)) <= {0, 1}
+        assert (tmp_path / "run" / "overlays" / "duck_toy" / f"{stem}.jpg").is_file()
+    prov = json.loads((tmp_path / "run" / "provenance.json").read_text())
+    assert prov["model"]["sha256"].startswith("6dbb9052")
+    assert prov["data"]["items"] == ["duck_toy"] and prov["data"]["target_images"] == 2
+    assert prov["config"]["method"]["name"] == "persam_f"
+    assert {"commit", "dirty"} <= set(prov["git"]) and prov["torch"] and prov["device"] == "cpu"
+    table = write_table1([tmp_path / "run"], tmp_path / "table")
+    measured = table[table.kind == "measured"].iloc[0]
+    assert measured["mIoU"] == round(by[("ALL", "miou")], 2)
+    assert (tmp_path / "table" / "README.md").read_text().count("reference") >= 4
+
+
+def test_same_run_twice_gives_identical_masks_and_numbers(tmp_path, predictor):
+    cfg = make_cfg("dataset.objects=[duck_toy]", "outputs.overlays=false")
+    first = evaluate(cfg, tmp_path / "a", predictor=predictor)
+    second = evaluate(cfg, tmp_path / "b", predictor=predictor)
+    strip = [{k: v for k, v in r.items() if r["metric"] != "sec_per_image"} for r in first]
+    assert strip == [{k: v for k, v in r.items() if r["metric"] != "sec_per_image"} for r in second]
+    for stem in ("01", "02"):
+        a = np.array(Image.open(tmp_path / "a" / "masks" / "duck_toy" / f"{stem}.png"))
+        assert np.array_equal(a, np.array(Image.open(tmp_path / "b" / "masks" / "duck_toy" / f"{stem}.png")))
+
+
+def _damage_empty_reference(root: Path) -> Path:
+    path = root / "Annotations" / "duck_toy" / "00.png"
+    Image.fromarray(np.zeros((1280, 1280), dtype=np.uint8)).save(path)
+    return path
+
+
+def _damage_reference_size(root: Path) -> Path:
+    path = root / "Annotations" / "duck_toy" / "00.png"
+    Image.open(path).resize((640, 640)).save(path)
+    return path
+
+
+def _damage_unreadable_image(root: Path) -> Path:
+    path = root / "Images" / "duck_toy" / "01.jpg"
+    path.write_bytes(path.read_bytes()[:2000])
+    return path
+
+
+def _damage_missing_ground_truth(root: Path) -> Path:
+    (root / "Annotations" / "duck_toy" / "02.png").unlink()
+    return root / "Images" / "duck_toy" / "02.jpg"
+
+
+@pytest.mark.parametrize("damage", [_damage_empty_reference, _damage_reference_size, _damage_unreadable_image,
+                                    _damage_missing_ground_truth])
+def test_bad_input_is_a_data_error_naming_the_file(one_object, tmp_path, predictor, damage):
+    bad = damage(one_object)
+    cfg = make_cfg(f"dataset.root={one_object}")
+    with pytest.raises(DataError) as err:
+        evaluate(cfg, tmp_path / "run", predictor=predictor)
+    assert str(bad) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_command_line_reports_bad_input_in_one_line(one_object, tmp_path):
+    bad = _damage_empty_reference(one_object)
+    done = subprocess.run(
+        [sys.executable, "-m", "persam.run", f"dataset.root={one_object}", f"hydra.run.dir={tmp_path / 'run'}",
+         "progress=false"],
+        capture_output=True, text=True, cwd=REPO, timeout=300,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == f"error: {bad}: reference mask is empty (no non-zero pixel)"
+    assert "Traceback" not in done.stderr
