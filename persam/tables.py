@@ -98,8 +98,9 @@ def write_table1(runs: list[Path], out: Path) -> pd.DataFrame:
         "",
         "Defaults and the original code: `PerSAM` and `PerSAM-F` are this project's defaults; the "
         "*original-code choices* rows switch to the original implementation's cell-centre mask sampling "
-        "(`method.mask_pooling=center`) and, for PerSAM-F, its autograd fit on every pixel (`method.fit=autograd`); "
-        "*Eq. 7 attention* uses the paper's formula instead of the released code's (`method.attention=eq7`).",
+        "(`method.mask_pooling=center`), the released code's attention formula (`method.attention=original`) and, for "
+        "PerSAM-F, its autograd fit on every pixel (`method.fit=autograd`); *released-code attention* changes only "
+        "the attention formula. PerSAM's default attention is the paper's Eq. 7 (alpha = 1), which scored best here.",
         "",
         "## Provenance",
         "",

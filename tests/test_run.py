@@ -46,7 +46,7 @@ def test_table1_experiment_sweeps_the_methods():
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose(config_name="config", overrides=["experiment=table1"], return_hydra_config=True)
     assert cfg.experiment_name == "table1"
-    assert set(cfg.hydra.sweeper.params.method.split(",")) == {"persam", "persam_f", "persam_eq7", "persam_orig",
+    assert set(cfg.hydra.sweeper.params.method.split(",")) == {"persam", "persam_f", "persam_attn_orig", "persam_orig",
                                                               "persam_f_orig"}
 
 

@@ -40,7 +40,7 @@ class PerSAMConfig:
     guided_attention: bool = True
     semantic_prompting: bool = True
     refinement_steps: int = 2
-    attention: str = "original"  # "original" (the released code) or "eq7" (the paper's Eq. 7)
+    attention: str = "eq7"  # "eq7" (the paper's Eq. 7) or "original" (the released code)
     eq7_alpha: float = 1.0
     mask_pooling: str = "area"  # "area" or "center" (original code), see persam.methods.target
     embedding_pooling: str = "mean"  # "mean" or "mean_max" (original PerSAM-F)
