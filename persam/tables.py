@@ -117,9 +117,13 @@ def write_table1(runs: list[Path], out: Path) -> pd.DataFrame:
     return table
 
 
+# table name -> writer(runs, out_dir) -> DataFrame. Each writer puts README.md, CSVs and provenance/ in out_dir.
+TABLES = {"table1": write_table1}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m persam.tables", description=__doc__.split("\n")[0])
-    parser.add_argument("table", choices=["table1"])
+    parser.add_argument("table", choices=sorted(TABLES))
     parser.add_argument("runs", nargs="+", help="run directories or multirun folders")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
@@ -128,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    table = write_table1(runs, args.out)
+    table = TABLES[args.table](runs, args.out)
     print(markdown(table))
-    print(f"written: {args.out}/README.md, table1.csv, results.csv, provenance/")
+    print(f"written: {args.out}/ (README.md, CSV, provenance/)")
     return 0
 
 
