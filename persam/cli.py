@@ -2,8 +2,11 @@
 
     persam segment --ref-image dog.jpg --ref-mask dog.png --images photos/ --out masks/
     persam segment ... --method persam_f --model vit_b --checkpoint ~/sam_vit_b_01ec64.pth
+    persam track --frames video_frames/ --ref-mask frame0.png --out tracked/
 
-Writes ``<out>/masks/<name>.png`` (palette PNG, 1 = the object) and ``<out>/overlays/<name>.jpg``.
+``segment`` writes ``<out>/masks/<name>.png`` (palette PNG, 1 = the object) and ``<out>/overlays/<name>.jpg``;
+``track`` writes ``<out>/masks/<frame>.png`` (palette PNGs with the reference mask's object indices) and
+``<out>/overlay.gif``.
 """
 
 from __future__ import annotations
@@ -12,13 +15,18 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 from hydra import compose, initialize_config_dir
+from PIL import Image
 from tqdm import tqdm
 
-from persam.data.io import IMAGE_SUFFIXES, DataError, read_image, read_mask, write_mask
+from persam.data.davis import annotation_palette
+from persam.data.io import IMAGE_SUFFIXES, DataError, read_image, read_label_map, read_mask, write_mask
 from persam.experiments.evaluate import method_config
-from persam.experiments.overlays import overlay, write_image
+from persam.experiments.overlays import overlay, overlay_labels, write_image
+from persam.experiments.video_task import video_config, video_method
 from persam.methods import PerSAM
+from persam.methods.video import start, step
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam
 from persam.models.checkpoints import CheckpointError
 from persam.run import CONFIG_DIR
@@ -60,6 +68,62 @@ def segment(args: argparse.Namespace) -> int:
     return 0
 
 
+def reference_labels(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, list[int]]:
+    """The first frame's object labels (H x W uint8) and palette. A palette PNG is read by index (255 = void,
+    ignored); any other mask with one non-zero value is one object (label 1), else its values are the labels."""
+    labels = read_label_map(path)
+    if labels.shape != tuple(size):
+        raise DataError(f"{path}: mask is {labels.shape[1]}x{labels.shape[0]} but the first frame is "
+                        f"{size[1]}x{size[0]} (W x H)")
+    palette = annotation_palette(path)
+    with Image.open(path) as image:
+        is_palette = image.mode == "P"
+    values = [int(v) for v in np.unique(labels) if v != 0 and not (is_palette and v == 255)]
+    if not values:
+        raise DataError(f"{path}: reference mask is empty (no object label)")
+    if not is_palette and len(values) == 1:
+        return (labels > 0).astype(np.uint8), palette
+    if max(values) > 254:
+        raise DataError(f"{path}: object labels must be 1..254, found {max(values)}")
+    return np.where(np.isin(labels, values), labels, 0).astype(np.uint8), palette
+
+
+def track(args: argparse.Namespace) -> int:
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        cfg = compose(config_name="config", overrides=[f"method={args.method}", "dataset=davis2017"])
+    frames = image_files([args.frames])
+    first = read_image(frames[0])
+    labels, palette = reference_labels(args.ref_mask, first.shape[:2])
+    predictor = GuidedPredictor(build_sam(args.model, args.checkpoint, args.device),
+                                None if args.no_cache else EmbeddingCache())
+    method = video_method(cfg, PerSAM(predictor, method_config(cfg)))
+    tracker = video_config(cfg)
+    states = start(method, predictor.embed(first), labels, config=tracker)
+    write_mask(args.out / "masks" / f"{frames[0].stem}.png", labels, palette)
+    pictures = [overlay_labels(first, labels, palette)]
+    for path in tqdm(frames[1:], desc=f"{cfg.method.label}: {len(states)} object(s)", unit="frame"):
+        image = read_image(path)
+        if image.shape[:2] != first.shape[:2]:
+            raise DataError(f"{path}: frame is {image.shape[1]}x{image.shape[0]} but the first frame is "
+                            f"{first.shape[1]}x{first.shape[0]}")
+        result, states = step(method, predictor.embed(image), states, tracker)
+        write_mask(args.out / "masks" / f"{path.stem}.png", result.labels, palette)
+        pictures.append(overlay_labels(image, result.labels, palette))
+    gif = args.out / "overlay.gif"
+    write_gif(gif, pictures, args.fps)
+    print(f"{len(frames)} masks in {args.out / 'masks'} (palette PNGs, object ids as in {args.ref_mask.name}), "
+          f"overlay video {gif}")
+    return 0
+
+
+def write_gif(path: Path, pictures: list[np.ndarray], fps: float, max_side: int = 480) -> None:
+    scale = min(1.0, max_side / max(pictures[0].shape[:2]))
+    size = (max(1, round(pictures[0].shape[1] * scale)), max(1, round(pictures[0].shape[0] * scale)))
+    images = [Image.fromarray(p).resize(size, Image.Resampling.BILINEAR) for p in pictures]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="persam", description="One-shot personalized segmentation with SAM.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,9 +137,22 @@ def main(argv: list[str] | None = None) -> int:
     seg.add_argument("--checkpoint", default=None, help="path to the model's checkpoint (default: found/downloaded)")
     seg.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     seg.add_argument("--no-cache", action="store_true", help="do not cache image embeddings on disk")
+    trk = sub.add_parser("track", help="track the objects of the first frame's mask through a video's frames")
+    trk.add_argument("--frames", type=Path, required=True, help="folder of the video's frames (sorted by name)")
+    trk.add_argument("--ref-mask", type=Path, required=True,
+                     help="the first frame's mask: a palette PNG with one index per object (DAVIS style), "
+                          "or any one-object mask")
+    trk.add_argument("--out", type=Path, required=True, help="output folder (masks/ and overlay.gif)")
+    trk.add_argument("--method", default="persam", help="persam (training-free, default) or persam_f")
+    trk.add_argument("--fps", type=float, default=10.0, help="frame rate of overlay.gif (default 10)")
+    for flag, default, text in (("--model", "vit_t", "vit_t (MobileSAM, default), vit_b, vit_l or vit_h"),
+                                ("--checkpoint", None, "path to the model's checkpoint (default: found/downloaded)"),
+                                ("--device", None, "cpu or cuda (default: cuda when present)")):
+        trk.add_argument(flag, default=default, help=text)
+    trk.add_argument("--no-cache", action="store_true", help="do not cache image embeddings on disk")
     args = parser.parse_args(argv)
     try:
-        return segment(args)
+        return track(args) if args.command == "track" else segment(args)
     except (DataError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

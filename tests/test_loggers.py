@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from PIL import Image
 from test_run import make_cfg
@@ -21,7 +23,12 @@ def test_wandb_offline_run_holds_rows_and_images(tmp_path, monkeypatch):
     log_rows(cfg, tmp_path, rows)
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
-    files = {p.name for p in runs[0].rglob("*") if p.is_file()}
-    assert any(name.endswith(".wandb") for name in files)
-    assert any(name.startswith("results") and name.endswith(".table.json") for name in files)
-    assert any(name.endswith(".jpg") for name in files)
+    files = [p for p in runs[0].rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".wandb") for p in files)
+    tables = [p for p in files if p.name.startswith("results") and p.name.endswith(".table.json")]
+    assert len(tables) == 1
+    logged = json.loads(tables[0].read_text())
+    assert "metric" in logged["columns"] and "value" in logged["columns"]
+    assert logged["data"][0][logged["columns"].index("value")] == 94.5
+    images = [p for p in files if p.suffix in (".jpg", ".jpeg", ".png") and "overlays" in str(p)]
+    assert images, [str(p) for p in files]

@@ -35,6 +35,7 @@ def test_every_method_config_composes(method):
     config = method_config(cfg)
     assert cfg.method.name == method and cfg.method.label
     assert config.scale_fusion == method.startswith("persam_f")
+    assert cfg.method.get("kind", "persam") in ("persam", "similarity_threshold", "oracle_box")
 
 
 @pytest.mark.parametrize("model", ["vit_t", "vit_b", "vit_l", "vit_h"])
@@ -46,8 +47,9 @@ def test_table1_experiment_sweeps_the_methods():
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose(config_name="config", overrides=["experiment=table1"], return_hydra_config=True)
     assert cfg.experiment_name == "table1"
-    assert set(cfg.hydra.sweeper.params.method.split(",")) == {"persam", "persam_f", "persam_attn_orig", "persam_orig",
-                                                              "persam_f_orig"}
+    assert set(cfg.hydra.sweeper.params.method.split(",")) == {
+        "persam", "persam_eq7", "persam_area", "persam_f", "persam_f_area", "persam_f_orig", "baseline_similarity",
+        "baseline_oracle_box"}
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from persam.experiments import provenance
-from persam.methods import PerSAM, PerSAMConfig
+from persam.methods import PerSAMConfig
+from persam.methods.factory import build_method
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam
 
 COLUMNS = ["experiment", "dataset", "subset", "method", "label", "model", "item", "metric", "value"]
@@ -53,7 +54,7 @@ def build_predictor(cfg: DictConfig) -> GuidedPredictor:
     if cfg.cache.enabled:
         kwargs = {"max_bytes": int(cfg.cache.max_gb * 2**30)}
         cache = EmbeddingCache(cfg.cache.dir, **kwargs) if cfg.cache.dir else EmbeddingCache(**kwargs)
-    return GuidedPredictor(loaded, cache)
+    return GuidedPredictor(loaded, cache, encoder=cfg.model.get("encoder") or "auto")
 
 
 def seed_everything(seed: int) -> None:
@@ -78,8 +79,10 @@ def fingerprint(cfg: DictConfig, checkpoint_sha256: str) -> str:
     parts = {
         "method": OmegaConf.to_container(cfg.method, resolve=True),
         "model": cfg.model.name,
+        "encoder": cfg.model.get("encoder") or "auto",
         "checkpoint": checkpoint_sha256,
         "dataset": {k: v for k, v in OmegaConf.to_container(cfg.dataset, resolve=True).items() if k != "subset"},
+        "corruption": OmegaConf.to_container(cfg.corruption, resolve=True) if "corruption" in cfg else None,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -88,7 +91,7 @@ def base_row(cfg: DictConfig) -> dict:
     return {
         "experiment": cfg.experiment_name,
         "dataset": cfg.dataset.name,
-        "subset": cfg.dataset.subset or ("bundled sample" if not cfg.dataset.root else "as found"),
+        "subset": cfg.dataset.subset or "as found",
         "method": cfg.method.name,
         "label": cfg.method.label,
         "model": cfg.model.name,
@@ -116,7 +119,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path, predictor: GuidedPredictor | 
     if task not in tasks:
         raise ValueError(f"dataset.task must be one of {', '.join(tasks)}, got {task!r}")
     predictor = predictor or build_predictor(cfg)
-    method = PerSAM(predictor, method_config(cfg))
+    method = build_method(predictor, OmegaConf.to_container(cfg.method, resolve=True))
     encoder_calls_before = predictor.encoder_calls
     cache_before = predictor.cache.stats() if predictor.cache else None
     output = tasks[task](cfg, predictor, method, out_dir, base_row(cfg))
@@ -130,10 +133,11 @@ def evaluate(cfg: DictConfig, out_dir: str | Path, predictor: GuidedPredictor | 
     record = provenance.collect({
         "config": OmegaConf.to_container(cfg, resolve=True),
         "model": {"name": predictor.loaded.name, "checkpoint": str(predictor.loaded.checkpoint),
-                  "sha256": predictor.loaded.sha256},
+                  "sha256": predictor.loaded.sha256, "encoder": predictor.encoder_id},
         "device": str(predictor.device),
         "data": {"dataset": cfg.dataset.name, "root": output.extra.pop("root", None),
-                 "subset": base_row(cfg)["subset"], "items": output.items, output.unit_name: output.units},
+                 "subset": output.extra.pop("subset", base_row(cfg)["subset"]),
+                 "items": output.items, output.unit_name: output.units},
         "seed": {"value": cfg.seed, "seeded": ["python random", "numpy", "torch"],
                  "note": "PerSAM and PerSAM-F draw no random numbers; the seed is set for any variant that does"},
         "embedding_cache": {**cache, "encoder_calls": predictor.encoder_calls - encoder_calls_before},

@@ -16,7 +16,9 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from persam.data.io import DataError, read_image, read_mask, write_mask
+from persam.data.mask_corruption import corrupt_mask
 from persam.data.perseg import load_perseg
+from persam.data.sharding import shard_items
 from persam.experiments.evaluate import TaskOutput, fingerprint, write_atomic
 from persam.experiments.overlays import overlay, write_image
 from persam.methods import PerSAM
@@ -24,10 +26,19 @@ from persam.metrics import ObjectScore, mean_scores
 from persam.models import GuidedPredictor
 
 SAMPLE_PERSEG = Path(__file__).resolve().parents[1] / "sample_data" / "perseg"
+PERSEG_OBJECTS = 40
 
 
 def dataset_root(cfg: DictConfig) -> Path:
     return Path(cfg.dataset.root).expanduser() if cfg.dataset.root else SAMPLE_PERSEG
+
+
+def subset_label(cfg: DictConfig, root: Path, n_objects: int) -> str:
+    """What part of the dataset was evaluated, for tables: e.g. "3 of 40 objects"."""
+    where = "bundled sample" if root == SAMPLE_PERSEG else str(cfg.dataset.root)
+    total = PERSEG_OBJECTS if cfg.dataset.name == "perseg" else None
+    count = f"{n_objects} of {total} objects" if total and n_objects < total else f"{n_objects} objects"
+    return f"{count} ({where})"
 
 
 def _finished(path: Path, key: str) -> dict | None:
@@ -41,7 +52,12 @@ def _finished(path: Path, key: str) -> dict | None:
 def run_image_task(cfg: DictConfig, predictor: GuidedPredictor, method: PerSAM, out_dir: Path, base: dict) -> TaskOutput:
     root = dataset_root(cfg)
     objects = load_perseg(root, list(cfg.dataset.objects) if cfg.dataset.objects else None, cfg.dataset.ref_stem)
+    shard, num_shards = cfg.dataset.get("shard", 0), cfg.dataset.get("num_shards", 1)
+    chosen = set(shard_items([o.name for o in objects], shard, num_shards))
+    objects = [o for o in objects if o.name in chosen]
     key = fingerprint(cfg, predictor.loaded.sha256)
+    if not cfg.dataset.subset:
+        base = {**base, "subset": subset_label(cfg, root, len(objects))}
     rows: list[dict] = []
     scores: dict[str, ObjectScore] = {}
     n_targets = sum(len(o.targets) for o in objects)
@@ -63,12 +79,13 @@ def run_image_task(cfg: DictConfig, predictor: GuidedPredictor, method: PerSAM, 
             ref_mask = read_mask(obj.ref_mask, ref_image.shape[:2])
             if not ref_mask.any():
                 raise DataError(f"{obj.ref_mask}: reference mask is empty (no non-zero pixel)")
+            ref_mask = corrupt_mask(ref_mask, cfg.corruption.op, cfg.corruption.kernel)
             reference = method.fit(predictor.embed(ref_image), ref_mask)
             score = scores[obj.name] = ObjectScore()
             for stem, image_path, gt_path in obj.targets:
                 image = read_image(image_path)
                 gt = read_mask(gt_path, image.shape[:2])
-                prediction = method.predict(predictor.embed(image), reference)
+                prediction = method.predict(predictor.embed(image), reference, gt if method.needs_ground_truth else None)
                 score.add(prediction.mask, gt)
                 if cfg.outputs.masks:
                     write_mask(out_dir / "masks" / obj.name / f"{stem}.png", prediction.mask)
@@ -92,4 +109,5 @@ def run_image_task(cfg: DictConfig, predictor: GuidedPredictor, method: PerSAM, 
         {**base, "item": "ALL", "metric": "sec_per_image", "value": elapsed / max(computed_targets, 1)},
     ]
     return TaskOutput(rows, [o.name for o in objects], n_targets, elapsed, extra=
-                      {"root": str(root.resolve()), "resumed_items": reused})
+                      {"root": str(root.resolve()), "resumed_items": reused, "subset": base["subset"],
+                             "shard": {"index": shard, "count": num_shards}})

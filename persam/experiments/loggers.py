@@ -49,3 +49,16 @@ def log_rows(cfg: DictConfig, out_dir: Path, rows: list[dict]) -> None:
             run.log({"overlays": [wandb.Image(str(p), caption=f"{p.parent.name}/{p.stem}") for p in overlays]})
     finally:
         run.finish()
+
+
+def log_table(name: str, table, out_dir: Path, project: str = "persam", mode: str | None = None) -> None:
+    """Log a generated table and the PNG figures beside it as one W&B run (group = the table's name)."""
+    import wandb
+
+    run = wandb.init(project=project, group=name, job_type="table", name=f"{name}-{out_dir.name}",
+                     mode=_wandb_mode(mode), dir=str(out_dir), reinit="finish_previous")
+    try:
+        run.log({name: wandb.Table(dataframe=table.astype(str))})
+        run.log({p.stem: wandb.Image(str(p)) for p in sorted(out_dir.glob("*.png"))})
+    finally:
+        run.finish()

@@ -45,3 +45,28 @@ def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
     if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise OSError(f"{path}: OpenCV could not write the image")
     os.replace(tmp, path)
+
+
+def overlay_labels(image: np.ndarray, labels: np.ndarray, palette: list[int],
+                   points: list[np.ndarray] | None = None) -> np.ndarray:
+    """RGB uint8 picture of a label map (video, several objects): each object tinted with its palette colour
+    and outlined in white; ``points`` (XY arrays, one per object) drawn as green stars."""
+    scale = min(1.0, MAX_SIDE / max(image.shape[:2]))
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    out = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = cv2.resize(labels.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    colours = np.asarray(palette[:768], dtype=np.float32).reshape(-1, 3)
+    ids = [int(k) for k in np.unique(small) if k not in (0, 255)]
+    for k in ids:
+        region = small == k
+        out[region] = 0.5 * out[region] + 0.5 * colours[k]
+    out = out.astype(np.uint8)
+    for k in ids:
+        contours, _ = cv2.findContours((small == k).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(out, contours, -1, (255, 255, 255), 2)
+    for coords in points or []:
+        for x, y in coords:
+            center = (int(round(x * scale)), int(round(y * scale)))
+            cv2.drawMarker(out, center, (255, 255, 255), cv2.MARKER_STAR, 16, 3)
+            cv2.drawMarker(out, center, (0, 220, 0), cv2.MARKER_STAR, 14, 1)
+    return out

@@ -2,7 +2,7 @@
 
 Two formulas (``attention``):
 
-* ``original`` (the original PerSAM code): standardise the similarity (zero mean, unit std), take its
+* ``original`` (default; the original PerSAM code): standardise the similarity (zero mean, unit std), take its
   sigmoid; the decoder computes ``softmax(softmax(QK^T/sqrt(d)) + bias)``.
 * ``eq7`` (the paper's Eq. 7): ``bias = alpha * softmax(S)`` over the image tokens; same decoder formula.
 

@@ -32,11 +32,19 @@ def select_points(similarity: Tensor, topk: int = 1, negative: bool = True) -> t
     """
     flat = similarity.flatten()
     w = similarity.shape[1]
-    indices = [flat.topk(topk).indices]
+    indices = [_extreme(flat, topk, largest=True)]
     labels = [np.ones(topk, dtype=np.int64)]
     if negative:
-        indices.append(flat.topk(topk, largest=False).indices)
+        indices.append(_extreme(flat, topk, largest=False))
         labels.append(np.zeros(topk, dtype=np.int64))
     idx = torch.cat(indices).cpu().numpy()
     coords = np.stack([idx % w, idx // w], axis=1).astype(np.float64)
     return coords, np.concatenate(labels)
+
+
+def _extreme(flat: Tensor, k: int, largest: bool) -> Tensor:
+    """``flat.topk(k, largest=largest).indices``. For k = 1 on 64 or more values this is argmax / argmin (a
+    single pass instead of a sort; both take the first of equal values there, tested), else ``topk`` itself."""
+    if k == 1 and flat.numel() >= 64:
+        return (flat.argmax() if largest else flat.argmin()).reshape(1)
+    return flat.topk(k, largest=largest).indices

@@ -40,21 +40,28 @@ class PerSAMConfig:
     guided_attention: bool = True
     semantic_prompting: bool = True
     refinement_steps: int = 2
-    attention: str = "eq7"  # "eq7" (the paper's Eq. 7) or "original" (the released code)
+    attention: str = "original"  # "original" (the released code) or "eq7" (the paper's Eq. 7)
     eq7_alpha: float = 1.0
-    mask_pooling: str = "area"  # "area" or "center" (original code), see persam.methods.target
+    mask_pooling: str = "center"  # "center" (original code) or "area", see persam.methods.target
     embedding_pooling: str = "mean"  # "mean" or "mean_max" (original PerSAM-F)
     topk: int = 1
     scale_fusion: bool = False  # PerSAM-F
     fit: str = "fast"  # "fast" (grouped pixels) or "autograd" (reference), see persam.methods.scale_fusion
     fit_steps: int = 1000
     fit_lr: float = 1e-3
+    # Without scale fusion, the first decoding's mask: "single" (SAM's single-mask output), or of its three
+    # masks the "largest" (the original video code) or the "best" (highest predicted IoU).
+    first_mask: str = "single"
+    # Box prompt (the previous mask's box) from the first refinement step on; always so with scale fusion.
+    refine_box_from_first_step: bool = False
 
     def __post_init__(self) -> None:
         if self.refinement_steps not in (0, 1, 2):
             raise ValueError(f"refinement_steps must be 0, 1 or 2, got {self.refinement_steps}")
         if self.fit not in FITTERS:
             raise ValueError(f"fit must be one of {', '.join(FITTERS)}, got {self.fit!r}")
+        if self.first_mask not in ("single", "largest", "best"):
+            raise ValueError(f"first_mask must be 'single', 'largest' or 'best', got {self.first_mask!r}")
 
 
 @dataclass
@@ -64,6 +71,7 @@ class Reference:
     embedding: Tensor
     scale_weights: Tensor | None = None
     fit_seconds: float = 0.0
+    threshold: float | None = None  # the similarity-threshold baseline's calibrated threshold
 
 
 @dataclass
@@ -74,18 +82,35 @@ class Prediction:
     point_coords: np.ndarray
     point_labels: np.ndarray
     extra: dict = field(default_factory=dict)
+    logits: Tensor | None = None  # H x W logits of the final mask (mask = logits > 0)
+
+
+@dataclass
+class Prompts:
+    """Prompts given besides the location prior's points (video: the previous frame's box and its centre).
+
+    points: N x 2 XY pixels with labels (N, 1 = positive), appended after the prior's points and used by
+    every decoding; box: XYXY pixels, used by the first decoding (refinement boxes come from the masks).
+    """
+
+    points: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    box: np.ndarray | None = None
 
 
 class PerSAM:
     """PerSAM / PerSAM-F over a :class:`GuidedPredictor`. ``fit`` once per reference, then ``predict``."""
+
+    needs_ground_truth = False
 
     def __init__(self, predictor: GuidedPredictor, config: PerSAMConfig | None = None) -> None:
         self.predictor = predictor
         self.config = config or PerSAMConfig()
 
     # -- reference ------------------------------------------------------------------------------------
-    def fit(self, embedding: ImageEmbedding, mask: np.ndarray) -> Reference:
-        """Learn the target from the reference image's embedding and its H x W boolean mask."""
+    def fit(self, embedding: ImageEmbedding, mask: np.ndarray, prompts: Prompts | None = None) -> Reference:
+        """Learn the target from the reference image's embedding and its H x W boolean mask (PerSAM-F fits its
+        weights on the decoding of the prior's points plus ``prompts``)."""
         cfg = self.config
         if mask.shape != tuple(embedding.original_size):
             raise ValueError(f"reference mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
@@ -96,33 +121,48 @@ class PerSAM:
         start = time.perf_counter()
         # Decoder outputs on the reference, computed once; the fit only re-weights them.
         self.predictor.set_embedding(embedding)
-        coords, labels, grid = self._prompts(embedding, target)
-        out = self.predictor.decode(coords, labels, multimask=True, guidance=self._guidance(embedding, target, grid))
+        coords, labels, grid = self._prompts(embedding, target, prompts)
+        out = self.predictor.decode(coords, labels, box=prompts.box if prompts else None, multimask=True,
+                                    guidance=self._guidance(embedding, target, grid))
         gt = torch.as_tensor(mask, device=out.logits.device, dtype=torch.float32)
         weights = FITTERS[cfg.fit](out.logits, gt, steps=cfg.fit_steps, lr=cfg.fit_lr).to(out.logits.device)
         return Reference(target, weights, time.perf_counter() - start)
 
     # -- targets --------------------------------------------------------------------------------------
-    def predict(self, embedding: ImageEmbedding, reference: Reference) -> Prediction:
+    def predict(self, embedding: ImageEmbedding, reference: Reference, gt: np.ndarray | None = None,
+                prompts: Prompts | None = None) -> Prediction:
+        """The personalised mask in a new image (``gt`` is accepted for a uniform interface and ignored;
+        ``prompts`` are added to the prior's points, see :class:`Prompts`)."""
         cfg = self.config
         self.predictor.set_embedding(embedding)
-        coords, labels, grid = self._prompts(embedding, reference.embedding)
+        coords, labels, grid = self._prompts(embedding, reference.embedding, prompts)
         guidance = self._guidance(embedding, reference.embedding, grid)
+        box = prompts.box if prompts else None
         if cfg.scale_fusion:
-            out = self.predictor.decode(coords, labels, multimask=True, guidance=guidance)
+            out = self.predictor.decode(coords, labels, box=box, multimask=True, guidance=guidance)
             weights = reference.scale_weights
             stage = Stage(fuse(out.logits, weights), fuse(out.low_res_logits, weights)[None])
         else:
-            out = self.predictor.decode(coords, labels, multimask=False, guidance=guidance)
-            stage = Stage(out.logits[0], out.low_res_logits[0:1])
-        stage = refine(self.predictor, stage, coords, labels, cfg.refinement_steps, box_from_first_step=cfg.scale_fusion)
-        return Prediction(stage.mask.cpu().numpy(), coords, labels)
+            out = self.predictor.decode(coords, labels, box=box, multimask=cfg.first_mask != "single", guidance=guidance)
+            pick = 0
+            if cfg.first_mask == "largest":
+                pick = int((out.logits > 0).flatten(1).sum(1).argmax())
+            elif cfg.first_mask == "best":
+                pick = out.best()
+            stage = Stage.of(out, pick)  # upsampled to the image size only when needed
+        stage = refine(self.predictor, stage, coords, labels, cfg.refinement_steps,
+                       box_from_first_step=cfg.scale_fusion or cfg.refine_box_from_first_step)
+        return Prediction(stage.mask.cpu().numpy(), coords, labels, logits=stage.logits)
 
     # -- shared steps ---------------------------------------------------------------------------------
-    def _prompts(self, embedding: ImageEmbedding, target: Tensor) -> tuple[np.ndarray, np.ndarray, Tensor]:
+    def _prompts(self, embedding: ImageEmbedding, target: Tensor,
+                 prompts: Prompts | None = None) -> tuple[np.ndarray, np.ndarray, Tensor]:
         grid = similarity_grid(embedding, target)
         similarity = similarity_image(self.predictor.model, embedding, grid)
         coords, labels = select_points(similarity, self.config.topk, self.config.negative_prior)
+        if prompts is not None and prompts.points is not None and len(prompts.points):
+            coords = np.concatenate([coords, np.asarray(prompts.points, dtype=np.float64).reshape(-1, 2)])
+            labels = np.concatenate([labels, np.asarray(prompts.labels, dtype=np.int64).reshape(-1)])
         return coords, labels, grid
 
     def _guidance(self, embedding: ImageEmbedding, target: Tensor, grid: Tensor) -> Guidance | None:

@@ -2,11 +2,11 @@
 
 The mask is brought onto SAM's 64 x 64 feature grid in one of two ways (``mask_pooling``):
 
-* ``area`` (default): the mask is resized to the encoder's input size (long side 1024) with area
+* ``area``: the mask is resized to the encoder's input size (long side 1024) with area
   interpolation, zero-padded to 1024 x 1024 like the image, and averaged over each 16 x 16 patch. Each grid
   cell then holds the fraction of its patch that the object covers; cells covering at least
   ``coverage`` (0.5) of their patch are the object's cells.
-* ``center`` (the original PerSAM code): the mask is resized bilinearly to the input size, padded, and
+* ``center`` (default; the original PerSAM code): the mask is resized bilinearly to the input size, padded, and
   sampled bilinearly at the 64 x 64 cell centres (``F.interpolate`` without antialiasing); a cell is kept
   when that sample exceeds 123.675 / 128, which is where the original's threshold of the
   mean-normalised mask channel falls.
@@ -32,7 +32,7 @@ PATCH = 16
 CENTER_THRESHOLD = 123.675 / 128.0
 
 
-def mask_on_grid(mask: np.ndarray, input_size: tuple[int, int], mode: str = "area") -> Tensor:
+def mask_on_grid(mask: np.ndarray, input_size: tuple[int, int], mode: str = "center") -> Tensor:
     """64 x 64 float map of how much of each feature cell the H x W boolean ``mask`` covers (see module doc)."""
     h, w = input_size
     if mode == "area":
@@ -62,7 +62,7 @@ def object_cells(coverage: Tensor, mode: str = "area", min_coverage: float = 0.5
 def target_embedding(
     embedding: ImageEmbedding,
     mask: np.ndarray,
-    mask_pooling: str = "area",
+    mask_pooling: str = "center",
     pooling: str = "mean",
     min_coverage: float = 0.5,
 ) -> Tensor:

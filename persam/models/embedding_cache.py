@@ -1,9 +1,15 @@
 """On-disk cache of SAM image embeddings, shared by every run and sweep on a machine.
 
-Key: (model name, checkpoint SHA-256, preprocessing id, SHA-256 of the decoded RGB pixels and their shape).
-Entries are written to a temporary file in the cache folder and renamed into place, so a reader sees a
-whole entry or none; a torn or unreadable entry is treated as a miss, deleted and recomputed. The cache is
-bounded: after a write, the least recently used entries are removed until it fits ``max_bytes``.
+Key: (model name, checkpoint SHA-256, preprocessing id, SHA-256 of the decoded RGB pixels and their shape);
+the predictor's preprocessing id names the encoder backend too (fp32, ONNX Runtime, bf16), so their
+embeddings never mix. Entries are written to a temporary file in the cache folder and renamed into place, so
+a reader sees a whole entry or none; a torn or unreadable entry is treated as a miss, deleted and recomputed.
+
+The cache is bounded: when it exceeds ``max_bytes``, the least recently used entries are removed until it
+holds 90 % of that. The folder is scanned for this on a process's first write, then whenever the bytes it
+wrote since could take the cache past the bound, and at least every ``scan_every`` writes (other processes
+write too), so a long run does not stat the whole cache after every image. Entries are read one at a time
+from disk: a run holds one embedding in memory, however large the dataset.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+LOW_WATER = 0.9
 
 
 def default_cache_dir() -> Path:
@@ -35,8 +43,12 @@ def image_digest(image: np.ndarray) -> str:
 class EmbeddingCache:
     root: Path = field(default_factory=default_cache_dir)
     max_bytes: int = 20 * 2**30
+    scan_every: int = 64
     hits: int = 0
     misses: int = 0
+    _scanned_bytes: int | None = field(default=None, repr=False)  # cache size at the last scan
+    _written: int = field(default=0, repr=False)  # bytes written since then
+    _writes: int = field(default=0, repr=False)  # entries written since then
 
     def __post_init__(self) -> None:
         self.root = Path(self.root).expanduser()
@@ -75,11 +87,16 @@ class EmbeddingCache:
                 torch.save({**entry, "key": key}, f)
                 f.flush()
                 os.fsync(f.fileno())
+            size = os.path.getsize(tmp)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
-        self._evict()
+        self._written += size
+        self._writes += 1
+        if (self._scanned_bytes is None or self._scanned_bytes + self._written > self.max_bytes
+                or self._writes >= self.scan_every):
+            self._evict()
 
     def _evict(self) -> None:
         entries = []
@@ -90,11 +107,13 @@ class EmbeddingCache:
                 continue
             entries.append((stat.st_mtime, stat.st_size, path))
         total = sum(size for _, size, _ in entries)
-        for _, size, path in sorted(entries, key=lambda e: e[0]):
-            if total <= self.max_bytes:
-                break
-            path.unlink(missing_ok=True)
-            total -= size
+        if total > self.max_bytes:  # down to 90 %, so that the next writes do not each trigger a scan
+            for _, size, path in sorted(entries, key=lambda e: e[0]):
+                if total <= LOW_WATER * self.max_bytes:
+                    break
+                path.unlink(missing_ok=True)
+                total -= size
+        self._scanned_bytes, self._written, self._writes = total, 0, 0
 
     def stats(self) -> dict:
         return {"dir": str(self.root), "hits": self.hits, "misses": self.misses}

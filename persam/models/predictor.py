@@ -2,10 +2,16 @@
 
 Coordinates are XY in original-image pixels; boxes are XYXY in original-image pixels; mask inputs are
 1 x 256 x 256 low-resolution logits as returned by a previous prediction.
+
+Decoding returns the decoder's low-resolution logits at once and brings a mask to the original image size
+(SAM's ``postprocess_masks``, the costly part on large images) only when it is asked for: all masks by
+``Decoded.logits``, one by ``Decoded.mask_logits(i)``. Both give exactly what upstream's ``predict_torch``
+returns (tested), so callers that need only the chosen mask pay for one upsampling instead of three.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,10 +20,13 @@ from segment_anything import SamPredictor
 from torch import Tensor
 
 from persam.models.embedding_cache import EmbeddingCache
+from persam.models.encoders import build_encoder
 from persam.models.guided_decoder import DecoderGuidance, Guidance
 from persam.models.registry import LoadedSam
 
-# Changing how images become encoder input must change this id, so cached embeddings are not reused.
+# Changing how images become encoder input must change this id, so cached embeddings are not reused. The
+# cache key also carries the encoder backend's id (persam.models.encoders), so fp32, ONNX Runtime and bf16
+# embeddings never mix.
 PREPROCESSING_ID = "segment_anything.ResizeLongestSide(1024)+normalize+pad/v1"
 
 
@@ -35,37 +44,70 @@ class ImageEmbedding:
     input_size: tuple[int, int]
 
 
-@dataclass
 class Decoded:
     """One decoder call. C masks: 1 (single) or 3 (multimask).
 
-    logits: C x H x W at the original image size. low_res_logits: C x 256 x 256. iou: C predicted IoUs.
+    low_res_logits: C x 256 x 256. iou: C predicted IoUs. logits: C x H x W at the original image size,
+    computed on first access (``mask_logits(i)``: mask i only, H x W); both equal upstream's bit for bit.
     """
 
-    logits: Tensor
-    low_res_logits: Tensor
-    iou: Tensor
+    def __init__(self, low_res_logits: Tensor, iou: Tensor, upscale: Callable[[Tensor], Tensor] | None = None,
+                 logits: Tensor | None = None) -> None:
+        if upscale is None and logits is None:
+            raise ValueError("Decoded needs the full-size logits or a way to compute them")
+        self.low_res_logits = low_res_logits
+        self.iou = iou
+        self._upscale = upscale
+        self._logits = logits
+        self._one: dict[int, Tensor] = {}
+
+    @property
+    def logits(self) -> Tensor:
+        if self._logits is None:
+            self._logits = self._upscale(self.low_res_logits[None])[0]
+        return self._logits
+
+    @logits.setter
+    def logits(self, value: Tensor) -> None:
+        self._logits = value
+        self._one.clear()
+
+    def mask_logits(self, i: int) -> Tensor:
+        """H x W logits of mask ``i`` at the original image size (upsampling that mask only)."""
+        if self._logits is not None:
+            return self._logits[i]
+        if i not in self._one:
+            self._one[i] = self._upscale(self.low_res_logits[None, i : i + 1])[0, 0]
+        return self._one[i]
 
     def best(self) -> int:
         return int(self.iou.argmax())
 
 
 class GuidedPredictor(SamPredictor):
-    """segment-anything's ``SamPredictor`` with an embedding cache and PerSAM's decoder guidance."""
+    """segment-anything's ``SamPredictor`` with an embedding cache, a choice of encoder backend and PerSAM's
+    decoder guidance. ``encoder``: ``fp32`` (upstream's, the default), ``onnx``, ``bf16`` or ``auto``; see
+    :mod:`persam.models.encoders`."""
 
-    def __init__(self, loaded: LoadedSam, cache: EmbeddingCache | None = None) -> None:
+    def __init__(self, loaded: LoadedSam, cache: EmbeddingCache | None = None, encoder: str = "fp32") -> None:
         super().__init__(loaded.sam)
         self.loaded = loaded
         self.cache = cache
+        self.encoder = build_encoder(loaded, encoder)
         self.guidance = DecoderGuidance.of(loaded.sam.mask_decoder)
         self.encoder_calls = 0
+
+    @property
+    def encoder_id(self) -> str:
+        """The encoder backend that produces this predictor's embeddings (in cache keys and provenance)."""
+        return self.encoder.id
 
     @torch.no_grad()
     def embed(self, image: np.ndarray) -> ImageEmbedding:
         """Embedding of an H x W x 3 uint8 RGB image, from the cache when it holds one."""
         key = None
         if self.cache is not None:
-            key = self.cache.key(self.loaded.name, self.loaded.sha256, PREPROCESSING_ID, image)
+            key = self.cache.key(self.loaded.name, self.loaded.sha256, f"{PREPROCESSING_ID}|{self.encoder.id}", image)
             entry = self.cache.get(key)
             if entry is not None:
                 return ImageEmbedding(
@@ -73,7 +115,7 @@ class GuidedPredictor(SamPredictor):
                 )
         resized = self.transform.apply_image(image)
         tensor = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
-        features = self.model.image_encoder(self.model.preprocess(tensor))
+        features = self.encoder(self.model.preprocess(tensor))
         self.encoder_calls += 1
         embedding = ImageEmbedding(features, tuple(image.shape[:2]), tuple(tensor.shape[-2:]))
         if key is not None:
@@ -105,7 +147,10 @@ class GuidedPredictor(SamPredictor):
         multimask: bool = True,
         guidance: Guidance | None = None,
     ) -> Decoded:
-        """Decode prompts on the current embedding; returns logits rather than thresholded masks."""
+        """Decode prompts on the current embedding; returns logits rather than thresholded masks (upstream's
+        ``predict_torch``, with the upsampling to the original size deferred, see :class:`Decoded`)."""
+        if not self.is_image_set:
+            raise RuntimeError("no image: call set_embedding (or set_image) before decode")
         coords = labels = boxes = masks = None
         if point_coords is not None:
             transformed = self.transform.apply_coords(np.asarray(point_coords, dtype=np.float64), self.original_size)
@@ -116,8 +161,31 @@ class GuidedPredictor(SamPredictor):
             boxes = torch.as_tensor(transformed, dtype=torch.float, device=self.device)
         if mask_input is not None:
             masks = mask_input.to(self.device, torch.float).reshape(1, 1, *mask_input.shape[-2:])
+        points = (coords, labels) if coords is not None else None
         with self.guidance.active(guidance):
-            logits, iou, low_res = self.predict_torch(
-                coords, labels, boxes, masks, multimask_output=multimask, return_logits=True
+            # predict_torch without its last step (postprocess_masks), which Decoded runs on demand.
+            sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=masks)
+            low_res, iou = self.model.mask_decoder(
+                image_embeddings=self.features,
+                image_pe=self._dense_pe(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=multimask,
             )
-        return Decoded(logits=logits[0], low_res_logits=low_res[0], iou=iou[0])
+        return Decoded(low_res[0], iou[0], self._upscaler(self.input_size, self.original_size))
+
+    def _dense_pe(self) -> Tensor:
+        """The prompt encoder's 1 x C x 64 x 64 positional encoding: a function of the frozen weights only."""
+        pe = getattr(self, "_dense_pe_cache", None)
+        if pe is None or pe.device != self.device:
+            pe = self._dense_pe_cache = self.model.prompt_encoder.get_dense_pe()
+        return pe
+
+    def _upscaler(self, input_size: tuple[int, int], original_size: tuple[int, int]) -> Callable[[Tensor], Tensor]:
+        model = self.model
+
+        @torch.no_grad()
+        def upscale(low_res: Tensor) -> Tensor:  # B x C x 256 x 256 -> B x C x H x W, as predict_torch
+            return model.postprocess_masks(low_res, input_size, original_size)
+
+        return upscale

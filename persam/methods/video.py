@@ -1,0 +1,151 @@
+"""Video object segmentation with PerSAM / PerSAM-F: frame 0 and its object masks given, every object is
+segmented in every later frame.
+
+Per frame, the image is encoded once (the caller passes its embedding) and every object is decoded from it:
+
+1. the location prior of the object's target embedding gives its top-k most similar points (positives);
+2. the object's box in the previous frame, widened by ``box_margin`` pixels and clipped to the image, is a
+   box prompt, and its centre an extra positive point (``box_prompt``, ``center_point``);
+3. PerSAM's first decoding (PerSAM-F: its three masks fused with the object's two weights) and cascaded
+   refinement (:func:`persam.methods.refinement.refine`) give the object's logits;
+4. objects compete per pixel: a pixel goes to the object with the highest logit, or to the background when
+   no logit is positive.
+
+PerSAM-F fits each object's weights on frame 0 against its mask, decoding with the same prompts (the box
+being frame 0's own). The boxes for the next frame come from the label map after the competition; an object
+that found no pixel keeps its last box, so it can be found again.
+
+The tracker is stateless: per-object state (:class:`ObjectState`: the reference, the last box and mask) is a
+plain structure the caller holds and passes back, frame after frame (:func:`start`, then :func:`step`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from persam.methods.persam import PerSAM, Prediction, Prompts, Reference
+from persam.models.predictor import ImageEmbedding
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """What the tracker adds to PerSAM's prompts (the original ``persam_video*.py`` settings by default)."""
+
+    box_prompt: bool = True  # the previous frame's box as a box prompt
+    center_point: bool = True  # its centre as a positive point
+    box_margin: int = 10  # pixels added on each side of the box (clipped to the image)
+
+
+@dataclass
+class ObjectState:
+    """One object between frames. ``box``: XYXY pixels of its last non-empty mask (before the margin);
+    ``mask``: its H x W boolean mask in the last frame (after the competition between objects)."""
+
+    object_id: int
+    reference: Reference
+    box: np.ndarray
+    mask: np.ndarray
+    frames_lost: int = 0  # consecutive frames in which the object found no pixel
+
+
+@dataclass
+class FrameResult:
+    """One tracked frame: the H x W uint8 label map (0 background, else object ids) and, per object id, its
+    prediction (mask before the competition, logits, prompt points)."""
+
+    labels: np.ndarray
+    predictions: dict[int, Prediction]
+
+
+def mask_box(mask: np.ndarray) -> np.ndarray | None:
+    """XYXY pixel box of an H x W boolean mask, or None when it is empty."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return None
+    return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float64)
+
+
+def box_prompts(box: np.ndarray, size: tuple[int, int], config: VideoConfig) -> Prompts:
+    """The prompts of one object from its last box: the widened box and/or its centre (integer pixels, as the
+    original code rounds them). ``size``: (H, W) of the frame."""
+    h, w = size
+    m = config.box_margin
+    x0, y0, x1, y1 = (int(v) for v in box)
+    wide = np.array([max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, w), min(y1 + m, h)], dtype=np.float64)
+    prompts = Prompts(box=wide if config.box_prompt else None)
+    if config.center_point:
+        center = np.array([[(wide[0] + wide[2]) // 2, (wide[1] + wide[3]) // 2]], dtype=np.float64)
+        prompts = replace(prompts, points=center, labels=np.ones(1, dtype=np.int64))
+    return prompts
+
+
+def resolve_overlaps(logits: dict[int, Tensor], size: tuple[int, int]) -> np.ndarray:
+    """H x W uint8 label map from each object's H x W logits: per pixel the object with the highest logit,
+    background where no logit is positive (ties go to the lower id, as ``argmax`` does)."""
+    ids = sorted(logits)
+    if not ids:
+        return np.zeros(size, dtype=np.uint8)
+    if max(ids) > 254:
+        raise ValueError(f"object ids must be in 1..254 (255 is DAVIS's void), got {max(ids)}")
+    stack = torch.stack([torch.zeros(size, dtype=torch.float32)] + [logits[k].float().cpu() for k in ids])
+    winner = stack.argmax(0).numpy()
+    lut = np.array([0, *ids], dtype=np.uint8)
+    return lut[winner]
+
+
+def start(method: PerSAM, embedding: ImageEmbedding, labels: np.ndarray, object_ids: list[int] | None = None,
+          config: VideoConfig | None = None) -> list[ObjectState]:
+    """Per-object state from frame 0's embedding and its H x W label map (0 background, ids the objects,
+    255 void is ignored). ``object_ids`` default to every non-zero, non-void label present."""
+    config = config or VideoConfig()
+    if labels.shape != tuple(embedding.original_size):
+        raise ValueError(f"frame-0 labels are {labels.shape[1]}x{labels.shape[0]} but the frame is "
+                         f"{embedding.original_size[1]}x{embedding.original_size[0]}")
+    present = sorted(int(v) for v in np.unique(labels) if v not in (0, 255))
+    object_ids = present if object_ids is None else list(object_ids)
+    missing = [k for k in object_ids if k not in present]
+    if missing:
+        raise ValueError(f"objects {missing} have no pixel in the frame-0 labels (present: {present})")
+    if not object_ids:
+        raise ValueError("the frame-0 labels hold no object")
+    states = []
+    for k in object_ids:
+        mask = labels == k
+        box = mask_box(mask)
+        prompts = box_prompts(box, mask.shape, config) if method.config.scale_fusion else None
+        states.append(ObjectState(k, method.fit(embedding, mask, prompts=prompts), box, mask))
+    return states
+
+
+def step(method: PerSAM, embedding: ImageEmbedding, states: list[ObjectState],
+         config: VideoConfig | None = None) -> tuple[FrameResult, list[ObjectState]]:
+    """Segment every object of ``states`` in one new frame; returns the frame's result and the new states."""
+    config = config or VideoConfig()
+    size = tuple(embedding.original_size)
+    predictions = {}
+    for state in states:
+        prompts = box_prompts(state.box, size, config)
+        predictions[state.object_id] = method.predict(embedding, state.reference, prompts=prompts)
+    labels = resolve_overlaps({k: p.logits for k, p in predictions.items()}, size)
+    new_states = []
+    for state in states:
+        mask = labels == state.object_id
+        box = mask_box(mask)
+        if box is None:
+            new_states.append(replace(state, mask=mask, frames_lost=state.frames_lost + 1))
+        else:
+            new_states.append(replace(state, box=box, mask=mask, frames_lost=0))
+    return FrameResult(labels, predictions), new_states
+
+
+def track(method: PerSAM, embeddings, first_labels: np.ndarray, config: VideoConfig | None = None):
+    """Convenience loop: yields a :class:`FrameResult` for each embedding after the first (frame 0's)."""
+    iterator = iter(embeddings)
+    states = start(method, next(iterator), first_labels, config=config)
+    for embedding in iterator:
+        result, states = step(method, embedding, states, config)
+        yield result
