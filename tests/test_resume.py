@@ -25,6 +25,7 @@ def _run(out: Path, cache: Path, **popen) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
+@pytest.mark.slow  # three real runs in subprocesses: minutes on 2 CPU cores
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, sig):
     out, cache = tmp_path / "run", tmp_path / "cache"
