@@ -20,7 +20,7 @@ endef
 FRESH_CACHE = cache.dir=$(abspath $(RUNS))/cache-$(1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow table1 table2 table3 table4 tables davis_perseg lint clean
+.PHONY: help install demo test test-slow table1 table2 table3 table4 tables davis_perseg bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -78,8 +78,11 @@ table2: install ## Table 2 (DAVIS J&F: PerSAM, PerSAM-F tracking) on DAVIS, spli
 
 tables: table1 table3 table4 ## every image table
 
+bench: install ## speed and memory benchmarks (real weights and images; ~15 min on 2 cores) -> results/bench/
+	$(PY) benchmarks/bench.py --out results/bench
+
 lint: install ## ruff
-	$(VENV)/bin/ruff check persam tests
+	$(VENV)/bin/ruff check persam tests benchmarks
 
 clean: ## remove outputs and runs (keeps .venv and results/)
 	rm -rf outputs $(RUNS)

@@ -100,28 +100,29 @@ def track(args: argparse.Namespace) -> int:
     tracker = video_config(cfg)
     states = start(method, predictor.embed(first), labels, config=tracker)
     write_mask(args.out / "masks" / f"{frames[0].stem}.png", labels, palette)
-    pictures = [overlay_labels(first, labels, palette)]
+    pictures = [gif_frame(overlay_labels(first, labels, palette))]  # small, so long videos fit in memory
     for path in tqdm(frames[1:], desc=f"{cfg.method.label}: {len(states)} object(s)", unit="frame"):
         image = read_image(path)
         if image.shape[:2] != first.shape[:2]:
             raise DataError(f"{path}: frame is {image.shape[1]}x{image.shape[0]} but the first frame is "
                             f"{first.shape[1]}x{first.shape[0]}")
         result, states = step(method, predictor.embed(image), states, tracker)
+        points = [p.point_coords for p in result.predictions.values()]
         write_mask(args.out / "masks" / f"{path.stem}.png", result.labels, palette)
-        pictures.append(overlay_labels(image, result.labels, palette))
+        pictures.append(gif_frame(overlay_labels(image, result.labels, palette, points)))
     gif = args.out / "overlay.gif"
-    write_gif(gif, pictures, args.fps)
+    gif.parent.mkdir(parents=True, exist_ok=True)
+    pictures[0].save(gif, save_all=True, append_images=pictures[1:], duration=round(1000 / args.fps), loop=0)
     print(f"{len(frames)} masks in {args.out / 'masks'} (palette PNGs, object ids as in {args.ref_mask.name}), "
           f"overlay video {gif}")
     return 0
 
 
-def write_gif(path: Path, pictures: list[np.ndarray], fps: float, max_side: int = 480) -> None:
-    scale = min(1.0, max_side / max(pictures[0].shape[:2]))
-    size = (max(1, round(pictures[0].shape[1] * scale)), max(1, round(pictures[0].shape[0] * scale)))
-    images = [Image.fromarray(p).resize(size, Image.Resampling.BILINEAR) for p in pictures]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    images[0].save(path, save_all=True, append_images=images[1:], duration=round(1000 / fps), loop=0)
+def gif_frame(picture: np.ndarray, max_side: int = 480) -> Image.Image:
+    """An overlay picture scaled down (long side ``max_side``) for the GIF."""
+    scale = min(1.0, max_side / max(picture.shape[:2]))
+    size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
+    return Image.fromarray(picture).resize(size, Image.Resampling.BILINEAR)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,8 +48,15 @@ def method_config(cfg: DictConfig) -> PerSAMConfig:
     return PerSAMConfig(**fields)
 
 
+_MODELS: dict[tuple, object] = {}  # loaded SAMs by where their weights come from: a multirun's jobs share one
+
+
 def build_predictor(cfg: DictConfig) -> GuidedPredictor:
-    loaded = build_sam(cfg.model.name, cfg.model.checkpoint, cfg.device)
+    key = (cfg.model.name, str(cfg.model.checkpoint), str(cfg.device),
+           os.environ.get("PERSAM_CHECKPOINT"), os.environ.get("PERSAM_HOME"))
+    if key not in _MODELS:
+        _MODELS[key] = build_sam(cfg.model.name, cfg.model.checkpoint, cfg.device)
+    loaded = _MODELS[key]
     cache = None
     if cfg.cache.enabled:
         kwargs = {"max_bytes": int(cfg.cache.max_gb * 2**30)}

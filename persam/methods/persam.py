@@ -27,7 +27,7 @@ from persam.methods.guidance import attention_bias
 from persam.methods.location_prior import select_points, similarity_grid, similarity_image
 from persam.methods.refinement import Stage, refine
 from persam.methods.scale_fusion import fit_scale_weights, fit_scale_weights_autograd, fuse
-from persam.methods.target import target_embedding
+from persam.methods.target import CENTER_THRESHOLD, target_embedding
 from persam.models.guided_decoder import Guidance
 from persam.models.predictor import GuidedPredictor, ImageEmbedding
 
@@ -54,6 +54,9 @@ class PerSAMConfig:
     first_mask: str = "single"
     # Box prompt (the previous mask's box) from the first refinement step on; always so with scale fusion.
     refine_box_from_first_step: bool = False
+    # mask_pooling="center": a cell is the object's when the mask sampled at its centre exceeds this
+    # (123.675 / 128 as the original image code; its video code scales masks to 215: 123.675 / 215).
+    center_threshold: float = CENTER_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.refinement_steps not in (0, 1, 2):
@@ -115,7 +118,8 @@ class PerSAM:
         if mask.shape != tuple(embedding.original_size):
             raise ValueError(f"reference mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
                              f"{embedding.original_size[1]}x{embedding.original_size[0]}")
-        target = target_embedding(embedding, mask, cfg.mask_pooling, cfg.embedding_pooling)
+        target = target_embedding(embedding, mask, cfg.mask_pooling, cfg.embedding_pooling,
+                                  center_threshold=cfg.center_threshold)
         if not cfg.scale_fusion:
             return Reference(target)
         start = time.perf_counter()

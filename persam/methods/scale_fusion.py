@@ -125,33 +125,46 @@ def adamw_on_groups(group_logits: np.ndarray, t: np.ndarray, counts: np.ndarray,
     sign = 1 - 2 * t  # +1 background, -1 object
     n = counts.sum()
     ct = counts * t
-    sum_t = ct.sum()
-    c_sign = counts * sign
-    # focal's d/df: alpha_t * counts / n * (p - t) * (q^2 + 2 q ce p(1-p) / |p - t| * ...), see below
+    sum_t = float(ct.sum())
+    sums_of_q = np.stack([counts * sign, -ct])  # @ q: S_p - S_t and S_pt - S_t
+    dice_terms = np.stack([counts, ct])  # coefficients [a, -b] @ this: a * counts - b * ct
     focal_sign = counts * (ALPHA * t + (1 - ALPHA) * (1 - t)) / n * sign
-    s_base, s_deltas = sign * base, sign * deltas
-    w = np.full(2, 1.0 / 3.0)
-    m = np.zeros(2)
-    v = np.zeros(2)
+    s_base, s_deltas = sign * base, np.ascontiguousarray((sign * deltas).T)  # B, B x 2
+    w1 = w2 = 1.0 / 3.0
+    m1 = m2 = v1 = v2 = 0.0
+    half = np.empty_like(base)
     for step in range(steps):
-        s = s_base + w[0] * s_deltas[0] + w[1] * s_deltas[1]
-        q = 0.5 + 0.5 * np.tanh(0.5 * s)  # sigmoid(s), without overflow
+        s = s_deltas @ np.array([w1, w2])
+        s += s_base
+        np.multiply(s, 0.5, out=half)
+        q = np.tanh(half, out=half)
+        q *= 0.5
+        q += 0.5  # sigmoid(s), without overflow
         ce = np.logaddexp(0.0, s)  # softplus(s): the cross-entropy of the pixel's own target
-        dp = q * (1 - q)  # p (1 - p), symmetric in p and q
+        qq = q * q
+        dp = q - qq  # p (1 - p), symmetric in p and q
         # dice = 1 - (2 S_pt + 1) / (S_p + S_t + 1), with p = t + (1 - 2t) q
-        s_p = sum_t + c_sign @ q
-        s_pt = sum_t - ct @ q
-        denom = s_p + sum_t + 1
-        g = dp * ((2 * s_pt + 1) / denom**2 * counts - (2 / denom) * ct)
+        d_sp, d_spt = sums_of_q @ q
+        s_pt = sum_t + d_spt
+        denom = 2 * sum_t + d_sp + 1
+        g = np.array([(2 * s_pt + 1) / denom**2, -2 / denom]) @ dice_terms
+        g *= dp
         # focal = mean(alpha_t * ce * q^2): d/df = alpha_t * (1 - 2t) * q * (q^2 + 2 ce p(1 - p))
-        g += focal_sign * q * (q * q + 2 * ce * dp)
-        grad = deltas @ g
+        ce *= dp
+        ce *= 2
+        ce += qq
+        ce *= q
+        ce *= focal_sign
+        g += ce
+        g1, g2 = deltas @ g
         # torch.optim.AdamW, with CosineAnnealingLR's closed form for this step's learning rate
         step_lr = lr * (1 + math.cos(math.pi * step / steps)) / 2
-        w = w * (1 - step_lr * WEIGHT_DECAY)
-        m = BETAS[0] * m + (1 - BETAS[0]) * grad
-        v = BETAS[1] * v + (1 - BETAS[1]) * grad * grad
-        m_hat = m / (1 - BETAS[0] ** (step + 1))
-        v_hat = v / (1 - BETAS[1] ** (step + 1))
-        w = w - step_lr * m_hat / (np.sqrt(v_hat) + EPS)
-    return w
+        decay = 1 - step_lr * WEIGHT_DECAY
+        m1 = BETAS[0] * m1 + (1 - BETAS[0]) * g1
+        m2 = BETAS[0] * m2 + (1 - BETAS[0]) * g2
+        v1 = BETAS[1] * v1 + (1 - BETAS[1]) * g1 * g1
+        v2 = BETAS[1] * v2 + (1 - BETAS[1]) * g2 * g2
+        c1, c2 = 1 - BETAS[0] ** (step + 1), 1 - BETAS[1] ** (step + 1)
+        w1 = w1 * decay - step_lr * (m1 / c1) / (math.sqrt(v1 / c2) + EPS)
+        w2 = w2 * decay - step_lr * (m2 / c1) / (math.sqrt(v2 / c2) + EPS)
+    return np.array([w1, w2])

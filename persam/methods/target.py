@@ -9,7 +9,8 @@ The mask is brought onto SAM's 64 x 64 feature grid in one of two ways (``mask_p
 * ``center`` (default; the original PerSAM code): the mask is resized bilinearly to the input size, padded, and
   sampled bilinearly at the 64 x 64 cell centres (``F.interpolate`` without antialiasing); a cell is kept
   when that sample exceeds 123.675 / 128, which is where the original's threshold of the
-  mean-normalised mask channel falls.
+  mean-normalised mask channel falls (``center_threshold``; the original video code scales its masks to 215,
+  not 128, so its threshold is 123.675 / 215).
 
 If no cell qualifies (a tiny object), the cell with the largest coverage is used, so a non-empty mask
 always yields an embedding. The embedding is the mean of the kept cells' features (``mean``) or, as in
@@ -50,9 +51,10 @@ def mask_on_grid(mask: np.ndarray, input_size: tuple[int, int], mode: str = "cen
     return F.interpolate(tensor, size=(GRID, GRID), mode="bilinear", align_corners=False)[0, 0]
 
 
-def object_cells(coverage: Tensor, mode: str = "area", min_coverage: float = 0.5) -> Tensor:
+def object_cells(coverage: Tensor, mode: str = "area", min_coverage: float = 0.5,
+                 center_threshold: float = CENTER_THRESHOLD) -> Tensor:
     """Boolean 64 x 64 map of the cells that count as the object; never empty for a non-empty mask."""
-    threshold = CENTER_THRESHOLD if mode == "center" else min_coverage
+    threshold = center_threshold if mode == "center" else min_coverage
     cells = coverage > threshold if mode == "center" else coverage >= threshold
     if not bool(cells.any()):
         cells = coverage == coverage.max()
@@ -65,12 +67,13 @@ def target_embedding(
     mask_pooling: str = "center",
     pooling: str = "mean",
     min_coverage: float = 0.5,
+    center_threshold: float = CENTER_THRESHOLD,
 ) -> Tensor:
     """The reference's target embedding, a vector of C (=256) features (see module doc)."""
     if not mask.any():
         raise ValueError("the reference mask is empty: there is no object to personalise on")
     coverage = mask_on_grid(mask, embedding.input_size, mask_pooling).to(embedding.features.device)
-    cells = object_cells(coverage, mask_pooling, min_coverage)
+    cells = object_cells(coverage, mask_pooling, min_coverage, center_threshold)
     feats = embedding.features[0].permute(1, 2, 0)[cells]  # N x C
     if pooling == "mean":
         return feats.mean(0)

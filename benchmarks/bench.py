@@ -1,0 +1,461 @@
+"""``make bench``: what PerSAM costs on this machine, written to ``results/bench/`` (README.md + bench.csv).
+
+    python benchmarks/bench.py [--out results/bench] [--quick]
+
+Everything runs on real MobileSAM (vit_t) weights and real images: the PerSeg objects (../shared/data/perseg
+where present, else the bundled sample: the same 3 objects) and DAVIS 2017 frames (../shared/data/davis2017,
+skipped where absent). Timings are medians of repeated runs, taken in one process and interleaved where they
+are compared, and every target is reported as a ratio within this one run (the CPU may be shared: the load
+average at the start and the end is recorded). Sections:
+
+1. encoders and quality: every image is encoded by the fp32 path and the fast path (``encoder=auto``); the
+   cosine similarity of their embeddings, and PerSAM / PerSAM-F mIoU with each, on PerSeg and on DAVIS
+   (13 sequences, frame 0 as the reference, the middle frame as the target);
+2. stages on PerSeg targets (fast-path embeddings): location prior, decoding + refinement, PerSAM-F's fit,
+   and end to end per target image (read, encode uncached, predict; the reference's embedding cached);
+3. video: seconds per frame with 1, 2 and 4 objects (``persam.methods.video``; DAVIS has one object per
+   sequence here, so the K objects are K vertical strips of the object's frame-0 mask: a decoding costs the
+   same whatever the object is);
+4. a 6-variant sweep (Table 3's ladder: ``python -m persam.run -m``) against one variant's run, each a fresh
+   process with an empty embedding cache;
+5. peak memory of a 1,000-image run against a 10-image run, in a reduced-cost mode (``memory_run.py``: SAM's
+   encoder and mask decoder stubbed; the rest is the real pipeline and cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import math
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import (  # noqa: E402
+    REPO,
+    Timer,
+    cpu_facts,
+    davis_root,
+    git_commit,
+    load_average,
+    median,
+    perseg_root,
+    run_child,
+    run_module_measured,
+    synthesize_perseg,
+    versions,
+)
+
+from persam.data.io import read_image, read_mask  # noqa: E402
+from persam.data.perseg import load_perseg  # noqa: E402
+from persam.methods import PerSAM, PerSAMConfig  # noqa: E402
+from persam.metrics import ObjectScore, mean_scores  # noqa: E402
+from persam.models import GuidedPredictor, build_sam  # noqa: E402
+from persam.models.encoders import OnnxEncoder  # noqa: E402
+
+PERSAM_F = dict(negative_prior=False, guided_attention=False, semantic_prompting=False,
+                embedding_pooling="mean_max", scale_fusion=True)
+SWEEP = ["ablation_pos", "ablation_neg", "ablation_refine", "ablation_attn", "persam", "persam_f"]
+TARGETS = {  # name: (limit, how the measured value compares)
+    "fast_encoder_ratio": (0.5, "<="),
+    "persam_e2e_ratio": (0.6, "<="),
+    "persam_post_encoder_ratio": (0.1, "<="),
+    "persam_f_fit_s": (0.3, "<="),
+    "video_extra_object_ratio": (0.1, "<="),
+    "sweep_ratio": (1.3, "<="),
+    "memory_ratio": (1.1, "<="),
+    "min_cosine": (0.999, ">="),
+    "max_miou_change": (0.5, "<="),
+}
+
+
+class Timed:
+    """An encoder backend whose calls are timed under ``name``."""
+
+    def __init__(self, encoder, timer: Timer, name: str) -> None:
+        self.encoder, self.timer, self.name, self.id = encoder, timer, name, encoder.id
+
+    def __call__(self, x):
+        with self.timer(self.name):
+            return self.encoder(x)
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
+    return F.cosine_similarity(a.flatten().double(), b.flatten().double(), dim=0).item()
+
+
+class Bench:
+    def __init__(self, out: Path, quick: bool) -> None:
+        self.out, self.quick = out, quick
+        self.rows: list[dict] = []
+        self.timer = Timer()
+        self.notes: list[str] = []
+
+    def record(self, section: str, name: str, value: float, unit: str, n: int = 1, note: str = "") -> None:
+        self.rows.append({"section": section, "name": name, "value": value, "unit": unit, "n": n, "note": note})
+        print(f"  {section:10s} {name:38s} {value:10.4f} {unit} (n={n}) {note}", flush=True)
+
+    def value(self, name: str) -> float:
+        return next(r["value"] for r in self.rows if r["name"] == name)
+
+    # ------------------------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        self.started = time.perf_counter()
+        self.load_start = load_average()
+        self.loaded = build_sam("vit_t", device="cpu")
+        self.fp32 = GuidedPredictor(self.loaded, None, encoder="fp32")
+        self.fast = GuidedPredictor(self.loaded, None, encoder="auto")
+        self.fast_id = self.fast.encoder_id
+        if isinstance(self.fast.encoder, OnnxEncoder):
+            exported = not self.fast.encoder.path.is_file()
+            start = time.perf_counter()
+            self.fast.encoder.session()
+            self.record("setup", "onnx_export_and_session_s", time.perf_counter() - start, "s", 1,
+                        "one-off per machine: ONNX export + check" if exported else "session only (export cached)")
+        self.fp32.encoder = Timed(self.fp32.encoder, self.timer, "encode_fp32")
+        self.fast.encoder = Timed(self.fast.encoder, self.timer, "encode_fast")
+        self.persam = {"fp32": PerSAM(self.fp32, PerSAMConfig()), "fast": PerSAM(self.fast, PerSAMConfig())}
+        self.persam_f = {"fp32": PerSAM(self.fp32, PerSAMConfig(**PERSAM_F)),
+                         "fast": PerSAM(self.fast, PerSAMConfig(**PERSAM_F))}
+        self.cosines: dict[str, list[float]] = {"perseg": [], "davis": []}
+
+    # -- 1 + 2: PerSeg: encoders, quality, stages, end to end ---------------------------------------------
+    def perseg(self) -> None:
+        print("PerSeg: encoders, quality, stages", flush=True)
+        objects = load_perseg(perseg_root())
+        scores = {(m, e): {} for m in ("persam", "persam_f") for e in ("fp32", "fast")}
+        repeats = 2 if self.quick else 3
+        for obj in objects:
+            ref_image = read_image(obj.ref_image)
+            ref_mask = read_mask(obj.ref_mask, ref_image.shape[:2])
+            ref_emb = {e: p.embed(ref_image) for e, p in (("fp32", self.fp32), ("fast", self.fast))}
+            self.cosines["perseg"].append(cosine(ref_emb["fp32"].features, ref_emb["fast"].features))
+            refs = {}
+            for e in ("fp32", "fast"):
+                refs[("persam", e)] = self.persam[e].fit(ref_emb[e], ref_mask)
+                refs[("persam_f", e)] = self.persam_f[e].fit(ref_emb[e], ref_mask)
+                for _ in range(repeats - 1 if e == "fast" else 0):  # more samples of the fit
+                    self.timer.samples.setdefault("persam_f_fit", []).append(
+                        self.persam_f[e].fit(ref_emb[e], ref_mask).fit_seconds)
+                if e == "fast":
+                    self.timer.samples.setdefault("persam_f_fit", []).append(refs[("persam_f", e)].fit_seconds)
+            for key in scores:
+                scores[key][obj.name] = ObjectScore()
+            for _stem, image_path, gt_path in obj.targets:
+                # fast path end to end: read, encode (uncached), predict
+                with self.timer("e2e_persam"):
+                    with self.timer("read_and_embed_fast"):
+                        image = read_image(image_path)
+                        emb = self.fast.embed(image)
+                    prediction = self.persam["fast"].predict(emb, refs[("persam", "fast")])
+                with self.timer("persam_f_predict_first"):
+                    prediction_f = self.persam_f["fast"].predict(emb, refs[("persam_f", "fast")])
+                gt = read_mask(gt_path, image.shape[:2])
+                scores[("persam", "fast")][obj.name].add(prediction.mask, gt)
+                scores[("persam_f", "fast")][obj.name].add(prediction_f.mask, gt)
+                for _ in range(repeats):  # stage medians, on the same embedding
+                    method, ref = self.persam["fast"], refs[("persam", "fast")]
+                    with self.timer("persam_prior"):
+                        method._prompts(emb, ref.embedding)
+                    with self.timer("persam_predict"):
+                        method.predict(emb, ref)
+                    with self.timer("persam_f_predict"):
+                        self.persam_f["fast"].predict(emb, refs[("persam_f", "fast")])
+                emb32 = self.fp32.embed(image)
+                self.cosines["perseg"].append(cosine(emb32.features, emb.features))
+                scores[("persam", "fp32")][obj.name].add(
+                    self.persam["fp32"].predict(emb32, refs[("persam", "fp32")]).mask, gt)
+                scores[("persam_f", "fp32")][obj.name].add(
+                    self.persam_f["fp32"].predict(emb32, refs[("persam_f", "fp32")]).mask, gt)
+        for (m, e), per_object in scores.items():
+            self.record("quality", f"perseg_{m}_miou_{e}", 100 * mean_scores(per_object)[0], "mIoU %",
+                        len(per_object), f"{len(objects)} objects of {perseg_root().relative_to(REPO.parent)}")
+
+    # -- 1: DAVIS frames: quality of the fast path ------------------------------------------------------------
+    def davis(self) -> None:
+        root = davis_root()
+        if root is None:
+            self.notes.append("DAVIS quality and video sections skipped: ../shared/data/davis2017 not found.")
+            return
+        print("DAVIS: encoders, quality", flush=True)
+        sequences = sorted(p.name for p in (root / "JPEGImages" / "480p").iterdir() if p.is_dir())
+        if self.quick:
+            sequences = sequences[:3]
+        scores = {(m, e): {} for m in ("persam", "persam_f") for e in ("fp32", "fast")}
+        for seq in sequences:
+            frames = sorted((root / "JPEGImages" / "480p" / seq).glob("*.jpg"))
+            pairs = []
+            for frame in (frames[0], frames[len(frames) // 2]):
+                image = read_image(frame)
+                pairs.append((image, read_mask(root / "Annotations" / "480p" / seq / f"{frame.stem}.png", image.shape[:2])))
+            (ref_image, ref_mask), (image, gt) = pairs
+            for e, predictor in (("fp32", self.fp32), ("fast", self.fast)):
+                ref_emb, emb = predictor.embed(ref_image), predictor.embed(image)
+                for m, methods in (("persam", self.persam), ("persam_f", self.persam_f)):
+                    score = scores[(m, e)][seq] = ObjectScore()
+                    score.add(methods[e].predict(emb, methods[e].fit(ref_emb, ref_mask)).mask, gt)
+                if e == "fp32":
+                    fp32_feats = (ref_emb.features, emb.features)
+                else:
+                    self.cosines["davis"] += [cosine(fp32_feats[0], ref_emb.features), cosine(fp32_feats[1], emb.features)]
+        for (m, e), per_object in scores.items():
+            self.record("quality", f"davis_{m}_miou_{e}", 100 * mean_scores(per_object)[0], "mIoU %", len(per_object),
+                        f"{len(sequences)} DAVIS-2017 val sequences: frame 0 -> middle frame")
+
+    # -- 3: video ------------------------------------------------------------------------------------------
+    def video(self) -> None:
+        root = davis_root()
+        if root is None:
+            return
+        try:
+            from persam.methods.video import start, step
+        except ImportError:
+            self.notes.append("video section skipped: persam.methods.video is not available.")
+            return
+        print("video: 1, 2 and 4 objects per frame", flush=True)
+        seq = "dog" if (root / "JPEGImages" / "480p" / "dog").is_dir() else sorted(
+            p.name for p in (root / "JPEGImages" / "480p").iterdir())[0]
+        frames = sorted((root / "JPEGImages" / "480p" / seq).glob("*.jpg"))
+        first = read_image(frames[0])
+        mask = read_mask(root / "Annotations" / "480p" / seq / f"{frames[0].stem}.png", first.shape[:2])
+        config = PerSAMConfig(**video_overrides())
+        method = PerSAM(self.fast, config)
+        emb0 = self.fast.embed(first)
+        states = {k: start(method, emb0, strips(mask, k)) for k in (1, 2, 4)}
+        n_frames = 3 if self.quick else 6
+        for frame in frames[1 : 1 + n_frames]:
+            with self.timer("video_read_and_embed"):
+                emb = self.fast.embed(read_image(frame))
+            for k in (1, 2, 4):
+                with self.timer(f"video_step_{k}"):
+                    _, states[k] = step(method, emb, states[k])
+        self.video_note = (f"DAVIS '{seq}' frames 1-{n_frames} (854x480), PerSAM with the DAVIS config's video "
+                           f"settings; objects = vertical strips of the frame-0 mask")
+
+    # -- 4: sweep ------------------------------------------------------------------------------------------
+    def sweep(self, tmp: Path) -> None:
+        print("sweep: 6 variants against 1", flush=True)
+        available = [m for m in SWEEP if (REPO / "conf" / "method" / f"{m}.yaml").is_file()]
+        common = [f"dataset.root={perseg_root()}", "progress=false"]
+        single, single_rss = run_module_measured(
+            "persam.run", ["method=persam", *common, f"cache.dir={tmp / 'cache-single'}",
+                           f"hydra.run.dir={tmp / 'single'}"], tmp / "rss-single")
+        sweep, sweep_rss = run_module_measured(
+            "persam.run", ["-m", f"method={','.join(available)}", *common, f"cache.dir={tmp / 'cache-sweep'}",
+                           f"hydra.sweep.dir={tmp / 'sweep'}"], tmp / "rss-sweep")
+        note = f"{len(available)} variants: {', '.join(available)}; fresh processes, empty caches, PerSeg"
+        self.record("sweep", "single_variant_run_s", single, "s", 1, "python -m persam.run method=persam")
+        self.record("sweep", "sweep_run_s", sweep, "s", 1, note)
+        self.record("sweep", "sweep_ratio", sweep / single, "x", 1, note)
+        self.record("memory", "single_variant_run_peak_rss_mib", single_rss, "MiB", 1, "real pipeline, PerSeg")
+        self.record("memory", "sweep_run_peak_rss_mib", sweep_rss, "MiB", 1, "real pipeline, PerSeg")
+        self.sweep_variants = available
+
+    # -- 5: memory -----------------------------------------------------------------------------------------
+    def memory(self, tmp: Path) -> None:
+        print("memory: 10 and 1,000 images", flush=True)
+        sizes = (10, 1000)
+        results = {}
+        for n in sizes:
+            data = tmp / f"synthetic-{n}"
+            synthesize_perseg(perseg_root(), data, n)
+            _, output = run_child([sys.executable, str(REPO / "benchmarks" / "memory_run.py"), str(data),
+                                   str(tmp / f"memory-run-{n}"), str(tmp / f"memory-cache-{n}")])
+            report = json.loads(output.strip().splitlines()[-1])
+            results[n] = report
+            self.record("memory", f"reduced_cost_run_{n}_images_peak_rss_mib", report["peak_rss_mib"], "MiB", 1,
+                        f"{report['target_images']} target images, {report['seconds']:.0f} s; stub encoder and "
+                        "mask decoder, cache bounded at 0.25 GB")
+        self.record("memory", "memory_ratio", results[1000]["peak_rss_mib"] / results[10]["peak_rss_mib"], "x", 1,
+                    "peak RSS, 1,000-image run / 10-image run")
+
+    # ------------------------------------------------------------------------------------------------------
+    def summarise(self) -> None:
+        t = self.timer
+        e32, efast = t.median("encode_fp32"), t.median("encode_fast")
+        n32, nfast = t.count("encode_fp32"), t.count("encode_fast")
+        self.record("stage", "encode_fp32_s", e32, "s", n32, "image encoder, 1024x1024 input, torch eager fp32")
+        self.record("stage", "encode_fast_s", efast, "s", nfast, f"image encoder, fast path ({self.fast_id})")
+        self.record("stage", "persam_prior_s", t.median("persam_prior"), "s", t.count("persam_prior"),
+                    "similarity, full-size map, points")
+        predict = t.median("persam_predict")
+        self.record("stage", "persam_post_encoder_s", predict, "s", t.count("persam_predict"),
+                    "PerSAM predict: prior + guided decoding + 2 refinement steps + mask")
+        self.record("stage", "persam_decode_and_refine_s", predict - t.median("persam_prior"), "s",
+                    t.count("persam_predict"), "post-encoder minus prior (medians)")
+        self.record("stage", "persam_f_post_encoder_s", t.median("persam_f_predict"), "s",
+                    t.count("persam_f_predict"), "PerSAM-F predict")
+        fits = t.samples["persam_f_fit"]
+        self.record("stage", "persam_f_fit_s", median(fits), "s", len(fits), f"per object (max {max(fits):.3f} s)")
+        self.record("e2e", "persam_e2e_s", t.median("e2e_persam"), "s", t.count("e2e_persam"),
+                    "per target image: read + encode (fast, uncached) + PerSAM; reference cached")
+        persam_f_e2e = t.median("read_and_embed_fast") + t.median("persam_f_predict_first")
+        self.record("e2e", "persam_f_e2e_s", persam_f_e2e, "s", t.count("read_and_embed_fast"),
+                    "per target image: read + encode (fast, uncached) + PerSAM-F (sum of medians)")
+        self.record("ratio", "fast_encoder_ratio", efast / e32, "x", 1, "fast encoder / fp32 encoder")
+        self.record("ratio", "persam_e2e_ratio", t.median("e2e_persam") / e32, "x", 1, "PerSAM end to end / fp32 encoder")
+        self.record("ratio", "persam_f_e2e_ratio", persam_f_e2e / e32, "x", 1, "PerSAM-F end to end / fp32 encoder")
+        self.record("ratio", "persam_post_encoder_ratio", predict / e32, "x", 1, "PerSAM after the encoder / fp32 encoder")
+        self.record("ratio", "persam_f_post_encoder_ratio", t.median("persam_f_predict") / e32, "x", 1,
+                    "PerSAM-F after the encoder / fp32 encoder")
+        if t.count("video_step_1"):
+            embed = t.median("video_read_and_embed")
+            steps = {k: t.median(f"video_step_{k}") for k in (1, 2, 4)}
+            for k in (1, 2, 4):
+                self.record("video", f"video_{k}_objects_s_per_frame", embed + steps[k], "s", t.count(f"video_step_{k}"),
+                            self.video_note + " (read + encode + track, sum of medians)")
+            extra = max((steps[2] - steps[1]), (steps[4] - steps[1]) / 3)
+            self.record("video", "video_extra_object_s", extra, "s", 1, "max of (2 obj - 1 obj) and (4 obj - 1 obj) / 3")
+            self.record("ratio", "video_extra_object_ratio", extra / e32, "x", 1, "extra object per frame / fp32 encoder")
+        all_cos = self.cosines["perseg"] + self.cosines["davis"]
+        self.record("quality", "min_cosine", min(all_cos), "cosine", len(all_cos), "fast vs fp32 embeddings, real images")
+        changes = [abs(self.value(f"{d}_{m}_miou_fast") - self.value(f"{d}_{m}_miou_fp32"))
+                   for d in ("perseg", "davis") for m in ("persam", "persam_f")
+                   if any(r["name"] == f"{d}_{m}_miou_fast" for r in self.rows)]
+        self.record("quality", "max_miou_change", max(changes), "points", len(changes), "|fast - fp32| over the mIoUs")
+        self.load_end = load_average()
+
+    def write(self) -> None:
+        self.out.mkdir(parents=True, exist_ok=True)
+        with open(self.out / "bench.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, ["section", "name", "value", "unit", "n", "note"])
+            writer.writeheader()
+            for row in self.rows:
+                writer.writerow({**row, "value": f"{row['value']:.6g}"})
+        (self.out / "README.md").write_text(self.markdown())
+
+    def markdown(self) -> str:
+        v = {r["name"]: r for r in self.rows}
+        facts, vers, git = cpu_facts(), versions(), git_commit()
+        e32 = v["encode_fp32_s"]["value"]
+        lines = ["# Benchmarks (`make bench`)", "",
+                 "Generated by `benchmarks/bench.py`" + (" --quick" if self.quick else "") + "; never edited by hand. "
+                 "Medians of repeated runs; every target is a ratio within this one run.", "",
+                 f"- date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; wall time "
+                 f"{time.perf_counter() - self.started:.0f} s",
+                 f"- git commit: {git['commit']} (dirty: {git['dirty']})",
+                 f"- machine: {facts['cpu']}, {facts['cores']} cores; SIMD: {facts['simd']}; "
+                 f"torch threads: {vers['torch_threads']}",
+                 f"- load average (1/5/15 min) at start: {self.load_start}; at end: {self.load_end} "
+                 "(above the core count, other processes shared the CPU)",
+                 f"- versions: python {vers['python']}, torch {vers['torch']}, onnxruntime {vers['onnxruntime']}, "
+                 f"numpy {vers['numpy']}",
+                 f"- model: vit_t (MobileSAM), checkpoint SHA-256 {self.loaded.sha256[:16]}...; fast path: "
+                 f"`encoder=auto` = {self.fast_id}", "",
+                 "## Targets (issue #5)", "", "| target | measured | limit | met |", "|---|---|---|---|"]
+        labels = {
+            "fast_encoder_ratio": "fast encoder / fp32 encoder",
+            "persam_e2e_ratio": "PerSAM end to end per target image / fp32 encoder",
+            "persam_post_encoder_ratio": "PerSAM work after the encoder / fp32 encoder",
+            "persam_f_fit_s": "PerSAM-F fit per object (s, median)",
+            "video_extra_object_ratio": "video: each extra object per frame / fp32 encoder",
+            "sweep_ratio": "6-variant sweep / one variant",
+            "memory_ratio": "peak memory, 1,000-image run / 10-image run",
+            "min_cosine": "cosine similarity fast vs fp32 embeddings (min over real images)",
+            "max_miou_change": "mIoU change fast vs fp32 (max over PerSeg/DAVIS x PerSAM/PerSAM-F, points)",
+        }
+        for name, (limit, op) in TARGETS.items():
+            if name not in v:
+                lines.append(f"| {labels[name]} | not measured | {op} {limit} | - |")
+                continue
+            value = v[name]["value"]
+            met = value <= limit if op == "<=" else value >= limit
+            lines.append(f"| {labels[name]} | {value:.4g} | {op} {limit} | {'yes' if met else '**no**'} |")
+        lines += ["", "## Stages (seconds, medians)", "", "| stage | seconds | x fp32 encoder | n | what |",
+                  "|---|---|---|---|---|"]
+        for r in self.rows:
+            if r["section"] in ("stage", "e2e", "video") and r["unit"] == "s":
+                lines.append(f"| {r['name']} | {r['value']:.3f} | {r['value'] / e32:.3f} | {r['n']} | {r['note']} |")
+        lines += ["", "## Quality of the fast encoder path", "",
+                  "| data | method | mIoU fp32 | mIoU fast | change |", "|---|---|---|---|---|"]
+        for d in ("perseg", "davis"):
+            for m, label in (("persam", "PerSAM"), ("persam_f", "PerSAM-F")):
+                if f"{d}_{m}_miou_fp32" in v:
+                    a, b = v[f"{d}_{m}_miou_fp32"]["value"], v[f"{d}_{m}_miou_fast"]["value"]
+                    lines.append(f"| {v[f'{d}_{m}_miou_fp32']['note']} | {label} | {a:.2f} | {b:.2f} | {b - a:+.2f} |")
+        lines.append(f"\nMinimum cosine similarity of fast vs fp32 embeddings: {v['min_cosine']['value']:.7f} over "
+                     f"{v['min_cosine']['n']} real images.")
+        lines += ["", "## Sweep and memory", "", "| measure | value | unit | what |", "|---|---|---|---|"]
+        for r in self.rows:
+            if r["section"] in ("sweep", "memory", "setup"):
+                lines.append(f"| {r['name']} | {r['value']:.4g} | {r['unit']} | {r['note']} |")
+        lines += ["", "## Notes", "",
+                  "- The fp32 path is upstream's encoder in eager PyTorch; the fast path is chosen by `model.encoder` "
+                  "(`auto`: ONNX Runtime for vit_t on CPU, see `persam/models/encoders.py`).",
+                  "- bfloat16 autocast was measured by hand on this CPU during development, not here: without AMX or "
+                  "AVX512-BF16 PyTorch emulates bfloat16 and the encoder took about 100x the fp32 time (cosine "
+                  "0.9999), so `bench` does not run it" + (" (this CPU has AMX/AVX512-BF16: try `model.encoder=bf16`)."
+                                                           if facts["amx_or_avx512_bf16"] else "."),
+                  "- The memory comparison runs in a reduced-cost mode (`benchmarks/memory_run.py`: SAM's image encoder "
+                  "and mask decoder are stubs; reading, hashing, the disk cache, prior, prompts, refinement, "
+                  "upsampling and writing are the real code) so that 1,000 images fit in the benchmark's time; the "
+                  "peak memory of real runs is in the table above."]
+        lines += [f"- {note}" for note in self.notes]
+        lines += ["", "Raw numbers: [`bench.csv`](bench.csv).", ""]
+        return "\n".join(lines)
+
+
+def video_overrides() -> dict:
+    """The DAVIS config's PerSAM settings for video (conf/dataset/davis2017.yaml), where that file has them."""
+    from omegaconf import OmegaConf
+
+    path = REPO / "conf" / "dataset" / "davis2017.yaml"
+    if not path.is_file():
+        return {}
+    video = OmegaConf.to_container(OmegaConf.load(path)).get("video") or {}
+    overrides = (video.get("method_overrides") or {}).get("persam") or {}
+    known = set(PerSAMConfig.__dataclass_fields__)
+    return {k: val for k, val in overrides.items() if k in known}
+
+
+def strips(mask: np.ndarray, k: int) -> np.ndarray:
+    """H x W uint8 labels 1..k: the object's mask cut into k vertical strips of equal width."""
+    cols = np.flatnonzero(mask.any(axis=0))
+    edges = np.linspace(cols[0], cols[-1] + 1, k + 1).round().astype(int)
+    labels = np.zeros(mask.shape, dtype=np.uint8)
+    for i in range(k):
+        part = np.zeros_like(mask)
+        part[:, edges[i] : edges[i + 1]] = mask[:, edges[i] : edges[i + 1]]
+        labels[part] = i + 1
+    return labels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", default=str(REPO / "results" / "bench"))
+    parser.add_argument("--quick", action="store_true", help="fewer images and frames (a smoke test)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["davis", "video", "sweep", "memory"])
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    bench = Bench(Path(args.out), args.quick)
+    with tempfile.TemporaryDirectory(prefix="persam-bench-") as tmp:
+        bench.setup()
+        bench.perseg()
+        if "davis" not in args.skip:
+            bench.davis()
+        if "video" not in args.skip:
+            bench.video()
+        if "sweep" not in args.skip:
+            bench.sweep(Path(tmp))
+        if "memory" not in args.skip:
+            bench.memory(Path(tmp))
+        bench.summarise()
+    bench.write()
+    print(f"wrote {Path(args.out) / 'README.md'} and bench.csv in {time.perf_counter() - bench.started:.0f} s")
+    if not math.isfinite(bench.value("encode_fp32_s")):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
