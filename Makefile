@@ -20,7 +20,7 @@ endef
 FRESH_CACHE = cache.dir=$(abspath $(RUNS))/cache-$(1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow table1 table2 table3 table4 tables davis_perseg bench lint clean
+.PHONY: help install demo test test-slow table1 table2 table3 table4 tables readme davis_perseg bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -76,7 +76,10 @@ table2: install ## Table 2 (DAVIS J&F: PerSAM, PerSAM-F tracking) on DAVIS, spli
 	$(PY) -m persam.tables table2 $(RUNS)/table2 --out results/table2
 	rm -rf $(RUNS)/cache-table2
 
-tables: table1 table3 table4 ## every image table
+tables: table1 table3 table4 readme ## every image table, then the README's results block
+
+readme: install ## regenerate the README's results section from results/
+	$(PY) -m persam.results_summary
 
 bench: install ## speed and memory benchmarks (real weights and images; ~15 min on 2 cores) -> results/bench/
 	$(PY) benchmarks/bench.py --out results/bench

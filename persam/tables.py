@@ -260,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.wandb:
         from persam.experiments.loggers import log_table
 
-        log_table(args.table, table, args.out)
+        group = log_table(args.table, table, args.out, runs)
+        print(f"logged to W&B group {group}")
     print(markdown(table))
     print(f"written: {args.out}/ (README.md, CSV, provenance/)")
     return 0

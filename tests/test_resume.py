@@ -25,34 +25,52 @@ def _run(out: Path, cache: Path, **popen) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
-@pytest.mark.slow  # three real runs in subprocesses: minutes on 2 CPU cores
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, sig):
-    out, cache = tmp_path / "run", tmp_path / "cache"
+SCORES = ["item", "metric", "value"]
+
+
+def _scores(run: Path) -> pd.DataFrame:
+    rows = pd.read_csv(run / "results.csv")
+    return rows[~rows.metric.isin(["sec_per_image", "fit_sec"])][SCORES].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("embeddings")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, cache) -> Path:
+    """The same run, never interrupted (it also fills the embedding cache the interrupted runs share)."""
+    out = tmp_path_factory.mktemp("uninterrupted") / "run"
     process = _run(out, cache)
-    first_item = out / "items" / "duck_toy.json"
-    deadline = time.time() + 240
-    while not first_item.exists() and process.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert first_item.exists(), process.communicate()[0]
+    assert process.wait(timeout=600) == 0, process.communicate()[0]
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=lambda s: s.name)
+def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, sig, cache, uninterrupted):
+    out = tmp_path / "run"
+    process = _run(out, cache)
+    # Kill it in the middle of the second object: the first is finished, the second has masks written but
+    # no item record yet.
+    second_masks = out / "masks" / "cat"
+    deadline = time.time() + 300
+    while process.poll() is None and time.time() < deadline and not any(second_masks.glob("*.png")):
+        time.sleep(0.005)
+    assert process.poll() is None, "the run finished before it could be interrupted: " + process.communicate()[0]
     process.send_signal(sig)
-    process.wait(timeout=60)
+    assert process.wait(timeout=60) != 0
+    assert (out / "items" / "duck_toy.json").exists() and not (out / "items" / "cat.json").exists()
     assert not (out / "results.csv").exists()
-    leftovers = [p for p in out.rglob(".*.tmp*")]
-    for path in leftovers:  # a torn temporary file may remain; it is never read as a result
-        assert not path.name.endswith((".json", ".png", ".csv"))
+    for path in out.rglob(".*tmp*"):  # a torn temporary file may remain; it is never read as a result
+        assert not path.name.endswith((".json", ".png", ".csv")), path
     resumed = _run(out, cache)
     assert resumed.wait(timeout=600) == 0, resumed.communicate()[0]
     record = json.loads((out / "provenance.json").read_text())
     assert record["resumed_items"] == ["duck_toy"]
-    fresh = _run(tmp_path / "fresh", cache)
-    assert fresh.wait(timeout=600) == 0
-    columns = ["item", "metric", "value"]
-    got = pd.read_csv(out / "results.csv")
-    want = pd.read_csv(tmp_path / "fresh" / "results.csv")
-    keep = ~got.metric.isin(["sec_per_image", "fit_sec"])
-    pd.testing.assert_frame_equal(got[keep][columns].reset_index(drop=True),
-                                  want[~want.metric.isin(["sec_per_image", "fit_sec"])][columns].reset_index(drop=True))
+    pd.testing.assert_frame_equal(_scores(out), _scores(uninterrupted))
+    for mask in (uninterrupted / "masks").rglob("*.png"):
+        assert mask.read_bytes() == (out / mask.relative_to(uninterrupted)).read_bytes(), mask
 
 
 def test_a_torn_cache_entry_is_detected_and_recomputed(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,12 +13,15 @@ import pytest
 from conftest import SAMPLE, SHARED_DATA
 from hydra import compose, initialize_config_dir
 from PIL import Image
+from wandb_records import offline_runs
 
 from persam.data.sharding import shard_items
+from persam.experiments.loggers import GROUP_FILE, shared_name
 from persam.experiments.merge import MergeError, merge_shards
 from persam.run import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
+WANDB_OFFLINE = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
 PERSEG = SHARED_DATA / "perseg" if (SHARED_DATA / "perseg").is_dir() else SAMPLE
 
 
@@ -75,8 +79,8 @@ def test_two_shard_submitit_local_sweep_merges_to_the_unsharded_run(tmp_path):
     sweep = subprocess.run(
         [sys.executable, "-m", "persam.run", "-m", "hydra/launcher=persam_local", *common,
          "dataset.num_shards=2", "dataset.shard=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-         "hydra.sweep.subdir=shard${dataset.shard}"],
-        cwd=REPO, capture_output=True, text=True, timeout=900)
+         "hydra.sweep.subdir=shard${dataset.shard}", "logger=wandb"],
+        cwd=REPO, capture_output=True, text=True, timeout=900, env=WANDB_OFFLINE)
     assert sweep.returncode == 0, sweep.stderr[-3000:]
     done = subprocess.run([sys.executable, "-m", "persam.tables", "merge", str(tmp_path / "sweep"),
                            "--out", str(tmp_path / "merged")], cwd=REPO, capture_output=True, text=True, timeout=300)
@@ -92,3 +96,31 @@ def test_two_shard_submitit_local_sweep_merges_to_the_unsharded_run(tmp_path):
     for mask in (tmp_path / "whole" / "masks").rglob("*.png"):
         merged = tmp_path / "merged" / mask.relative_to(tmp_path / "whole")
         assert Image.open(mask).tobytes() == Image.open(merged).tobytes()
+
+    # W&B: one group for the sweep, one run per job, and the table built from the merged shards logged once
+    # into the same group.
+    table = subprocess.run([sys.executable, "-m", "persam.tables", "table1", str(tmp_path / "merged"),
+                            "--out", str(tmp_path / "table"), "--wandb"],
+                           cwd=REPO, capture_output=True, text=True, timeout=300, env=WANDB_OFFLINE)
+    assert table.returncode == 0, table.stderr[-3000:]
+    group = (tmp_path / "sweep" / GROUP_FILE).read_text().strip()
+    assert group.startswith("default-sweep-")
+    jobs = offline_runs(tmp_path / "sweep")
+    assert len(jobs) == 2 and {j["group"] for j in jobs} == {group}, jobs
+    tables = offline_runs(tmp_path / "table")
+    assert [(t["group"], t["job_type"]) for t in tables] == [(group, "table")]
+    assert f"logged to W&B group {group}" in table.stdout
+
+
+def _name_in(args: tuple[str, str]) -> str:
+    return shared_name(Path(args[0]), args[1])
+
+
+def test_concurrent_jobs_agree_on_one_group_name_and_leave_no_files(tmp_path):
+    import multiprocessing
+
+    path = tmp_path / "sweep" / GROUP_FILE
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        names = pool.map(_name_in, [(str(path), f"proposal-{i}") for i in range(16)])
+    assert len(set(names)) == 1 and names[0].startswith("proposal-")
+    assert [p.name for p in path.parent.iterdir()] == [GROUP_FILE]

@@ -76,3 +76,11 @@ def test_run_folders_must_be_complete(tmp_path, missing):
     (run / missing).unlink()
     with pytest.raises(FileNotFoundError):
         write_table3([run], tmp_path / "out")
+
+
+def test_readme_results_block_is_generated_from_the_committed_results():
+    from persam.results_summary import rewrite, summary
+
+    repo = Path(__file__).resolve().parents[1]
+    readme = (repo / "README.md").read_text()
+    assert rewrite(readme, summary(repo / "results")) == readme, "run: python -m persam.results_summary"

@@ -1,0 +1,102 @@
+"""The README's results section, generated from the committed tables under ``results/`` (never typed by hand).
+
+    python -m persam.results_summary [--results results] [--readme README.md] [--check]
+
+Rewrites the block between ``<!-- results:begin -->`` and ``<!-- results:end -->`` in the README with one
+compact table per paper table (the headline columns of ``results/<table>/[<dataset>/]<table>.csv``, datasets side
+by side); ``--check`` only compares and exits 1 when the README is out of date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+# table -> (title, headline columns of its CSV)
+TABLES = {
+    "table1": ("Table 1: personalized segmentation, mIoU (%)", ["mIoU"]),
+    "table2": ("Table 2: video object segmentation on DAVIS 2017, J&F (%) and seconds per frame",
+               ["J&F", "J", "F", "sec_per_frame"]),
+    "table3": ("Table 3: ablation, mIoU (%) and gain over the row above", ["mIoU", "Gain"]),
+    "table4": ("Table 4: reference mask eroded / dilated (OpenCV kernel 75 / 95), mIoU (%)",
+               ["none", "erode75", "erode95", "dilate75", "dilate95"]),
+}
+
+
+def _cell(value) -> str:
+    return "" if pd.isna(value) else str(value)
+
+
+def _markdown(frame: pd.DataFrame) -> str:
+    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
+    return header + "".join("| " + " | ".join(_cell(v) for v in row) + " |\n" for row in frame.itertuples(index=False))
+
+
+def table_parts(results: Path, table: str) -> list[tuple[str, Path]]:
+    """(dataset, csv) of one table: ``results/<table>/<table>.csv`` or one per dataset sub-folder."""
+    single = results / table / f"{table}.csv"
+    if single.is_file():
+        return [("", single)]
+    return [(csv.parent.name, csv) for csv in sorted((results / table).glob(f"*/{table}.csv"))]
+
+
+def subset(csv: Path) -> str:
+    rows = pd.read_csv(csv.parent / "results.csv", usecols=["dataset", "subset"])
+    return f"{rows['dataset'].iloc[0]}: {rows['subset'].iloc[0]}"
+
+
+def summary(results: Path) -> str:
+    blocks = []
+    for table, (title, columns) in TABLES.items():
+        parts = table_parts(results, table)
+        if not parts:
+            continue
+        merged = None
+        for dataset, csv in parts:
+            frame = pd.read_csv(csv, dtype=str)
+            shown = [c for c in columns if c in frame.columns]
+            frame = frame[["method", *shown]]
+            if len(parts) > 1:
+                frame = frame.rename(columns={c: f"{c} ({dataset})" for c in shown})
+            merged = frame if merged is None else merged.merge(frame, on="method", how="outer", sort=False)
+        where = "; ".join(subset(csv) for _, csv in parts)
+        models = sorted({m for _, csv in parts for m in pd.read_csv(csv.parent / "results.csv", usecols=["model"])["model"]})
+        model_list = ", ".join(f"`{m}`" for m in models)
+        links = ", ".join(f"[{d or table}](results/{table}/{d + '/' if d else ''}README.md)" for d, _ in parts)
+        blocks.append(f"**{title}** ({where}; model {model_list}; details: {links})\n\n{_markdown(merged)}")
+    return "\n".join(blocks)
+
+
+def rewrite(readme: str, block: str) -> str:
+    if BEGIN not in readme or END not in readme:
+        raise ValueError(f"the README has no {BEGIN} ... {END} block")
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{BEGIN}\n{block}{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m persam.results_summary", description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--check", action="store_true", help="exit 1 when the README's block is out of date")
+    args = parser.parse_args(argv)
+    text = args.readme.read_text()
+    new = rewrite(text, summary(args.results))
+    if args.check:
+        if new != text:
+            print(f"{args.readme}: the results block is out of date; run python -m persam.results_summary",
+                  file=sys.stderr)
+            return 1
+        return 0
+    args.readme.write_text(new)
+    print(f"{args.readme}: results block regenerated from {args.results}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
