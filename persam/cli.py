@@ -90,7 +90,8 @@ def reference_labels(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, lis
 
 def track(args: argparse.Namespace) -> int:
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="config", overrides=[f"method={args.method}", "dataset=davis2017"])
+        cfg = compose(config_name="config", overrides=[f"method={args.method}", "dataset=davis2017",
+                                                       f"dataset.video.reacquire={str(args.reacquire).lower()}"])
     frames = image_files([args.frames])
     first = read_image(frames[0])
     labels, palette = reference_labels(args.ref_mask, first.shape[:2])
@@ -145,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
                           "or any one-object mask")
     trk.add_argument("--out", type=Path, required=True, help="output folder (masks/ and overlay.gif)")
     trk.add_argument("--method", default="persam", help="persam (training-free, default) or persam_f")
+    trk.add_argument("--reacquire", action="store_true",
+                     help="when an object's most similar point is far from its last box, search the whole frame "
+                          "(finds objects that leave and come back; not in the original PerSAM)")
     trk.add_argument("--fps", type=float, default=10.0, help="frame rate of overlay.gif (default 10)")
     for flag, default, text in (("--model", "vit_t", "vit_t (MobileSAM, default), vit_b, vit_l or vit_h"),
                                 ("--checkpoint", None, "path to the model's checkpoint (default: found/downloaded)"),

@@ -107,9 +107,16 @@ def provenance_section(provenances: dict[str, dict]) -> list[str]:
         f"- date: {first['date']}",
         f"- machine: {first['machine']['host_cpu']}, {first['machine']['cpu_count']} CPUs, device {first['device']}; "
         f"torch {first['torch']}",
-        f"- image encoder: {calls} encoder calls and {misses} cache misses over the {len(provenances)} runs",
+        f"- image encoder: {calls} encoder calls and {misses} cache misses over the {len(provenances)} runs; "
+        f"the data holds {distinct_images(first)} distinct images (references and targets)",
         "",
     ]
+
+
+def distinct_images(provenance: dict) -> int:
+    """Images an image-task run reads: one reference per item, plus the target images."""
+    data = provenance["data"]
+    return len(data["items"]) + data.get("target_images", 0)
 
 
 def write_table1(runs: list[Path], out: Path) -> pd.DataFrame:

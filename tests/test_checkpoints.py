@@ -140,3 +140,12 @@ def test_vit_t_matches_the_mobilesam_checkpoint():
     ours = sam.state_dict()
     assert set(ours) == set(state)
     assert all(ours[k].shape == state[k].shape for k in state)
+
+
+def test_checkpoint_of_another_model_type_is_a_clear_error():
+    from persam.models.checkpoints import resolve_checkpoint
+    from persam.models.registry import build_sam
+
+    mobile_sam, _ = resolve_checkpoint("vit_t")
+    with pytest.raises(CheckpointError, match="mobile_sam.pt: this checkpoint does not fit model 'vit_b'"):
+        build_sam("vit_b", mobile_sam, device="cpu")

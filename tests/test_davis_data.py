@@ -79,6 +79,15 @@ def test_named_but_absent_sequences_are_errors(davis):
         load_davis(davis / "nowhere")
 
 
+def test_missing_frames_are_errors(davis):
+    (davis / "JPEGImages" / "480p" / "aa" / "00001.jpg").unlink()  # a frame lost, its annotation still there
+    with pytest.raises(DataError, match="aa/00001.png: annotation has no frame"):
+        load_davis(davis, ["aa"])
+    (davis / "Annotations" / "480p" / "aa" / "00001.png").unlink()  # both lost: a gap in the numbering
+    with pytest.raises(DataError, match="frame 00001 is missing"):
+        load_davis(davis, ["aa"])
+
+
 @needs_davis
 def test_real_davis_subset():
     names = split_names(DAVIS, "val_available")

@@ -5,6 +5,7 @@ the ``persam track`` command."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -127,3 +128,43 @@ def test_track_command(tmp_path, davis_root, embedding_cache, monkeypatch, capsy
     Image.fromarray(np.zeros((480, 854), np.uint8)).save(empty)
     assert cli_main(["track", "--frames", str(frames), "--ref-mask", str(empty), "--out", str(tmp_path / "x")]) == 2
     assert "reference mask is empty" in capsys.readouterr().err
+
+
+def test_first_annotation_without_an_object_is_an_error(tmp_path, predictor, davis_root):
+    root = tmp_path / "davis"
+    shutil.copytree(davis_root, root)
+    first = root / "Annotations" / "480p" / "blackswan" / "00000.png"
+    with Image.open(first) as image:
+        empty = Image.fromarray(np.zeros((image.height, image.width), np.uint8), mode="P")
+        empty.putpalette(image.getpalette())
+    empty.save(first)
+    cfg = make_cfg(f"dataset.root={root}", "dataset.sequences=[blackswan]")
+    with pytest.raises(DataError, match="blackswan/00000.png: the first annotation holds no object"):
+        evaluate(cfg, tmp_path / "run", predictor=predictor)
+
+
+@pytest.mark.parametrize("reacquire", [False, True])
+def test_an_object_that_leaves_the_video_and_comes_back(predictor, davis_root, reacquire):
+    """Frames: the swan, a frame without it (goat and dog), the swan again (two frames). Nothing raises and every
+    output has the frame's shape. While the swan is away PerSAM still segments the most similar thing and the
+    box prompt follows it; with ``reacquire`` the swan is found again as soon as it is back."""
+    swan = load_davis(davis_root, ["blackswan"])[0]
+    away = load_davis(davis_root, ["goat-dog"])[0]
+    method = PerSAM(predictor, PerSAMConfig(topk=2, negative_prior=False, guided_attention=False,
+                                            semantic_prompting=False, refine_box_from_first_step=True))
+    config = VideoConfig(reacquire=reacquire)
+    states = start(method, predictor.embed(read_image(swan.frames[0][1])), swan.annotation(0), config=config)
+    ious = []
+    for frame, gt in ((away.frames[0][1], None), (swan.frames[2][1], swan.annotation(2)),
+                      (swan.frames[3][1], swan.annotation(3))):
+        image = read_image(frame)
+        result, states = step(method, predictor.embed(image), states, config)
+        assert result.labels.shape == image.shape[:2] and result.labels.dtype == np.uint8
+        assert set(np.unique(result.labels)) <= {0, 1} and len(states) == 1
+        if gt is not None:
+            found, truth = result.labels == 1, gt == 1
+            ious.append((found & truth).sum() / (found | truth).sum())
+    if reacquire:
+        assert min(ious) > 0.8, ious
+    else:  # the box stays on what the away frame offered (IoU 0.41, then 0.29, when written)
+        assert max(ious) < 0.8, ious

@@ -112,6 +112,17 @@ def load_sequence(root: str | Path, name: str, year: int = 2017, resolution: str
         if stem not in masks:
             raise DataError(f"{images[stem]}: frame has no annotation {mask_dir / (stem + '.png')}")
         frames.append((stem, images[stem], masks[stem]))
+    orphans = sorted(set(masks) - set(images))
+    if orphans:
+        raise DataError(f"{masks[orphans[0]]}: annotation has no frame {image_dir / (orphans[0] + '.jpg')} "
+                        f"({len(orphans)} such)")
+    if all(stem.isdigit() for stem in images):  # DAVIS numbers its frames 00000, 00001, ...: a gap is a lost frame
+        numbers = sorted(int(stem) for stem in images)
+        gaps = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
+        if gaps:
+            width = len(frames[0][0])
+            raise DataError(f"{image_dir}: frame {gaps[0]:0{width}d} is missing ({len(gaps)} missing between "
+                            f"{numbers[0]:0{width}d} and {numbers[-1]:0{width}d}); is the sequence fully extracted?")
     return DavisSequence(name, tuple(frames), year)
 
 

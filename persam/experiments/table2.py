@@ -103,6 +103,9 @@ def differences(label: str, video: dict) -> list[str]:
                      "(the original video code's is 123.675 / 215 = 0.5752)")
     if not (tracker.get("box_prompt") and tracker.get("center_point") and tracker.get("box_margin") == 10):
         notes.append(f"tracker prompts differ: {tracker}")
+    if tracker.get("reacquire"):
+        notes.append("a frame whose most similar point lies outside the object's widened box is decoded without "
+                     "the box and its centre (`video.reacquire`)")
     return [f"- {label}: " + "; ".join(notes) + "." if notes else f"- {label}: as the original."]
 
 

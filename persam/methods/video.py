@@ -38,6 +38,10 @@ class VideoConfig:
     box_prompt: bool = True  # the previous frame's box as a box prompt
     center_point: bool = True  # its centre as a positive point
     box_margin: int = 10  # pixels added on each side of the box (clipped to the image)
+    # Not in the original: when an object's most similar point falls outside its widened last box, the object is
+    # not where the box says (it left and came back, or the box followed something else): that frame is
+    # decoded from the location prior alone, so the object can be found again.
+    reacquire: bool = False
 
 
 @dataclass
@@ -69,13 +73,18 @@ def mask_box(mask: np.ndarray) -> np.ndarray | None:
     return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float64)
 
 
+def widened(box: np.ndarray, size: tuple[int, int], margin: int) -> np.ndarray:
+    """XYXY box grown by ``margin`` pixels on each side (integer pixels, as the original), clipped to (H, W)."""
+    h, w = size
+    x0, y0, x1, y1 = (int(v) for v in box)
+    return np.array([max(x0 - margin, 0), max(y0 - margin, 0), min(x1 + margin, w), min(y1 + margin, h)],
+                    dtype=np.float64)
+
+
 def box_prompts(box: np.ndarray, size: tuple[int, int], config: VideoConfig) -> Prompts:
     """The prompts of one object from its last box: the widened box and/or its centre (integer pixels, as the
     original code rounds them). ``size``: (H, W) of the frame."""
-    h, w = size
-    m = config.box_margin
-    x0, y0, x1, y1 = (int(v) for v in box)
-    wide = np.array([max(x0 - m, 0), max(y0 - m, 0), min(x1 + m, w), min(y1 + m, h)], dtype=np.float64)
+    wide = widened(box, size, config.box_margin)
     prompts = Prompts(box=wide if config.box_prompt else None)
     if config.center_point:
         center = np.array([[(wide[0] + wide[2]) // 2, (wide[1] + wide[3]) // 2]], dtype=np.float64)
@@ -129,7 +138,13 @@ def step(method: PerSAM, embedding: ImageEmbedding, states: list[ObjectState],
     predictions = {}
     for state in states:
         prompts = box_prompts(state.box, size, config)
-        predictions[state.object_id] = method.predict(embedding, state.reference, prompts=prompts)
+        prediction = method.predict(embedding, state.reference, prompts=prompts)
+        if config.reacquire:
+            x, y = prediction.point_coords[0]  # the most similar point
+            x0, y0, x1, y1 = widened(state.box, size, config.box_margin)
+            if not (x0 <= x <= x1 and y0 <= y <= y1):
+                prediction = method.predict(embedding, state.reference)
+        predictions[state.object_id] = prediction
     labels = resolve_overlaps({k: p.logits for k, p in predictions.items()}, size)
     new_states = []
     for state in states:

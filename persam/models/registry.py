@@ -107,7 +107,12 @@ def build_sam(
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch raises many types for a bad file
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
-    missing, unexpected = sam.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = sam.load_state_dict(state, strict=False)
+    except (RuntimeError, TypeError, AttributeError) as err:  # tensors of other shapes: another SAM variant
+        first = str(err).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"{path}: this checkpoint does not fit model {name!r} ({first}); "
+                              "is it another SAM variant?") from None
     if missing or unexpected:
         raise CheckpointError(
             f"{path}: this checkpoint does not fit model {name!r} ({len(missing)} missing and "
