@@ -41,7 +41,8 @@ def table_parts(results: Path, table: str) -> list[tuple[str, Path]]:
     single = results / table / f"{table}.csv"
     if single.is_file():
         return [("", single)]
-    return [(csv.parent.name, csv) for csv in sorted((results / table).glob(f"*/{table}.csv"))]
+    found = [(csv.parent.name, csv) for csv in (results / table).glob(f"*/{table}.csv")]
+    return sorted(found, key=lambda part: (part[0] != "perseg", part[0]))  # PerSeg first, as in the paper
 
 
 def subset(csv: Path) -> str:
@@ -55,14 +56,24 @@ def summary(results: Path) -> str:
         parts = table_parts(results, table)
         if not parts:
             continue
-        merged = None
+        frames, order = [], []
         for dataset, csv in parts:
             frame = pd.read_csv(csv, dtype=str)
             shown = [c for c in columns if c in frame.columns]
             frame = frame[["method", *shown]]
-            if len(parts) > 1:
+            order += [m for m in frame["method"] if m not in order]
+            if len(parts) > 1 and len(shown) > 2:  # wide tables: datasets one under the other
+                frame.insert(1, "dataset", dataset)
+            elif len(parts) > 1:  # narrow ones: datasets side by side
                 frame = frame.rename(columns={c: f"{c} ({dataset})" for c in shown})
-            merged = frame if merged is None else merged.merge(frame, on="method", how="outer", sort=False)
+            frames.append(frame)
+        if "dataset" in frames[0].columns:
+            merged = pd.concat(frames, ignore_index=True)
+        else:
+            merged = frames[0]
+            for frame in frames[1:]:
+                merged = merged.merge(frame, on="method", how="outer")
+            merged = merged.set_index("method").loc[order].reset_index()  # rows in the tables' own order
         where = "; ".join(subset(csv) for _, csv in parts)
         models = sorted({m for _, csv in parts for m in pd.read_csv(csv.parent / "results.csv", usecols=["model"])["model"]})
         model_list = ", ".join(f"`{m}`" for m in models)
