@@ -78,13 +78,9 @@ def load_average() -> str:
 
 
 def git_commit() -> dict:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True).stdout.strip()
+    from persam.experiments.provenance import git_state
 
-    try:
-        return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "dirty": None}
+    return git_state(REPO)
 
 
 def versions() -> dict:
