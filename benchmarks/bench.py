@@ -142,6 +142,46 @@ class Bench:
                          "fast": PerSAM(self.fast, PerSAMConfig(**PERSAM_F))}
         self.cosines: dict[str, list[float]] = {"perseg": [], "davis": []}
 
+    # -- what the decoder could gain: SAM's mask decoder (unguided) in ONNX Runtime against PyTorch eager ------
+    def decoder_candidate(self, tmp: Path) -> None:
+        import onnxruntime as ort
+
+        print("decoder candidate: ONNX Runtime", flush=True)
+        sam = self.loaded.sam
+
+        class Decoder(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.decoder = sam.mask_decoder
+
+            def forward(self, embedding, pe, sparse, dense):
+                return self.decoder(image_embeddings=embedding, image_pe=pe, sparse_prompt_embeddings=sparse,
+                                    dense_prompt_embeddings=dense, multimask_output=True)
+
+        image = read_image(load_perseg(perseg_root())[0].ref_image)
+        embedding = self.fp32.embed(image).features
+        points = (torch.tensor([[[200.0, 300.0], [400.0, 500.0]]]), torch.tensor([[1, 0]]))
+        with torch.no_grad():
+            sparse, dense = sam.prompt_encoder(points=points, boxes=None, masks=None)
+            inputs = (embedding, sam.prompt_encoder.get_dense_pe(), sparse, dense)
+            path = tmp / "decoder.onnx"
+            torch.onnx.export(Decoder(), inputs, str(path), dynamo=False, opset_version=17,
+                              input_names=["embedding", "pe", "sparse", "dense"], output_names=["masks", "iou"])
+            options = ort.SessionOptions()
+            options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            feeds = dict(zip(["embedding", "pe", "sparse", "dense"], (t.numpy() for t in inputs), strict=True))
+            expected = Decoder()(*inputs)[0]
+            calls = {"decoder_torch": lambda: Decoder()(*inputs), "decoder_onnx": lambda: session.run(None, feeds)}
+            for name, call in calls.items():
+                call()
+                for _ in range(10):
+                    with self.timer(name):
+                        call()
+            got = torch.from_numpy(session.run(None, feeds)[0])
+        self.record("candidate", "decoder_onnx_max_logit_diff", float((got - expected).abs().max()), "logit", 1,
+                    "ONNX Runtime vs PyTorch mask decoder, unguided, one real embedding")
+
     # -- 1 + 2: PerSeg: encoders, quality, stages, end to end ---------------------------------------------
     def perseg(self) -> None:
         print("PerSeg: encoders, quality, stages", flush=True)
@@ -342,6 +382,10 @@ class Bench:
         self.record("stage", "decoder_pass_s", t.median("decoder_pass"), "s", t.count("decoder_pass"),
                     "one pass of SAM's mask decoder (prompt encoding, two-way transformer, upscaling, mask at full "
                     "size); PerSAM makes three per image")
+        if t.count("decoder_onnx"):
+            for name, what in (("decoder_torch", "PyTorch eager"), ("decoder_onnx", "ONNX Runtime (not used yet)")):
+                self.record("stage", f"{name}_s", t.median(name), "s", t.count(name),
+                            f"SAM's mask decoder alone, unguided, 2 points, 4 masks at 256 x 256: {what}")
         self.record("stage", "persam_decode_and_refine_s", predict - t.median("persam_prior"), "s",
                     t.count("persam_predict"), "post-encoder minus prior (medians)")
         self.record("stage", "persam_f_post_encoder_s", t.median("persam_f_predict"), "s",
@@ -453,7 +497,10 @@ class Bench:
                   "the end-to-end time, the extra video object and the sweep ratio (each variant adds its decoding "
                   "per image, while the encoding is shared) follow from that pass time on this CPU; "
                   "bfloat16 autocast and torch.compile of the decoder were tried during development and saved "
-                  "under 15%.",
+                  "under 15%" + (f"; the decoder alone in ONNX Runtime takes {v['decoder_onnx_s']['value']:.3f} s "
+                                 f"against {v['decoder_torch_s']['value']:.3f} s in PyTorch (measured above), so "
+                                 "exporting it with PerSAM's guidance as graph inputs would not reach the targets "
+                                 "either" if "decoder_onnx_s" in v else "") + ".",
                   "- The memory comparison runs in a reduced-cost mode (`benchmarks/memory_run.py`: SAM's image encoder "
                   "and mask decoder are stubs; reading, hashing, the disk cache, prior, prompts, refinement, "
                   "upsampling and writing are the real code) so that 1,000 images fit in the benchmark's time; the "
@@ -500,6 +547,7 @@ def main() -> None:
         bench.setup()
         if "candidates" not in args.skip:
             bench.candidates()
+            bench.decoder_candidate(Path(tmp))
         bench.perseg()
         if "davis" not in args.skip:
             bench.davis()
