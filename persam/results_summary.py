@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from persam.experiments.table_text import markdown
+
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 # table -> (title, headline columns of its CSV)
 TABLES = {
@@ -25,15 +27,6 @@ TABLES = {
     "table4": ("Table 4: reference mask eroded / dilated (OpenCV kernel 75 / 95), mIoU (%)",
                ["none", "erode75", "erode95", "dilate75", "dilate95"]),
 }
-
-
-def _cell(value) -> str:
-    return "" if pd.isna(value) else str(value)
-
-
-def _markdown(frame: pd.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |\n|" + "---|" * len(frame.columns) + "\n"
-    return header + "".join("| " + " | ".join(_cell(v) for v in row) + " |\n" for row in frame.itertuples(index=False))
 
 
 def table_parts(results: Path, table: str) -> list[tuple[str, Path]]:
@@ -78,7 +71,7 @@ def summary(results: Path) -> str:
         models = sorted({m for _, csv in parts for m in pd.read_csv(csv.parent / "results.csv", usecols=["model"])["model"]})
         model_list = ", ".join(f"`{m}`" for m in models)
         links = ", ".join(f"[{d or table}](results/{table}/{d + '/' if d else ''}README.md)" for d, _ in parts)
-        blocks.append(f"**{title}** ({where}; model {model_list}; details: {links})\n\n{_markdown(merged)}")
+        blocks.append(f"**{title}** ({where}; model {model_list}; details: {links})\n\n{markdown(merged)}")
     return "\n".join(blocks)
 
 

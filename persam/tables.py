@@ -20,6 +20,7 @@ import pandas as pd
 from persam.experiments.merge import MergeError, merge_shards
 from persam.experiments.reference_numbers import ORIGINAL_CODE_VIT_T, PAPER_TABLE1, PAPER_TABLE3
 from persam.experiments.table2 import write_table2
+from persam.experiments.table_text import markdown, provenance_section
 
 
 def find_runs(paths: list[str | Path]) -> list[Path]:
@@ -61,14 +62,6 @@ def table1(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def markdown(table: pd.DataFrame) -> str:
-    shown = table.drop(columns=["key", "kind"]).astype(object)
-    shown = shown.where(shown.notna(), "")
-    header = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns) + "\n"
-    body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
-    return header + body
-
-
 def save_runs(runs: list[Path], out: Path) -> tuple[pd.DataFrame, dict[str, dict]]:
     """Copy the runs' rows (``results.csv``) and provenance records (``provenance/<run>.json``) into ``out``."""
     rows = load_rows(runs)
@@ -90,33 +83,6 @@ def dataset_line(provenance: dict) -> str:
     units = data.get("target_images", data.get("frames"))
     return (f"Dataset: {data['dataset']} at `{data['root']}`, subset: {data['subset']} ({len(data['items'])} items: "
             f"{', '.join(data['items'])}; {units} target images or frames, references excluded).")
-
-
-def provenance_section(provenances: dict[str, dict]) -> list[str]:
-    first = next(iter(provenances.values()))
-    commits = sorted({f"{p['git']['commit']}{' (dirty)' if p['git']['dirty'] else ''}" for p in provenances.values()})
-    misses = sum(p["embedding_cache"].get("misses", 0) for p in provenances.values())
-    calls = sum(p["embedding_cache"].get("encoder_calls", 0) for p in provenances.values())
-    return [
-        "## Provenance",
-        "",
-        f"- command: `{first['command']}` (one run per row; per-run records in `provenance/`)",
-        f"- git commit: {', '.join(commits)}",
-        f"- model: {first['model']['name']} (`{Path(first['model']['checkpoint']).name}`, "
-        f"sha256 {first['model']['sha256'][:12]}...)",
-        f"- date: {first['date']}",
-        f"- machine: {first['machine']['host_cpu']}, {first['machine']['cpu_count']} CPUs, device {first['device']}; "
-        f"torch {first['torch']}",
-        f"- image encoder: {calls} encoder calls and {misses} cache misses over the {len(provenances)} runs; "
-        f"the data holds {distinct_images(first)} distinct images (references and targets)",
-        "",
-    ]
-
-
-def distinct_images(provenance: dict) -> int:
-    """Images an image-task run reads: one reference per item, plus the target images."""
-    data = provenance["data"]
-    return len(data["items"]) + data.get("target_images", 0)
 
 
 def write_table1(runs: list[Path], out: Path) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from persam.experiments.reference_numbers import ORIGINAL_CODE_VIT_T_DAVIS, PAPER_TABLE2
+from persam.experiments.table_text import markdown, provenance_section
 
 
 def load(runs: list[Path]) -> tuple[pd.DataFrame, dict[str, dict]]:
@@ -62,14 +63,6 @@ def per_sequence_table(rows: pd.DataFrame) -> pd.DataFrame:
         out[f"{label} F"] = wide[(label, "F")]
         out[f"{label} J&F"] = (wide[(label, "J")] + wide[(label, "F")]) / 2
     return out.round(2).reset_index().rename(columns={"item": "sequence"})
-
-
-def markdown(table: pd.DataFrame, drop: tuple[str, ...] = ("key", "kind")) -> str:
-    shown = table.drop(columns=[c for c in drop if c in table.columns]).astype(object)
-    shown = shown.where(shown.notna(), "")
-    header = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns) + "\n"
-    body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
-    return header + body
 
 
 def differences(label: str, video: dict) -> list[str]:
@@ -127,7 +120,6 @@ def write_table2(runs: list[Path], out: Path) -> pd.DataFrame:
         shutil.copy(run / "provenance.json", prov_dir / f"{run.name}.json")
     labels = rows.drop_duplicates("run").set_index("run")["label"]
     notes = [line for name, p in provenances.items() for line in differences(labels[name], p["video"])]
-    commits = sorted({f"{p['git']['commit']}{' (dirty)' if p['git']['dirty'] else ''}" for p in provenances.values()})
     cache = [f"{labels[n]}: {p['embedding_cache'].get('encoder_calls', 0)} encoder calls" for n, p in provenances.items()]
     lines = [
         "# Table 2: video object segmentation on DAVIS (J&F, %)",
@@ -156,16 +148,7 @@ def write_table2(runs: list[Path], out: Path) -> pd.DataFrame:
         "## Per sequence (J, F and J&F, %)",
         "",
         markdown(per_seq, drop=()),
-        "## Provenance",
-        "",
-        f"- command: `{first['command']}` (one run per method; per-run records in `provenance/`)",
-        f"- git commit: {', '.join(commits)}",
-        f"- model: {first['model']['name']} (`{Path(first['model']['checkpoint']).name}`, "
-        f"sha256 {first['model']['sha256'][:12]}...)",
-        f"- date: {first['date']}",
-        f"- machine: {first['machine']['host_cpu']}, {first['machine']['cpu_count']} CPUs, device {first['device']}; "
-        f"torch {first['torch']}",
-        "",
+        *provenance_section(provenances, unit="method"),
     ]
     (out / "README.md").write_text("\n".join(lines))
     return table
