@@ -41,6 +41,7 @@ def provenance_section(provenances: dict[str, dict], unit: str = "row") -> list[
         f"- machine: {first['machine']['host_cpu']}, {first['machine']['cpu_count']} CPUs, device {first['device']}; "
         f"torch {first['torch']}",
         f"- image encoder: {calls} encoder calls and {misses} cache misses over the {len(provenances)} runs; "
-        f"the data holds {distinct_images(first)} distinct images (references and targets, or frames)",
+        f"the data holds {distinct_images(first)} distinct images "
+        f"({'references and targets' if 'target_images' in first['data'] else 'frames'})",
         "",
     ]
