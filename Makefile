@@ -68,12 +68,15 @@ table4: install davis_perseg ## Table 4 (eroded / dilated reference masks) on DA
 	$(call image_table,table4,davis_perseg,dataset=davis_perseg)
 
 # Table 2 (video): DAVIS at $(DAVIS), the sequences of ImageSets/2017/$(DAVIS_SPLIT).txt (or DAVIS_SPLIT=a path).
+# VIDEO_ARGS: extra overrides (e.g. dataset.video.reacquire=true), written to TABLE2_OUT.
 DAVIS_SPLIT ?= val_available
+VIDEO_ARGS ?=
+TABLE2_OUT ?= results/table2
 table2: install ## Table 2 (DAVIS J&F: PerSAM, PerSAM-F tracking) on DAVIS, split DAVIS_SPLIT -> results/table2/
 	rm -rf $(RUNS)/table2 $(RUNS)/cache-table2
 	$(PY) -m persam.run -m experiment=table2 dataset.root=$(abspath $(DAVIS)) dataset.split=$(DAVIS_SPLIT) \
-		$(if $(SUBSET),"dataset.subset='$(SUBSET)'",) hydra.sweep.dir=$(RUNS)/table2 $(call FRESH_CACHE,table2)
-	$(PY) -m persam.tables table2 $(RUNS)/table2 --out results/table2
+		$(if $(SUBSET),"dataset.subset='$(SUBSET)'",) hydra.sweep.dir=$(RUNS)/table2 $(call FRESH_CACHE,table2) $(VIDEO_ARGS)
+	$(PY) -m persam.tables table2 $(RUNS)/table2 --out $(TABLE2_OUT)
 	rm -rf $(RUNS)/cache-table2
 
 tables: table1 table3 table4 readme ## every image table, then the README's results block
