@@ -3,8 +3,8 @@
     python -m persam.results_summary [--results results] [--readme README.md] [--check]
 
 Rewrites the block between ``<!-- results:begin -->`` and ``<!-- results:end -->`` in the README with one
-compact table per paper table (the headline columns of ``results/<table>/[<dataset>/]<table>.csv``, datasets side
-by side); ``--check`` only compares and exits 1 when the README is out of date.
+compact table per paper table (the headline columns of ``results/<table>/[<dataset>/]<table>.csv``; datasets side
+by side, or one under the other for wide tables); ``--check`` only compares and exits 1 when the README is out of date.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ def table_parts(results: Path, table: str) -> list[tuple[str, Path]]:
     return sorted(found, key=lambda part: (part[0] != "perseg", part[0]))  # PerSeg first, as in the paper
 
 
-def subset(csv: Path) -> str:
-    rows = pd.read_csv(csv.parent / "results.csv", usecols=["dataset", "subset"])
-    return f"{rows['dataset'].iloc[0]}: {rows['subset'].iloc[0]}"
+def run_facts(csv: Path) -> tuple[str, set[str]]:
+    """``dataset: subset`` and the models of the runs behind one table (its ``results.csv``)."""
+    rows = pd.read_csv(csv.parent / "results.csv", usecols=["dataset", "subset", "model"])
+    return f"{rows['dataset'].iloc[0]}: {rows['subset'].iloc[0]}", set(rows["model"])
 
 
 def summary(results: Path) -> str:
@@ -67,9 +68,9 @@ def summary(results: Path) -> str:
             for frame in frames[1:]:
                 merged = merged.merge(frame, on="method", how="outer")
             merged = merged.set_index("method").loc[order].reset_index()  # rows in the tables' own order
-        where = "; ".join(subset(csv) for _, csv in parts)
-        models = sorted({m for _, csv in parts for m in pd.read_csv(csv.parent / "results.csv", usecols=["model"])["model"]})
-        model_list = ", ".join(f"`{m}`" for m in models)
+        facts = [run_facts(csv) for _, csv in parts]
+        where = "; ".join(subset for subset, _ in facts)
+        model_list = ", ".join(f"`{m}`" for m in sorted(set().union(*(models for _, models in facts))))
         links = ", ".join(f"[{d or table}](results/{table}/{d + '/' if d else ''}README.md)" for d, _ in parts)
         blocks.append(f"**{title}** ({where}; model {model_list}; details: {links})\n\n{markdown(merged)}")
     return "\n".join(blocks)

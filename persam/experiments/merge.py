@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from persam.experiments.evaluate import COLUMNS, write_atomic
-from persam.experiments.loggers import GROUP_FILE
+from persam.experiments.loggers import GROUP_FILE, runs_group
 
 
 class MergeError(ValueError):
@@ -104,9 +104,9 @@ def merge_shards(runs: list[Path], out: Path) -> pd.DataFrame:
               "wall_seconds": sum(r.get("wall_seconds", 0.0) for r in records.values())}
     key = "target_images" if "target_images" in first["data"] else "frames"
     record["data"][key] = sum(units.values())
-    groups = {(run / GROUP_FILE).read_text() for run in runs if (run / GROUP_FILE).is_file()}
-    if len(groups) == 1:  # the shards' W&B group (one sweep), so the merged table is logged into it
-        write_atomic(out / GROUP_FILE, groups.pop())
+    group = runs_group(runs)
+    if group:  # the shards' W&B group (one sweep), so the table built from the merged run is logged into it
+        write_atomic(out / GROUP_FILE, group + "\n")
     write_atomic(out / "results.csv", merged.to_csv(index=False))
     write_atomic(out / "provenance.json", json.dumps(record, indent=2, default=str))
     return merged

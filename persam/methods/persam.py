@@ -158,6 +158,12 @@ class PerSAM:
                        box_from_first_step=cfg.scale_fusion or cfg.refine_box_from_first_step)
         return Prediction(stage.mask.cpu().numpy(), coords, labels, logits=stage.logits)
 
+    def most_similar_point(self, embedding: ImageEmbedding, reference: Reference) -> np.ndarray:
+        """XY pixel of the location prior's most similar point: the first positive point :meth:`predict` uses."""
+        grid = similarity_grid(embedding, reference.embedding)
+        coords, _ = select_points(similarity_image(self.predictor.model, embedding, grid), 1, negative=False)
+        return coords[0]
+
     # -- shared steps ---------------------------------------------------------------------------------
     def _prompts(self, embedding: ImageEmbedding, target: Tensor,
                  prompts: Prompts | None = None) -> tuple[np.ndarray, np.ndarray, Tensor]:

@@ -81,6 +81,11 @@ def widened(box: np.ndarray, size: tuple[int, int], margin: int) -> np.ndarray:
                     dtype=np.float64)
 
 
+def inside(point: np.ndarray, box: np.ndarray) -> bool:
+    """Whether an XY point lies in an XYXY box (edges included)."""
+    return bool(box[0] <= point[0] <= box[2] and box[1] <= point[1] <= box[3])
+
+
 def box_prompts(box: np.ndarray, size: tuple[int, int], config: VideoConfig) -> Prompts:
     """The prompts of one object from its last box: the widened box and/or its centre (integer pixels, as the
     original code rounds them). ``size``: (H, W) of the frame."""
@@ -138,13 +143,10 @@ def step(method: PerSAM, embedding: ImageEmbedding, states: list[ObjectState],
     predictions = {}
     for state in states:
         prompts = box_prompts(state.box, size, config)
-        prediction = method.predict(embedding, state.reference, prompts=prompts)
-        if config.reacquire:
-            x, y = prediction.point_coords[0]  # the most similar point
-            x0, y0, x1, y1 = widened(state.box, size, config.box_margin)
-            if not (x0 <= x <= x1 and y0 <= y <= y1):
-                prediction = method.predict(embedding, state.reference)
-        predictions[state.object_id] = prediction
+        if config.reacquire and not inside(method.most_similar_point(embedding, state.reference),
+                                           widened(state.box, size, config.box_margin)):
+            prompts = None  # the object is not where its box says: the location prior alone
+        predictions[state.object_id] = method.predict(embedding, state.reference, prompts=prompts)
     labels = resolve_overlaps({k: p.logits for k, p in predictions.items()}, size)
     new_states = []
     for state in states:

@@ -109,7 +109,7 @@ def build_sam(
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: {err})") from None
     try:
         missing, unexpected = sam.load_state_dict(state, strict=False)
-    except (RuntimeError, TypeError, AttributeError) as err:  # tensors of other shapes: another SAM variant
+    except RuntimeError as err:  # tensors of other shapes: another SAM variant
         first = str(err).strip().splitlines()[-1].strip()
         raise CheckpointError(f"{path}: this checkpoint does not fit model {name!r} ({first}); "
                               "is it another SAM variant?") from None
