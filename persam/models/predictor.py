@@ -174,6 +174,82 @@ class GuidedPredictor(SamPredictor):
             )
         return Decoded(low_res[0], iou[0], self._upscaler(self.input_size, self.original_size))
 
+    @torch.no_grad()
+    def decode_batch(
+        self,
+        point_coords: list[np.ndarray],
+        point_labels: list[np.ndarray],
+        boxes: list[np.ndarray | None] | None = None,
+        mask_inputs: list[Tensor | None] | None = None,
+        multimask: bool = True,
+        guidance: list[Guidance | None] | None = None,
+    ) -> list[Decoded]:
+        """Decode B prompt sets on the current embedding in as few decoder calls as possible; one
+        :class:`Decoded` per set, in order.
+
+        point_coords[i]: N_i x 2 XY pixels with labels point_labels[i] (N_i); boxes[i]: XYXY pixels or None;
+        mask_inputs[i]: 1 x 256 x 256 logits or None; guidance[i]: that set's :class:`Guidance` or None.
+        Sets that agree on which of box, mask input, attention bias and semantic embedding they have share
+        one call; their points are padded to a common count with SAM's "not a point" label (-1), so a set
+        with fewer points than the longest in its call sees extra padding tokens (as upstream pads every
+        point prompt without a box). Sets of equal point count decode as :meth:`decode` would, to float
+        rounding (batched matrix products; about 1e-5 in the logits).
+        """
+        if not self.is_image_set:
+            raise RuntimeError("no image: call set_embedding (or set_image) before decode_batch")
+        n = len(point_coords)
+        boxes = boxes if boxes is not None else [None] * n
+        mask_inputs = mask_inputs if mask_inputs is not None else [None] * n
+        guidance = guidance if guidance is not None else [None] * n
+        if not (len(point_labels) == len(boxes) == len(mask_inputs) == len(guidance) == n):
+            raise ValueError("decode_batch: point_coords, point_labels, boxes, mask_inputs and guidance differ in length")
+        groups: dict[tuple, list[int]] = {}
+        for i in range(n):
+            g = guidance[i]
+            key = (boxes[i] is not None, mask_inputs[i] is not None,
+                   g is not None and g.attn_bias is not None, g is not None and g.target_embedding is not None)
+            groups.setdefault(key, []).append(i)
+        results: list[Decoded | None] = [None] * n
+        upscale = self._upscaler(self.input_size, self.original_size)
+        for (has_box, has_mask, has_bias, has_semantic), members in groups.items():
+            longest = max(len(point_coords[i]) for i in members)
+            coords = np.zeros((len(members), longest, 2))
+            labels = -np.ones((len(members), longest), dtype=np.int64)
+            for row, i in enumerate(members):
+                k = len(point_coords[i])
+                if k:
+                    coords[row, :k] = self.transform.apply_coords(np.asarray(point_coords[i], dtype=np.float64),
+                                                                  self.original_size)
+                    labels[row, :k] = np.asarray(point_labels[i])
+            points = None
+            if longest:
+                points = (torch.as_tensor(coords, dtype=torch.float, device=self.device),
+                          torch.as_tensor(labels, dtype=torch.int, device=self.device))
+            box_tensor = mask_tensor = None
+            if has_box:
+                stacked = np.stack([np.asarray(boxes[i], dtype=np.float64) for i in members])
+                box_tensor = torch.as_tensor(self.transform.apply_boxes(stacked, self.original_size),
+                                             dtype=torch.float, device=self.device)
+            if has_mask:
+                mask_tensor = torch.stack([mask_inputs[i].to(self.device, torch.float).reshape(1, 256, 256)
+                                           for i in members])
+            batched = Guidance(
+                attn_bias=torch.cat([guidance[i].attn_bias for i in members]) if has_bias else None,
+                target_embedding=torch.cat([guidance[i].target_embedding for i in members]) if has_semantic else None,
+            ) if (has_bias or has_semantic) else None
+            with self.guidance.active(batched):
+                sparse, dense = self.model.prompt_encoder(points=points, boxes=box_tensor, masks=mask_tensor)
+                low_res, iou = self.model.mask_decoder(
+                    image_embeddings=self.features,
+                    image_pe=self._dense_pe(),
+                    sparse_prompt_embeddings=sparse,
+                    dense_prompt_embeddings=dense,
+                    multimask_output=multimask,
+                )
+            for row, i in enumerate(members):
+                results[i] = Decoded(low_res[row], iou[row], upscale)
+        return results
+
     def _dense_pe(self) -> Tensor:
         """The prompt encoder's 1 x C x 64 x 64 positional encoding: a function of the frozen weights only."""
         pe = getattr(self, "_dense_pe_cache", None)

@@ -1,0 +1,45 @@
+"""Result records, kept free of torch so the table builders import nothing heavy.
+
+A run's tidy rows have the columns :data:`COLUMNS`: one value of one metric for one item (an object, a
+sequence, or ``ALL`` for the aggregate), with every axis a table is built over (``corruption`` for Table 4,
+``shots`` for the few-shot protocol) as its own column, so each table is rebuilt from its rows alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+COLUMNS = ["experiment", "dataset", "subset", "method", "label", "model", "corruption", "shots", "item",
+           "metric", "value"]
+
+
+@dataclass
+class TaskOutput:
+    """What a dataset loop hands back: rows, the items it covered and what else provenance should say."""
+
+    rows: list[dict]
+    items: list[str]
+    units: int  # how many target images / frames were evaluated
+    wall_seconds: float
+    unit_name: str = "target_images"
+    extra: dict = field(default_factory=dict)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename: a reader (or a later run) sees the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def digest(obj) -> str:
+    """A short content hash of a JSON-able object (configurations, file manifests)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
