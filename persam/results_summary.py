@@ -15,18 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.experiments.table_text import markdown
+from persam.tables import MODULES
+from persam.tables.text import markdown
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-# table -> (title, headline columns of its CSV)
-TABLES = {
-    "table1": ("Table 1: personalized segmentation, mIoU (%)", ["mIoU"]),
-    "table2": ("Table 2: video object segmentation on DAVIS 2017, J&F (%) and seconds per frame",
-               ["J&F", "J", "F", "sec_per_frame"]),
-    "table3": ("Table 3: ablation, mIoU (%) and gain over the row above", ["mIoU", "Gain"]),
-    "table4": ("Table 4: reference mask eroded / dilated (OpenCV kernel 75 / 95), mIoU (%)",
-               ["none", "erode75", "erode95", "dilate75", "dilate95"]),
-}
+# table -> (title, headline columns of its CSV), from each table's own module.
+TABLES = {name: (module.TITLE, module.HEADLINE) for name, module in MODULES.items()}
 
 
 def table_parts(results: Path, table: str) -> list[tuple[str, Path]]:

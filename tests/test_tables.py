@@ -1,68 +1,206 @@
-"""Table builders: tables 1, 3 and 4 (with their figures) from result files, never typed by hand."""
+"""The table builders (persam/tables/): tables from rows only, scoped reference rows, generated prose, figures,
+and the committed tables under results/ (rebuilt from their rows; no machine paths)."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
+import cv2
 import pandas as pd
 import pytest
 from conftest import SAMPLE
 
-from persam.experiments.evaluate import COLUMNS
-from persam.tables import main, write_table3, write_table4
+from persam.experiments.records import COLUMNS
+from persam.tables import MODULES, main, write_table1, write_table3, write_table4
+from persam.tables.figures import iou_heatmap
 
+REPO = Path(__file__).resolve().parents[1]
 OBJECTS = ["cat", "colorful_sneaker", "duck_toy"]
+PAPER_PERSEG = (REPO / "persam" / "tables" / "reference_numbers.yaml")  # its 40-object scope is read below
+PERSAM = {"kind": "persam", "negative_prior": True, "guided_attention": True, "semantic_prompting": True,
+          "refinement_steps": 2, "attention": "original", "mask_pooling": "center", "embedding_pooling": "mean",
+          "scale_fusion": False, "fit": "fast"}
+SETTINGS = {
+    "ablation_pos": {**PERSAM, "negative_prior": False, "guided_attention": False, "semantic_prompting": False,
+                     "refinement_steps": 0},
+    "ablation_neg": {**PERSAM, "guided_attention": False, "semantic_prompting": False, "refinement_steps": 0},
+    "ablation_refine": {**PERSAM, "guided_attention": False, "semantic_prompting": False},
+    "ablation_attn": {**PERSAM, "semantic_prompting": False},
+    "persam": PERSAM,
+    "persam_ft": {**PERSAM, "scale_fusion": True},
+    "persam_f": {**PERSAM, "negative_prior": False, "guided_attention": False, "semantic_prompting": False,
+                 "embedding_pooling": "mean_max", "scale_fusion": True},
+    "persam_eq7": {**PERSAM, "attention": "eq7"},
+    "baseline_similarity": {"kind": "similarity_threshold", "mask_pooling": "area"},
+}
 
 
-def make_run(root: Path, method: str, label: str, iou: float, corruption: str = "none") -> Path:
-    run = root / f"{method}-{corruption}-vit_t"
-    base = {"experiment": "t", "dataset": "perseg", "subset": "3 of 40 objects", "method": method, "label": label,
-            "model": "vit_t"}
-    rows = [{**base, "item": o, "metric": "iou", "value": iou + i} for i, o in enumerate(OBJECTS)]
+def make_run(root: Path, method: str, iou: float, corruption: str = "none", objects=OBJECTS, model="vit_t",
+             dataset="perseg", masks: bool = False, settings_key: str = "method_settings") -> Path:
+    """A run folder as the runner writes it: rows, provenance (with the method's settings), optionally masks
+    (the ground truth copied as the prediction, for the qualitative grid)."""
+    run = root / f"{method}-{corruption}-{model}"
+    base = {"experiment": "t", "dataset": dataset, "subset": f"{len(objects)} objects", "method": method,
+            "label": method.upper(), "model": model, "corruption": corruption, "shots": 1}
+    rows = [{**base, "item": o, "metric": "iou", "value": iou + i} for i, o in enumerate(objects)]
     rows += [{**base, "item": "ALL", "metric": "miou", "value": iou + 1},
              {**base, "item": "ALL", "metric": "macc", "value": iou + 1},
-             {**base, "item": "ALL", "metric": "sec_per_image", "value": 0.5}]
+             {**base, "item": "ALL", "metric": "sec_per_image_post_encoder", "value": 0.25},
+             {**base, "item": "ALL", "metric": "encoder_sec_per_image", "value": 1.5}]
     run.mkdir(parents=True)
     pd.DataFrame(rows, columns=COLUMNS).to_csv(run / "results.csv", index=False)
-    for obj in OBJECTS:  # ground truth as the "prediction", for the qualitative grid
-        shutil.copytree(SAMPLE / "Annotations" / obj, run / "masks" / obj)
+    if masks:
+        for obj in objects:
+            shutil.copytree(SAMPLE / "Annotations" / obj, run / "masks" / obj)
+    settings = SETTINGS.get(method, PERSAM)
     record = {
-        "date": "2026-11-24", "command": "test", "git": {"commit": "abc", "dirty": False}, "torch": "x", "device": "cpu",
-        "machine": {"host_cpu": "cpu", "cpu_count": 2},
-        "model": {"name": "vit_t", "checkpoint": "/x/mobile_sam.pt", "sha256": "6dbb9052" * 8},
-        "config": {"dataset": {"ref_stem": "00"}, "method": {"label": label}, "corruption": {"name": corruption}},
-        "data": {"dataset": "perseg", "root": str(SAMPLE), "subset": "3 of 40 objects", "items": OBJECTS,
-                 "target_images": 6},
+        "date": "2026-11-24", "command": "run.py -m experiment=t", "git": {"commit": "abc", "dirty": False},
+        "torch": "x", "device": "cpu", "machine": {"host_cpu": "cpu", "cpu_count": 2},
+        "model": {"name": model, "checkpoint": "mobile_sam.pt", "sha256": "6dbb9052" * 8},
+        "config": {"dataset": {"ref_stem": "00"}, "method": {"name": method, "label": method.upper(), **settings},
+                   "corruption": {"name": corruption}},
+        "data": {"dataset": dataset, "root": None, "subset": f"{len(objects)} objects", "items": list(objects),
+                 "target_images": 2 * len(objects)},
         "embedding_cache": {"hits": 3, "misses": 9, "encoder_calls": 9},
     }
+    if settings_key:
+        record[settings_key] = settings
     (run / "provenance.json").write_text(json.dumps(record))
     return run
 
 
-def test_table3_ladder_has_gains_baselines_and_the_papers_ladder(tmp_path):
-    ladder = [("ablation_pos", 60.0), ("ablation_neg", 65.0), ("ablation_refine", 80.0), ("ablation_attn", 81.0),
-              ("persam", 83.0), ("persam_f", 90.0), ("baseline_similarity", 50.0)]
-    runs = [make_run(tmp_path / "runs", m, m.upper(), v) for m, v in ladder]
+LADDER = [("ablation_pos", 60.0), ("ablation_neg", 65.0), ("ablation_refine", 80.0), ("ablation_attn", 81.0),
+          ("persam", 83.0), ("persam_ft", 90.0), ("persam_f", 88.0), ("baseline_similarity", 50.0)]
+
+
+def test_table3_ladder_ends_with_fine_tuning_and_keeps_persam_f_as_released_apart(tmp_path):
+    runs = [make_run(tmp_path / "runs", m, v, masks=m in ("persam", "persam_ft")) for m, v in LADDER]
     table = write_table3(runs, tmp_path / "out")
-    measured = table[table.kind == "measured"].set_index("key")
-    assert list(measured.index[:6]) == [m for m, _ in ladder[:6]]
-    assert measured.loc["ablation_pos", "Gain"] == "" and measured.loc["ablation_refine", "Gain"] == "+15.00"
-    assert measured.loc["persam_f", "mIoU"] == 91.0 and measured.loc["baseline_similarity", "Gain"] == ""
-    assert (table.kind == "reference").sum() == 6
+    rows = table.set_index("key")
+    assert list(rows.index) == [m for m, _ in LADDER]  # ladder, then PerSAM-F as released, then the baseline
+    assert rows.loc["ablation_pos", "Gain"] == "" and rows.loc["ablation_refine", "Gain"] == "+15.00"
+    assert rows.loc["persam_ft", "Gain"] == "+7.00" and rows.loc["persam_ft", "method"].startswith("+ Fine-tuning")
+    assert rows.loc["persam_f", "Gain"] == "" and "as released" in rows.loc["persam_f", "method"]
+    assert rows.loc["baseline_similarity", "Gain"] == ""
+    assert (table.kind == "reference").sum() == 0  # 3 objects, vit_t: the paper's ladder is out of scope
     readme = (tmp_path / "out" / "README.md").read_text()
-    assert "63 encoder calls and 63 cache misses" in readme and "(dirty)" not in readme
+    ft_line = next(line for line in readme.splitlines() if line.startswith("- + Fine-tuning"))
+    assert "keeps the rung above and adds scale fusion" in ft_line and "removes" not in ft_line
+    f_line = next(line for line in readme.splitlines() if "as released" in line and line.startswith("- "))
+    assert "removes the negative location prior" in f_line and "`embedding_pooling` mean -> mean_max" in f_line
+    assert "a separate method (`kind: similarity_threshold`)" in readme
+    assert "Highest `mIoU` among the measured methods in this table: + Fine-tuning (PerSAM + scale fusion) (91)." in readme
+    assert "scored best" not in readme and "published" not in readme
     for name in ("iou_per_object.png", "qualitative.png", "table3.csv", "results.csv"):
         assert (tmp_path / "out" / name).stat().st_size > 0
 
 
-def test_table4_has_one_column_per_corruption(tmp_path):
-    runs = [make_run(tmp_path / "runs", m, m, 80.0 - k, c) for m in ("persam", "persam_f")
-            for k, c in enumerate(["none", "erode75", "dilate95"])]
+def test_papers_ladder_shows_only_for_the_full_perseg_on_vit_h(tmp_path):
+    import yaml
+
+    full = yaml.safe_load(PAPER_PERSEG.read_text())["scopes"]["perseg_40_vit_h"]["items"]
+    perseg = write_table3([make_run(tmp_path / "a", "persam", 80.0, objects=full, model="vit_h")], tmp_path / "out-a")
+    assert (perseg.kind == "reference").sum() == 6 and perseg["Gain"].iloc[-1] == "+6.01"
+    other = write_table3([make_run(tmp_path / "b", "persam", 80.0, objects=full, model="vit_h",
+                                   dataset="davis_perseg")], tmp_path / "out-b")
+    assert (other.kind == "reference").sum() == 0
+
+
+def test_reference_rows_need_the_same_dataset_items_and_model(tmp_path):
+    same = write_table1([make_run(tmp_path / "a", "persam", 80.0)], tmp_path / "out-a")
+    assert set(same.loc[same.kind == "reference", "mIoU"]) == {94.49, 94.92, 94.58}
+    assert "PerSAM (original code, measured; reference)" in set(same["method"])
+    fewer = write_table1([make_run(tmp_path / "b", "persam", 80.0, objects=OBJECTS[:2])], tmp_path / "out-b")
+    assert (fewer.kind == "reference").sum() == 0
+    readme = (tmp_path / "out-b" / "README.md").read_text()
+    assert "not shown because their scope differs" in readme and "94.49" not in readme
+    vit_h = write_table1([make_run(tmp_path / "c", "persam", 80.0, model="vit_h")], tmp_path / "out-c")
+    assert (vit_h.kind == "reference").sum() == 0
+
+
+def test_table1_describes_variants_from_their_settings_and_times_after_the_encoder(tmp_path):
+    runs = [make_run(tmp_path / "runs", m, 80.0, masks=True) for m in ("persam", "persam_eq7", "persam_f")]
+    table = write_table1(runs, tmp_path / "out")
+    assert table.loc[table.key == "persam", "sec_per_image_post_encoder"].iloc[0] == 0.25
+    assert "sec_per_image" not in table.columns
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "- PERSAM_EQ7: differs from PERSAM: `attention` original -> eq7." in readme
+    assert "as the original code: `attention: original`" in readme
+    assert "Image encoder, the same for every method and paid once per image: vit_t: 1.50 s per image" in readme
+    assert "`abc` (all 3 runs)" in readme
+
+
+def test_old_runs_without_settings_or_axes_fall_back_to_their_config(tmp_path):
+    runs = [make_run(tmp_path / "runs", m, 80.0 - k, c, settings_key="")
+            for m in ("persam", "persam_f") for k, c in enumerate(["none", "erode75", "dilate95"])]
+    for run in runs:  # rows as written before the corruption and shots columns existed
+        rows = pd.read_csv(run / "results.csv")
+        rows.drop(columns=["corruption", "shots"]).to_csv(run / "results.csv", index=False)
     table = write_table4(runs, tmp_path / "out")
     row = table.set_index("key").loc["persam_f"]
+    assert list(table.columns[3:]) == ["none", "erode75", "dilate95"]
     assert (row["none"], row["erode75"], row["dilate95"]) == (81.0, 80.0, 79.0)
+    assert set(pd.read_csv(tmp_path / "out" / "results.csv")["corruption"]) == {"none", "erode75", "dilate95"}
+
+
+def test_a_table_folder_rebuilds_the_same_table(tmp_path):
+    runs = [make_run(tmp_path / "runs", m, 80.0 - k, c) for m in ("persam", "persam_f")
+            for k, c in enumerate(["none", "erode95"])]
+    first = write_table4(runs, tmp_path / "out")
+    assert main(["table4", str(tmp_path / "out"), "--out", str(tmp_path / "again")]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again" / "table4.csv"), first.reset_index(drop=True))
+    assert sorted(p.name for p in (tmp_path / "again" / "provenance").iterdir()) == sorted(f"{r.name}.json" for r in runs)
+
+
+@pytest.mark.parametrize("name,metrics,column", [
+    ("fewshot", {"miou": [70.0, 75.0, 78.0]}, "gain k=3 vs 1"),
+    ("presence", {"auroc": [0.97], "tpr": [0.96], "fpr": [0.04], "miou_pos": [80.0]}, "AUROC"),
+    ("instances", {"recall": [0.85], "precision": [0.9], "miou_union": [81.0]}, "recall"),
+])
+def test_named_protocols_are_tabled_from_their_rows(tmp_path, name, metrics, column):
+    rows = []
+    for method, offset in (("persam", 0.0), ("persam_plus", 0.01)):
+        for metric, values in metrics.items():
+            for k, value in enumerate(values, start=1):
+                rows.append({"experiment": name, "dataset": "perseg", "subset": "3 objects", "method": method,
+                             "label": method, "model": "vit_t", "corruption": "none", "shots": k, "item": "ALL",
+                             "metric": metric, "value": value + offset})
+    run_dirs = []
+    for method in ("persam", "persam_plus"):
+        run = make_run(tmp_path / "runs", method, 80.0)
+        pd.DataFrame([r for r in rows if r["method"] == method], columns=COLUMNS).to_csv(run / "results.csv", index=False)
+        run_dirs.append(str(run))
+    assert main([name, *run_dirs, "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / f"{name}.csv").set_index("key")
+    if name == "fewshot":
+        assert table.loc["persam", "mIoU k=2"] == 75.0 and table.loc["persam", column] == 8.0
+    else:
+        assert table.loc["persam_plus", column] == round(metrics[next(iter(metrics))][0] + 0.01, 3)
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "persam_plus (" in readme.split("Highest")[1]  # the computed best names the higher row
+
+
+def test_heatmap_of_40_objects_by_8_methods_fits_the_page(tmp_path):
+    iou = pd.DataFrame([[50.0 + i + j for j in range(8)] for i in range(40)], index=[f"object_{i}" for i in range(40)],
+                       columns=[f"A fairly long method label number {j}" for j in range(8)])
+    iou_heatmap(iou, tmp_path / "h.png", "IoU")
+    height, width = cv2.imread(str(tmp_path / "h.png")).shape[:2]
+    assert width <= 1600 and height < 2000
+
+
+def test_qualitative_grid_shows_the_worst_and_best_object_with_ground_truth(tmp_path):
+    runs = [make_run(tmp_path / "runs", m, v, masks=True) for m, v in (("persam", 80.0), ("persam_f", 85.0))]
+    write_table1(runs, tmp_path / "out")
+    readme = (tmp_path / "out" / "README.md").read_text()
+    # make_run gives object i the IoU 80 + i: cat is PerSAM's worst, duck_toy its best
+    assert "worst and the best object of PERSAM by IoU (cat / 01, duck_toy / 01)" in readme
+    height, width = cv2.imread(str(tmp_path / "out" / "qualitative.png")).shape[:2]
+    assert width <= 1600 and height < width
 
 
 def test_command_refuses_a_folder_without_results(tmp_path, capsys):
@@ -70,17 +208,50 @@ def test_command_refuses_a_folder_without_results(tmp_path, capsys):
     assert "no results.csv" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("missing", ["provenance.json"])
-def test_run_folders_must_be_complete(tmp_path, missing):
-    run = make_run(tmp_path / "runs", "persam", "PerSAM", 80.0)
-    (run / missing).unlink()
-    with pytest.raises(FileNotFoundError):
-        write_table3([run], tmp_path / "out")
+def test_run_folders_must_have_provenance(tmp_path, capsys):
+    run = make_run(tmp_path / "runs", "persam", 80.0)
+    (run / "provenance.json").unlink()
+    assert main(["table3", str(run), "--out", str(tmp_path / "out")]) == 2
+    assert "provenance.json: missing" in capsys.readouterr().err
+
+
+def test_tables_import_neither_torch_nor_sam():
+    code = ("import sys, persam.tables, persam.results_summary; "
+            "print(sorted(m for m in ('torch', 'segment_anything') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO), "PATH": ""}, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+# Every committed table: <name>.csv beside the results.csv it is built from.
+COMMITTED = sorted(p for p in (REPO / "results").glob("**/*.csv")
+                   if p.stem in MODULES and p.parent.joinpath("results.csv").is_file())
+
+
+@pytest.mark.parametrize("table_csv", COMMITTED, ids=[str(p.relative_to(REPO)) for p in COMMITTED])
+def test_every_committed_table_is_rebuilt_from_its_rows(tmp_path, table_csv):
+    assert main([table_csv.stem, str(table_csv.parent), "--out", str(tmp_path / "out")]) == 0
+    rebuilt = pd.read_csv(tmp_path / "out" / table_csv.name, dtype=str)
+    pd.testing.assert_frame_equal(rebuilt, pd.read_csv(table_csv, dtype=str), check_dtype=False)
+
+
+# An absolute path of some machine: a POSIX path under a usual top-level folder, or a Windows drive path.
+ABSOLUTE = re.compile(r"(?<![\w.:/-])(/(?:work|home|root|tmp|Users|mnt|scratch|data|private|var|opt|srv)/[^\s\"'`|,)]*"
+                      r"|[A-Za-z]:\\[^\s\"']*)")
+
+
+def test_no_committed_result_nor_the_readme_holds_a_machine_path():
+    files = [REPO / "README.md", *sorted(p for p in (REPO / "results").rglob("*")
+                                         if p.is_file() and p.suffix in {".md", ".csv", ".json", ".txt"})]
+    found = []
+    for path in files:
+        text = re.sub(r"[a-z][a-z0-9+.-]*://\S+", "", path.read_text())  # URLs aside
+        found += [f"{path.relative_to(REPO)}: {m}" for m in ABSOLUTE.findall(text)]
+    assert not found, f"{len(found)} machine paths, e.g. " + "; ".join(found[:5])
 
 
 def test_readme_results_block_is_generated_from_the_committed_results():
     from persam.results_summary import rewrite, summary
 
-    repo = Path(__file__).resolve().parents[1]
-    readme = (repo / "README.md").read_text()
-    assert rewrite(readme, summary(repo / "results")) == readme, "run: python -m persam.results_summary"
+    readme = (REPO / "README.md").read_text()
+    assert rewrite(readme, summary(REPO / "results")) == readme, "run: python -m persam.results_summary"

@@ -2,66 +2,58 @@
 
     python -m persam.tables table2 RUN_DIRS --out results/table2
 
-Writes ``table2.csv`` (per method: J&F, J, F, seconds per frame; with the original code's and the paper's
-numbers as labelled reference rows), ``table2_per_sequence.csv`` (J, F and J&F of every object per method),
+Writes ``table2.csv`` (per method: J&F, J, F, seconds per frame after the encoder; with the reference rows
+whose scope matches the runs), ``table2_per_sequence.csv`` (J, F and J&F of every object per method),
 ``results.csv`` (every run's rows), ``provenance/`` and ``README.md``, which also says how the procedure
 differs from the original video code, read from each run's recorded settings.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pandas as pd
 
-from persam.experiments.reference_numbers import ORIGINAL_CODE_VIT_T_DAVIS, PAPER_TABLE2
-from persam.experiments.table_text import markdown, provenance_section
+from persam.tables import references
+from persam.tables.runs import Runs, Scope, save_sources, scope_of
+from persam.tables.text import POST_ENCODER, best_line, markdown, provenance_section, reference_section, timing_lines
+
+NAME = "table2"
+TITLE = "Table 2: video object segmentation on DAVIS 2017, J&F (%)"
+HEADLINE = ["J&F", "J", "F", POST_ENCODER]
 
 
-def load(runs: list[Path]) -> tuple[pd.DataFrame, dict[str, dict]]:
-    frames, provenances = [], {}
-    for run in runs:
-        rows = pd.read_csv(run / "results.csv", dtype={"item": str})
-        if "J&F" not in set(rows.metric):
-            raise ValueError(f"{run}: not a video run (no J&F in results.csv)")
-        frames.append(rows.assign(run=run.name))
-        provenances[run.name] = json.loads((run / "provenance.json").read_text())
-    return pd.concat(frames, ignore_index=True), provenances
-
-
-def summary_table(rows: pd.DataFrame, items: list[str]) -> pd.DataFrame:
+def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
+    """Per method: J&F, J, F, mean fit seconds per object and seconds per frame after the encoder; then the
+    reference rows whose scope (sequences, model) matches."""
+    if "J&F" not in set(rows["metric"]):
+        raise ValueError("not video runs: no J&F in their results.csv")
     out = []
     for (method, model), group in rows.groupby(["method", "model"], sort=False):
-        summary = group[group.item == "ALL"].set_index("metric")["value"]
-        fit = group[group.metric == "fit_sec"]["value"]
+        summary = group[group["item"] == "ALL"].set_index("metric")["value"]
+        fit = group[group["metric"] == "fit_sec"]["value"]
         out.append({
             "method": group["label"].iloc[0], "key": method, "model": model, "kind": "measured",
             "J&F": round(summary["J&F"], 2), "J": round(summary["J"], 2), "F": round(summary["F"], 2),
-            "sec_per_frame": round(summary["sec_per_frame"], 2),
-            "track_sec_per_frame": round(summary["track_sec_per_frame"], 2),
             "fit_sec": round(fit.mean(), 2) if len(fit) else None,
+            POST_ENCODER: round(summary[POST_ENCODER], 3) if POST_ENCODER in summary else None,
         })
-    if sorted(items) == sorted(ORIGINAL_CODE_VIT_T_DAVIS["sequences"]):
-        for label, value in ORIGINAL_CODE_VIT_T_DAVIS["J&F"].items():
-            out.append({"method": f"{label} (original video code, same weights and sequences; reference)", "key": "",
-                        "model": "vit_t", "kind": "reference", "J&F": value})
-    for label, value in PAPER_TABLE2.items():
-        out.append({"method": f"{label} (paper, DAVIS 2017 val, 30 sequences; reference)", "key": "",
-                    "model": "vit_h", "kind": "reference", "J&F": value})
-    return pd.DataFrame(out)
+    shown, _ = references.for_table(NAME, scope)
+    out += [{"method": r.label, "key": "", "model": next(iter(r.scope.models)), "kind": "reference", r.metric: r.value}
+            for r in shown]
+    return pd.DataFrame(out).dropna(axis=1, how="all")
 
 
 def per_sequence_table(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per object (``seq`` or ``seq/id``): J, F and J&F of each method (%)."""
-    objects = rows[(rows.item != "ALL") & rows.metric.isin(["J", "F"])]
+    objects = rows[(rows["item"] != "ALL") & rows["metric"].isin(["J", "F", "J&F"])]
     wide = objects.pivot_table(index="item", columns=["label", "metric"], values="value", sort=False)
     out = pd.DataFrame(index=wide.index)
     for label in dict.fromkeys(objects["label"]):
         out[f"{label} J"] = wide[(label, "J")]
         out[f"{label} F"] = wide[(label, "F")]
-        out[f"{label} J&F"] = (wide[(label, "J")] + wide[(label, "F")]) / 2
+        recorded = wide.get((label, "J&F"))  # the runner's per-object J&F where it writes one
+        out[f"{label} J&F"] = recorded if recorded is not None else (wide[(label, "J")] + wide[(label, "F")]) / 2
     return out.round(2).reset_index().rename(columns={"item": "sequence"})
 
 
@@ -102,41 +94,36 @@ def differences(label: str, video: dict) -> list[str]:
     return [f"- {label}: " + "; ".join(notes) + "." if notes else f"- {label}: as the original."]
 
 
-def write_table2(runs: list[Path], out: Path) -> pd.DataFrame:
-    rows, provenances = load(runs)
-    first = next(iter(provenances.values()))
-    data = first["data"]
-    table = summary_table(rows, data["items"])
-    per_seq = per_sequence_table(rows)
-    out.mkdir(parents=True, exist_ok=True)
-    rows.drop(columns=["run"]).to_csv(out / "results.csv", index=False)
-    table.to_csv(out / "table2.csv", index=False)
+def write(runs: Runs, out: Path) -> pd.DataFrame:
+    save_sources(runs, out)
+    scope = scope_of(runs)
+    table = build(runs.rows, scope)
+    per_seq = per_sequence_table(runs.rows)
+    table.to_csv(out / f"{NAME}.csv", index=False)
     per_seq.to_csv(out / "table2_per_sequence.csv", index=False)
-    prov_dir = out / "provenance"
-    if prov_dir.exists():
-        shutil.rmtree(prov_dir)
-    prov_dir.mkdir()
-    for run in runs:
-        shutil.copy(run / "provenance.json", prov_dir / f"{run.name}.json")
-    labels = rows.drop_duplicates("run").set_index("run")["label"]
-    notes = [line for name, p in provenances.items() for line in differences(labels[name], p["video"])]
-    cache = [f"{labels[n]}: {p['embedding_cache'].get('encoder_calls', 0)} encoder calls" for n, p in provenances.items()]
+    shown, withheld = references.for_table(NAME, scope)
+    label = runs.rows.drop_duplicates("run").set_index("run")["label"]
+    first = next(iter(runs.provenances.values()))
+    notes = [line for name, p in runs.provenances.items() if "video" in p
+             for line in differences(label.get(name, p["config"]["method"].get("label", name)), p["video"])]
+    data = first["data"]
+    root = f" at `{data['root']}`" if data.get("root") else ""
     lines = [
         "# Table 2: video object segmentation on DAVIS (J&F, %)",
         "",
-        f"Dataset: {data['dataset']} at `{data['root']}`, subset: {data['subset']} ({len(data['items'])} sequences, "
-        f"{first['video']['objects']} objects, {data['frames']} frames tracked; frame 0 given): {', '.join(data['items'])}.",
+        f"Dataset: {data['dataset']}{root}, subset: {data['subset']} ({len(scope.items)} sequences, "
+        f"{first.get('video', {}).get('objects', '?')} objects, {data.get('frames')} frames tracked per run; frame 0 "
+        f"given): {', '.join(scope.items)}.",
         "",
         markdown(table),
+        best_line(table, "J&F"),
+        "",
         "J: region IoU; F: boundary F-measure; both averaged per object over all frames but the first and last, "
         "then over objects (the official DAVIS 2017 semi-supervised definitions, checked against `vos-benchmark`). "
-        "Rows marked *reference* are published numbers, not runs of this code; the paper's are for SAM ViT-H on all "
-        "30 DAVIS 2017 val sequences, so they are not comparable with a subset. `sec_per_frame`: wall seconds per "
-        "tracked frame (reading, encoding or fetching the cached embedding, prompting, decoding every object, "
-        "writing the PNG; frame-0 fitting included); `track_sec_per_frame`: the same without reading and encoding; "
-        f"`fit_sec`: PerSAM-F weight fitting per object. Image encoder: {'; '.join(cache)} (the rest came from "
-        "the embedding cache).",
+        "Rows marked *reference* are not runs of this code (sources below). `fit_sec`: PerSAM-F weight fitting "
+        "per object.",
         "",
+        *timing_lines(runs),
         "## What differs from the original video code (persam_video.py, persam_video_f.py)",
         "",
         *notes,
@@ -148,7 +135,8 @@ def write_table2(runs: list[Path], out: Path) -> pd.DataFrame:
         "## Per sequence (J, F and J&F, %)",
         "",
         markdown(per_seq, drop=()),
-        *provenance_section(provenances, unit="method"),
+        *reference_section(shown, references.withheld_line(withheld, scope)),
+        *provenance_section(runs, unit="method"),
     ]
     (out / "README.md").write_text("\n".join(lines))
     return table

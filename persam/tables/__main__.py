@@ -1,0 +1,5 @@
+import sys
+
+from persam.tables.cli import main
+
+sys.exit(main())

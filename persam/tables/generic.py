@@ -1,0 +1,59 @@
+"""Tables of the named protocols (few-shot, presence, instances): aggregate metrics per method, from rows.
+
+Each protocol's module names the ``ALL``-row metrics it shows; :func:`metric_table` makes one row per
+(method, model) with one column per metric (and per ``shots`` value where asked), and :func:`write` writes the
+table folder (``results.csv``, ``provenance/``, ``<name>.csv``, ``README.md``) the way Tables 1-4 do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from persam.tables.runs import Runs, save_sources, summary_rows
+from persam.tables.table1 import kind
+from persam.tables.text import best_line, dataset_line, markdown, provenance_section, timing_lines
+
+
+def metric_table(rows: pd.DataFrame, metrics: dict[str, str], per_shots: bool = False, digits: int = 2) -> pd.DataFrame:
+    """One row per (method, model): ``metrics`` maps a metric name in the rows to its column name; with
+    ``per_shots`` each column is repeated per number of references, as ``<column> k=<shots>``."""
+    summary = summary_rows(rows)
+    summary = summary[summary["metric"].isin(metrics)]
+    if summary.empty:
+        raise ValueError(f"no rows with metric {', '.join(metrics)} (item ALL): not runs of this protocol")
+    shots = sorted(set(summary["shots"]))
+    out = []
+    for (method, model), group in summary.groupby(["method", "model"], sort=False):
+        row = {"method": group["label"].iloc[0], "key": method, "model": model, "kind": kind(method)}
+        for metric, column in metrics.items():
+            for k in shots if per_shots else [None]:
+                values = group[(group["metric"] == metric) & ((group["shots"] == k) if k is not None else True)]
+                name = f"{column} k={k}" if per_shots else column
+                row[name] = round(float(values["value"].iloc[0]), digits) if len(values) else None
+        out.append(row)
+    return pd.DataFrame(out).dropna(axis=1, how="all")
+
+
+def write(runs: Runs, out: Path, name: str, heading: str, table: pd.DataFrame, best: list[tuple[str, bool]],
+          notes: list[str]) -> pd.DataFrame:
+    """Write the table folder; ``best``: (column, lowest is best) pairs to state the computed best for."""
+    save_sources(runs, out)
+    table.to_csv(out / f"{name}.csv", index=False)
+    claims = [best_line(table, column, lowest) for column, lowest in best if column in table]
+    lines = [
+        f"# {heading}",
+        "",
+        dataset_line(runs),
+        "",
+        markdown(table),
+        " ".join(c for c in claims if c),
+        "",
+        *notes,
+        "",
+        *timing_lines(runs),
+        *provenance_section(runs),
+    ]
+    (out / "README.md").write_text("\n".join(lines))
+    return table

@@ -1,0 +1,33 @@
+"""The instances protocol: every copy of the object in an image (copy-paste composites and the unmodified targets).
+
+    python -m persam.tables instances RUN_DIRS --out results/instances/perseg
+
+Rows (item ``ALL``): instance ``recall`` and ``precision`` at IoU 0.5, and ``miou_union`` (mIoU of the union of
+the predicted instances against the union of the true ones).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from persam.tables import generic
+from persam.tables.runs import Runs, Scope
+
+NAME = "instances"
+TITLE = "Instances: recall and precision at IoU 0.5, mIoU of the union (%)"
+HEADLINE = ["recall", "precision", "mIoU (union)"]
+METRICS = {"recall": "recall", "precision": "precision", "miou_union": "mIoU (union)"}
+
+
+def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
+    return generic.metric_table(rows, METRICS, digits=3)
+
+
+def write(runs: Runs, out: Path) -> pd.DataFrame:
+    notes = ["recall: the true instances that a predicted instance covers with IoU >= 0.5, over all true instances; "
+             "precision: the predicted instances that cover a true one with IoU >= 0.5, over all predicted instances; "
+             "mIoU (union): the union of the predicted instances against the union of the true ones."]
+    return generic.write(runs, out, NAME, TITLE, build(runs.rows, None),
+                         [("recall", False), ("precision", False), ("mIoU (union)", False)], notes)

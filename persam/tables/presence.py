@@ -1,0 +1,35 @@
+"""The presence protocol: does a method say "absent" for images of other objects, and keep its own?
+
+    python -m persam.tables presence RUN_DIRS --out results/presence/davis_perseg
+
+For each object its own targets are positives and every other object's targets negatives. Rows (item ``ALL``):
+``auroc`` of the presence score, ``tpr`` and ``fpr`` at the threshold calibrated without the targets, and
+``miou_pos`` (mIoU over the positives, an empty prediction scoring 0); ``miou`` where the run has it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from persam.tables import generic
+from persam.tables.runs import Runs, Scope
+
+NAME = "presence"
+TITLE = "Presence: AUROC, TPR / FPR at the calibrated threshold, mIoU over positives (%)"
+HEADLINE = ["AUROC", "TPR", "FPR", "mIoU (positives)"]
+METRICS = {"auroc": "AUROC", "tpr": "TPR", "fpr": "FPR", "miou_pos": "mIoU (positives)", "miou": "mIoU"}
+
+
+def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
+    return generic.metric_table(rows, METRICS, digits=3)
+
+
+def write(runs: Runs, out: Path) -> pd.DataFrame:
+    notes = ["AUROC: of the presence score, positives (the object's own targets) against negatives (every other "
+             "object's targets). TPR / FPR: the share of positives / negatives called present at the threshold the "
+             "method calibrated on its references alone. mIoU (positives): over the object's own targets, an empty "
+             "prediction scoring 0."]
+    return generic.write(runs, out, NAME, TITLE, build(runs.rows, None),
+                         [("AUROC", False), ("FPR", True), ("mIoU (positives)", False)], notes)

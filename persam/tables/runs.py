@@ -1,0 +1,140 @@
+"""The inputs of a table: the tidy rows and provenance records of the runs it is built from.
+
+A source is either a run directory (``results.csv`` and ``provenance.json``, with ``masks/`` for figures), a
+folder of such run directories (a Hydra multirun), or a table's own output folder (``results.csv`` and
+``provenance/<run>.json``, as committed under ``results/``), so that every committed table can be rebuilt
+from its rows. Rows written before a column existed get its neutral value (``corruption`` "none",
+``shots`` 1; the corruption is read from the run's recorded configuration when it has one).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from persam.experiments.records import COLUMNS
+
+DEFAULTS = {"corruption": "none", "shots": 1}
+
+
+@dataclass
+class Runs:
+    """What a table is built from.
+
+    ``rows``: the tidy rows of every run (:data:`COLUMNS` plus ``run``, the run's name);
+    ``provenances``: run name -> provenance record; ``dirs``: run name -> run directory, only for runs whose
+    per-item outputs (masks) are at hand (none when the table is rebuilt from a table folder).
+    """
+
+    rows: pd.DataFrame
+    provenances: dict[str, dict]
+    dirs: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the runs of a table covered: matched against a reference number's scope before it is shown."""
+
+    dataset: str
+    items: tuple[str, ...]  # sorted
+    models: frozenset[str]
+
+    def describe(self) -> str:
+        return f"{self.dataset}, {len(self.items)} items, model {', '.join(sorted(self.models))}"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: missing (every run folder needs its provenance record)") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
+def _read_rows(path: Path, run: str, provenance: dict | None) -> pd.DataFrame:
+    try:
+        rows = pd.read_csv(path, dtype={"item": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(f"{path}: cannot be read as CSV ({err})") from None
+    missing = {"method", "label", "model", "item", "metric", "value"} - set(rows.columns)
+    if missing:
+        raise ValueError(f"{path}: not a results file (no column {', '.join(sorted(missing))})")
+    recorded = ((provenance or {}).get("config") or {}).get("corruption") or {}
+    for column, default in DEFAULTS.items():
+        if column not in rows.columns:
+            rows[column] = recorded.get("name", default) if column == "corruption" else default
+    rows["corruption"] = rows["corruption"].fillna("none").astype(str)
+    rows["shots"] = rows["shots"].fillna(1).astype(int)
+    ordered = [c for c in COLUMNS if c in rows.columns]
+    return rows[ordered + [c for c in rows.columns if c not in ordered]].assign(run=run)
+
+
+def find_sources(paths: list[str | Path]) -> list[Path]:
+    """Every run directory or table folder named by ``paths`` (a multirun folder stands for its runs)."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        here = [path] if (path / "results.csv").is_file() else sorted(p.parent for p in path.glob("*/results.csv"))
+        if not here:
+            raise FileNotFoundError(f"{path}: no results.csv here or in its sub-folders")
+        found += here
+    return found
+
+
+def load_runs(paths: list[str | Path]) -> Runs:
+    """Rows, provenance and run directories of every source in ``paths`` (see the module docstring)."""
+    frames, provenances, dirs = [], {}, {}
+    for source in find_sources(paths):
+        if (source / "provenance.json").is_file() or not (source / "provenance").is_dir():
+            name = source.name if source.name not in provenances else f"{source.parent.name}-{source.name}"
+            provenances[name] = _read_json(source / "provenance.json")
+            frames.append(_read_rows(source / "results.csv", name, provenances[name]))
+            dirs[name] = source
+        else:  # a table folder: its runs' rows in one file, their records in provenance/
+            records = {p.stem: _read_json(p) for p in sorted((source / "provenance").glob("*.json"))}
+            provenances.update(records)
+            frames.append(_read_rows(source / "results.csv", "", None))
+    return Runs(pd.concat(frames, ignore_index=True), provenances, dirs)
+
+
+def scope_of(runs: Runs) -> Scope:
+    """Dataset, items and models of the runs: items from provenance (``data.items``), else from the rows."""
+    datasets = sorted(set(runs.rows["dataset"]))
+    if len(datasets) != 1:
+        raise ValueError(f"a table is built from runs on one dataset; these cover {', '.join(datasets)}")
+    items = {i for p in runs.provenances.values() for i in (p.get("data") or {}).get("items", [])}
+    if not items:
+        items = {str(i).split("/")[0] for i in runs.rows["item"] if i != "ALL"}
+    return Scope(datasets[0], tuple(sorted(items)), frozenset(runs.rows["model"]))
+
+
+def save_sources(runs: Runs, out: Path) -> None:
+    """Write the runs' rows (``results.csv``) and provenance records (``provenance/<run>.json``) into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    runs.rows.drop(columns=["run"]).to_csv(out / "results.csv", index=False)
+    folder = out / "provenance"
+    records = dict(runs.provenances)  # read before the folder is replaced: it may be the source itself
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir()
+    for name, record in records.items():
+        (folder / f"{name}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+
+
+def summary_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The aggregate rows (``item == "ALL"``)."""
+    return rows[rows["item"] == "ALL"]
+
+
+def methods_in_order(rows: pd.DataFrame) -> list[str]:
+    """Method names in the order their rows first appear."""
+    return list(dict.fromkeys(rows["method"]))
+
+
+def labels(rows: pd.DataFrame) -> dict[str, str]:
+    """Method name -> its label (the first one recorded)."""
+    return rows.drop_duplicates("method").set_index("method")["label"].to_dict()

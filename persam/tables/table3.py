@@ -1,0 +1,123 @@
+"""Table 3: the ablation ladder of PerSAM's components (mIoU and the gain over the rung above), from the rows.
+
+    python -m persam.tables table3 RUN_DIRS --out results/table3/perseg
+
+The ladder is :data:`LADDER`: each rung keeps every component of the rung above and adds one; the last rung is
+PerSAM with scale fusion added (``persam_ft``). PerSAM-F as released (its own component set) follows as a labelled
+row outside the ladder, then any other method (new methods, baselines); the Gain column is filled only within
+the ladder. What every row changes is written from the runs' recorded method settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from persam.tables import references, settings
+from persam.tables.figures import write_figures
+from persam.tables.runs import Runs, Scope, labels, save_sources, scope_of, summary_rows
+from persam.tables.table1 import kind
+from persam.tables.text import best_line, dataset_line, markdown, provenance_section, reference_section
+
+NAME = "table3"
+TITLE = "Table 3: ablation, mIoU (%) and gain over the rung above"
+HEADLINE = ["mIoU", "Gain"]
+LADDER = ["ablation_pos", "ablation_neg", "ablation_refine", "ablation_attn", "persam", "persam_ft"]
+# The full methods, read in the ladder as the component they add (as in the paper).
+LADDER_LABELS = {"persam": "+ Target-semantic prompting (PerSAM)", "persam_ft": "+ Fine-tuning (PerSAM + scale fusion)"}
+RELEASED = "persam_f"  # PerSAM-F as the original code has it: its own component set, not a rung
+
+
+def row_label(method: str, label: str) -> str:
+    if method == RELEASED:
+        return f"{label} as released (not a rung)"
+    return LADDER_LABELS.get(method, label)
+
+
+def order(methods: list[str]) -> list[str]:
+    """Ladder rungs in ladder order, then PerSAM-F as released, then the rest in the order they came."""
+    ladder = [m for m in LADDER if m in methods]
+    released = [RELEASED] if RELEASED in methods else []
+    return ladder + released + [m for m in methods if m not in ladder and m not in released]
+
+
+def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
+    miou = summary_rows(rows)
+    miou = miou[miou["metric"] == "miou"].drop_duplicates("method").set_index("method")["value"]
+    label = labels(rows)
+    out, previous = [], None
+    for method in order(list(miou.index)):
+        value = round(float(miou[method]), 2)
+        rung = method in LADDER
+        gain = f"{value - previous:+.2f}" if rung and previous is not None else ""
+        out.append({"method": row_label(method, label[method]), "key": method, "kind": kind(method), "mIoU": value,
+                    "Gain": gain})
+        previous = value if rung else previous
+    shown, _ = references.for_table(NAME, scope)
+    for i, ref in enumerate(shown):  # the paper's own ladder, its gains within itself
+        gain = f"{ref.value - shown[i - 1].value:+.2f}" if i else ""
+        out.append({"method": ref.label, "key": "", "kind": "reference", "mIoU": ref.value, "Gain": gain})
+    return pd.DataFrame(out)
+
+
+def row_notes(runs: Runs, table: pd.DataFrame) -> list[str]:
+    """One line per measured row saying what it changes, derived from the recorded method settings."""
+    found = settings.method_settings(runs)
+    rungs = [m for m in LADDER if m in found and m in set(table["key"])]
+    shown = {row.key: row.method for row in table.itertuples() if row.key in found}
+    lines = []
+    for method in shown:
+        if method in rungs:
+            i = rungs.index(method)
+            if i == 0:
+                text = f"the first rung: {settings.components(found[method])}"
+            else:
+                diff = settings.changes(found[rungs[i - 1]], found[method])
+                text = f"keeps the rung above and {'; '.join(diff) or 'changes no recorded setting'}"
+        else:
+            anchor = rungs[-1] if rungs else None
+            if anchor is None:
+                text = settings.components(found[method])
+            elif settings.is_other_method(found[anchor], found[method]):
+                text = f"a separate method ({settings.identity(found[method])}), outside the ladder"
+            else:
+                text = f"outside the ladder; differs from \"{shown[anchor]}\" in: " + "; ".join(
+                    settings.changes(found[anchor], found[method]))
+        lines.append(f"- {shown[method]}: {text}.")
+    return ["What each row changes (from the runs' recorded method settings):", "", *lines, ""] if lines else []
+
+
+def shared_cache_line(runs: Runs) -> list[str]:
+    """Whether the runs shared one embedding cache (read from their records), which the encoder count reflects."""
+    folders = {str((p.get("embedding_cache") or {}).get("dir")) for p in runs.provenances.values()}
+    if len(folders) != 1 or folders == {"None"}:
+        return []
+    return ["The runs shared one embedding cache, so each distinct image was encoded at most once across all rows "
+            "(see the encoder line below).", ""]
+
+
+def write(runs: Runs, out: Path) -> pd.DataFrame:
+    save_sources(runs, out)
+    scope = scope_of(runs)
+    table = build(runs.rows, scope)
+    table.to_csv(out / f"{NAME}.csv", index=False)
+    shown, withheld = references.for_table(NAME, scope)
+    ladder = table[table["key"].isin(LADDER)]
+    lines = [
+        "# Table 3: ablation of PerSAM's components (mIoU, %)",
+        "",
+        dataset_line(runs, "objects"),
+        "",
+        markdown(table),
+        f"The ladder is the first {len(ladder)} rows: each rung keeps every component of the rung above and adds "
+        "one; Gain is its mIoU minus the rung above (filled only within a ladder). " + best_line(table, "mIoU"),
+        "",
+        *row_notes(runs, table),
+        *shared_cache_line(runs),
+        *write_figures(runs, runs.rows, out, "Table 3", "persam", order(list(dict.fromkeys(runs.rows["method"])))[:6]),
+        *reference_section(shown, references.withheld_line(withheld, scope)),
+        *provenance_section(runs),
+    ]
+    (out / "README.md").write_text("\n".join(lines))
+    return table
