@@ -103,7 +103,8 @@ def test_two_objects_keep_their_indices(tmp_path, predictor, davis_root):
     table = TABLES["table2"]([tmp_path / "run"], tmp_path / "table")
     assert table[table.kind == "measured"]["J&F"].iloc[0] == round(by[("ALL", "J&F")], 2)
     readme = (tmp_path / "table" / "README.md").read_text()
-    assert "What differs from the original" in readme and "goat-dog/2" in readme and "71.9" in readme
+    assert "What differs from the original" in readme and "goat-dog/2" in readme
+    assert "71.9" not in readme and "not shown because their scope differs" in readme  # 2 sequences: no paper row
 
 
 def test_missing_sequence_is_an_error(tmp_path, predictor, davis_root):
