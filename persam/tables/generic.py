@@ -1,8 +1,9 @@
-"""Tables of the named protocols (few-shot, presence, instances): aggregate metrics per method, from rows.
+"""The steps every table shares, and the tables of the named protocols (few-shot, presence, instances).
 
+:func:`begin` copies a table's sources into its folder, builds the table from the rows and writes its CSV.
 Each protocol's module names the ``ALL``-row metrics it shows; :func:`metric_table` makes one row per
 (method, model) with one column per metric (and per ``shots`` value where asked), and :func:`write` writes the
-table folder (``results.csv``, ``provenance/``, ``<name>.csv``, ``README.md``) the way Tables 1-4 do.
+protocol's table folder (``results.csv``, ``provenance/``, ``<name>.csv``, ``README.md``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.tables.runs import Runs, save_sources, summary_rows
-from persam.tables.table1 import kind
+from persam.tables import references
+from persam.tables.runs import Runs, Scope, kind, save_sources, scope_of, summary_rows
 from persam.tables.text import best_line, dataset_line, markdown, provenance_section, timing_lines
+
+
+def begin(name: str, build, runs: Runs, out: Path) -> tuple[Scope, pd.DataFrame, list, list]:
+    """Copy the runs' rows and provenance into ``out``, build the table (``build(rows, scope)``), write
+    ``<name>.csv``; return the scope, the table and the (shown, withheld) reference rows."""
+    save_sources(runs, out)
+    scope = scope_of(runs)
+    table = build(runs.rows, scope)
+    table.to_csv(out / f"{name}.csv", index=False)
+    shown, withheld = references.for_table(name, scope)
+    return scope, table, shown, withheld
 
 
 def metric_table(rows: pd.DataFrame, metrics: dict[str, str], per_shots: bool = False, digits: int = 2) -> pd.DataFrame:
@@ -39,8 +51,7 @@ def metric_table(rows: pd.DataFrame, metrics: dict[str, str], per_shots: bool = 
 def write(runs: Runs, out: Path, name: str, heading: str, table: pd.DataFrame, best: list[tuple[str, bool]],
           notes: list[str]) -> pd.DataFrame:
     """Write the table folder; ``best``: (column, lowest is best) pairs to state the computed best for."""
-    save_sources(runs, out)
-    table.to_csv(out / f"{name}.csv", index=False)
+    _, table, _, _ = begin(name, lambda rows, scope: table, runs, out)
     claims = [best_line(table, column, lowest) for column, lowest in best if column in table]
     lines = [
         f"# {heading}",

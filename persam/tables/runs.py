@@ -125,6 +125,11 @@ def save_sources(runs: Runs, out: Path) -> None:
         (folder / f"{name}.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
 
 
+def kind(method: str) -> str:
+    """``upper bound`` for a method that reads the ground truth (its name says oracle), else ``measured``."""
+    return "upper bound" if "oracle" in method else "measured"
+
+
 def summary_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """The aggregate rows (``item == "ALL"``)."""
     return rows[rows["item"] == "ALL"]

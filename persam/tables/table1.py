@@ -14,7 +14,8 @@ import pandas as pd
 
 from persam.tables import references, settings
 from persam.tables.figures import write_figures
-from persam.tables.runs import Runs, Scope, labels, save_sources, scope_of
+from persam.tables.generic import begin
+from persam.tables.runs import Runs, Scope, kind, labels
 from persam.tables.text import (
     POST_ENCODER,
     best_line,
@@ -30,11 +31,6 @@ TITLE = "Table 1: personalized segmentation, mIoU (%)"
 HEADLINE = ["mIoU"]
 MAIN = "persam"
 SHOWN = ["persam", "persam_f", "persam_ft", "p2sam", "persam_plus", "baseline_similarity"]
-
-
-def kind(method: str) -> str:
-    """``upper bound`` for a method that reads the ground truth (its name says oracle), else ``measured``."""
-    return "upper bound" if "oracle" in method else "measured"
 
 
 def measured_row(group: pd.DataFrame, method: str, model: str) -> dict:
@@ -86,11 +82,7 @@ def settings_lines(runs: Runs) -> list[str]:
 
 
 def write(runs: Runs, out: Path) -> pd.DataFrame:
-    save_sources(runs, out)
-    scope = scope_of(runs)
-    table = build(runs.rows, scope)
-    table.to_csv(out / f"{NAME}.csv", index=False)
-    shown, withheld = references.for_table(NAME, scope)
+    scope, table, shown, withheld = begin(NAME, build, runs, out)
     lines = [
         "# Table 1: personalized segmentation (IoU per object and mIoU, %)",
         "",

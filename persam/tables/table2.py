@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from persam.tables import references
-from persam.tables.runs import Runs, Scope, save_sources, scope_of
+from persam.tables.generic import begin
+from persam.tables.runs import Runs, Scope
 from persam.tables.text import POST_ENCODER, best_line, markdown, provenance_section, reference_section, timing_lines
 
 NAME = "table2"
@@ -95,13 +96,9 @@ def differences(label: str, video: dict) -> list[str]:
 
 
 def write(runs: Runs, out: Path) -> pd.DataFrame:
-    save_sources(runs, out)
-    scope = scope_of(runs)
-    table = build(runs.rows, scope)
+    scope, table, shown, withheld = begin(NAME, build, runs, out)
     per_seq = per_sequence_table(runs.rows)
-    table.to_csv(out / f"{NAME}.csv", index=False)
     per_seq.to_csv(out / "table2_per_sequence.csv", index=False)
-    shown, withheld = references.for_table(NAME, scope)
     label = runs.rows.drop_duplicates("run").set_index("run")["label"]
     first = next(iter(runs.provenances.values()))
     notes = [line for name, p in runs.provenances.items() if "video" in p

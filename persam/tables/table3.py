@@ -16,8 +16,8 @@ import pandas as pd
 
 from persam.tables import references, settings
 from persam.tables.figures import write_figures
-from persam.tables.runs import Runs, Scope, labels, save_sources, scope_of, summary_rows
-from persam.tables.table1 import kind
+from persam.tables.generic import begin
+from persam.tables.runs import Runs, Scope, kind, labels, summary_rows
 from persam.tables.text import best_line, dataset_line, markdown, provenance_section, reference_section
 
 NAME = "table3"
@@ -98,11 +98,7 @@ def shared_cache_line(runs: Runs) -> list[str]:
 
 
 def write(runs: Runs, out: Path) -> pd.DataFrame:
-    save_sources(runs, out)
-    scope = scope_of(runs)
-    table = build(runs.rows, scope)
-    table.to_csv(out / f"{NAME}.csv", index=False)
-    shown, withheld = references.for_table(NAME, scope)
+    scope, table, shown, withheld = begin(NAME, build, runs, out)
     ladder = table[table["key"].isin(LADDER)]
     lines = [
         "# Table 3: ablation of PerSAM's components (mIoU, %)",

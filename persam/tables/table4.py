@@ -14,8 +14,9 @@ import pandas as pd
 
 from persam.tables import references
 from persam.tables.figures import write_figures
-from persam.tables.runs import Runs, Scope, save_sources, scope_of, summary_rows
-from persam.tables.table1 import SHOWN, kind
+from persam.tables.generic import begin
+from persam.tables.runs import Runs, Scope, kind, summary_rows
+from persam.tables.table1 import SHOWN
 from persam.tables.text import best_line, dataset_line, markdown, provenance_section, reference_section
 
 NAME = "table4"
@@ -40,11 +41,7 @@ def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
 
 
 def write(runs: Runs, out: Path) -> pd.DataFrame:
-    save_sources(runs, out)
-    scope = scope_of(runs)
-    table = build(runs.rows, scope)
-    table.to_csv(out / f"{NAME}.csv", index=False)
-    shown, withheld = references.for_table(NAME, scope)
+    scope, table, shown, withheld = begin(NAME, build, runs, out)
     best = [best_line(table, c) for c in table.columns if c in set(runs.rows["corruption"])]
     lines = [
         "# Table 4: robustness to the reference mask (mIoU, %)",
