@@ -17,7 +17,15 @@ import pandas as pd
 from persam.tables import references
 from persam.tables.generic import begin
 from persam.tables.runs import Runs, Scope
-from persam.tables.text import POST_ENCODER, best_line, markdown, provenance_section, reference_section, timing_lines
+from persam.tables.text import (
+    POST_ENCODER,
+    best_line,
+    markdown,
+    provenance_section,
+    reference_section,
+    shown_root,
+    timing_lines,
+)
 
 NAME = "table2"
 TITLE = "Table 2: video object segmentation on DAVIS 2017, J&F (%)"
@@ -104,11 +112,10 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
     notes = [line for name, p in runs.provenances.items() if "video" in p
              for line in differences(label.get(name, p["config"]["method"].get("label", name)), p["video"])]
     data = first["data"]
-    root = f" at `{data['root']}`" if data.get("root") else ""
     lines = [
         "# Table 2: video object segmentation on DAVIS (J&F, %)",
         "",
-        f"Dataset: {data['dataset']}{root}, subset: {data['subset']} ({len(scope.items)} sequences, "
+        f"Dataset: {data['dataset']}{shown_root(data)}, subset: {data['subset']} ({len(scope.items)} sequences, "
         f"{first.get('video', {}).get('objects', '?')} objects, {data.get('frames')} frames tracked per run; frame 0 "
         f"given): {', '.join(scope.items)}.",
         "",

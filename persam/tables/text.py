@@ -12,6 +12,7 @@ import pandas as pd
 
 from persam.tables.runs import Runs, summary_rows
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 POST_ENCODER = "sec_per_image_post_encoder"
 ENCODER = "encoder_sec_per_image"
 
@@ -52,6 +53,17 @@ def timing_lines(runs: Runs) -> list[str]:
     return [" ".join(lines), ""]
 
 
+def shown_root(data: dict) -> str:
+    """`` at `ROOT` `` for a recorded data root, relative to the repository when it lies inside it; else ''."""
+    root = data.get("root")
+    if not root:
+        return ""
+    path = Path(root)
+    if path.is_absolute() and path.is_relative_to(REPO_ROOT):
+        path = path.relative_to(REPO_ROOT)
+    return f" at `{path}`"
+
+
 def dataset_line(runs: Runs, unit: str = "items") -> str:
     """The data the runs covered: dataset, where it was read (as recorded), subset and items."""
     first = next(iter(runs.provenances.values()), {})
@@ -59,8 +71,7 @@ def dataset_line(runs: Runs, unit: str = "items") -> str:
     items = sorted({i for p in runs.provenances.values() for i in p.get("data", {}).get("items", [])})
     count = data.get("target_images", data.get("frames"))
     counted = f"; {count} target images or frames per run, references excluded" if count is not None else ""
-    root = f" at `{data['root']}`" if data.get("root") else ""
-    return (f"Dataset: {data.get('dataset', runs.rows['dataset'].iloc[0])}{root}, subset: "
+    return (f"Dataset: {data.get('dataset', runs.rows['dataset'].iloc[0])}{shown_root(data)}, subset: "
             f"{data.get('subset', runs.rows['subset'].iloc[0])} ({len(items)} {unit}: {', '.join(items)}{counted}).")
 
 
