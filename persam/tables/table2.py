@@ -127,7 +127,7 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         "Rows marked *reference* are not runs of this code (sources below). `fit_sec`: PerSAM-F weight fitting "
         "per object.",
         "",
-        *timing_lines(runs),
+        *timing_lines(runs, "tracked frame"),
         "## What differs from the original video code (persam_video.py, persam_video_f.py)",
         "",
         *notes,

@@ -37,11 +37,11 @@ def best_line(table: pd.DataFrame, column: str, lowest: bool = False, what: str 
     return f"{'Lowest' if lowest else 'Highest'} `{column}` among the measured {what} in this table: {names} ({best:g})."
 
 
-def timing_lines(runs: Runs) -> list[str]:
-    """What the timing column means, and the image encoder's cost once for the whole table."""
+def timing_lines(runs: Runs, unit: str = "target image") -> list[str]:
+    """What the timing column means (seconds per ``unit``), and the image encoder's cost once for the table."""
     summary = summary_rows(runs.rows)
     encoder = summary[summary["metric"] == ENCODER]
-    lines = [f"`{POST_ENCODER}`: wall seconds per target image after the image encoder, with every embedding "
+    lines = [f"`{POST_ENCODER}`: wall seconds per {unit} after the image encoder, with every embedding "
              "already computed (warm cache), so it compares the methods' own work whichever run encoded the images."]
     if len(encoder):
         per_model = encoder.groupby("model")["value"].agg(["mean", "count"])
