@@ -30,6 +30,7 @@ NAME = "table1"
 TITLE = "Table 1: personalized segmentation, mIoU (%)"
 HEADLINE = ["mIoU"]
 MAIN = "persam"
+HEADLINE_METHODS = ("persam", "persam_f")
 SHOWN = ["persam", "persam_f", "persam_ft", "p2sam", "persam_plus", "baseline_similarity"]
 
 
@@ -69,15 +70,16 @@ def settings_lines(runs: Runs) -> list[str]:
     lines = []
     for name in names:
         base = settings.base_of(name, names)
-        if base is None:
-            origin = settings.origin(found[name])
-            if origin:
-                lines.append(f"- {label[name]}: " + "; ".join(origin) + ".")
-        elif settings.is_other_method(found[base], found[name]):
-            lines.append(f"- {label[name]}: a separate method ({settings.identity(found[name])}).")
-        else:
-            diff = settings.changes(found[base], found[name])
-            lines.append(f"- {label[name]}: differs from {label[base]}: " + ("; ".join(diff) or "no recorded setting") + ".")
+        parts = []
+        if base is not None and settings.is_other_method(found[base], found[name]):
+            parts.append(f"a separate method ({settings.identity(found[name])})")
+        elif base is not None:
+            parts.append(f"differs from {label[base]}: " + ("; ".join(settings.changes(found[base], found[name]))
+                                                             or "no recorded setting"))
+        if base is None or name in HEADLINE_METHODS:  # where the defaults of the headline methods come from
+            parts += settings.origin(found[name])
+        if parts:
+            lines.append(f"- {label[name]}: " + "; ".join(parts) + ".")
     return ["What each row is (from the runs' recorded method settings):", "", *lines, ""] if lines else []
 
 
