@@ -1,4 +1,4 @@
-"""``python -m persam.tables``: build a table from run folders, or merge a run's shards.
+"""Build a table from run folders (`python -m persam.tables TABLE ...`), or merge a run's shards.
 
     python -m persam.tables TABLE RUN_DIR [RUN_DIR ...] --out DIR [--wandb]
     python -m persam.tables merge SHARD_DIR [SHARD_DIR ...] --out MERGED_RUN_DIR
