@@ -21,9 +21,10 @@ from persam.tables.figures import iou_heatmap
 
 REPO = Path(__file__).resolve().parents[1]
 OBJECTS = ["cat", "colorful_sneaker", "duck_toy"]
-PAPER_PERSEG = (REPO / "persam" / "tables" / "reference_numbers.yaml")  # its 40-object scope is read below
-PERSAM = {"kind": "persam", "negative_prior": True, "guided_attention": True, "semantic_prompting": True,
-          "refinement_steps": 2, "attention": "original", "mask_pooling": "center", "embedding_pooling": "mean",
+REFERENCE_DATA = REPO / "persam" / "tables" / "reference_numbers.yaml"
+PERSAM = {"_target_": "persam.methods.persam.PerSAM", "negative_prior": True, "guided_attention": True,
+          "semantic_prompting": True, "refinement_steps": 2, "attention": "original", "mask_pooling": "center",
+          "embedding_pooling": "mean",
           "scale_fusion": False, "fit": "fast"}
 SETTINGS = {
     "ablation_pos": {**PERSAM, "negative_prior": False, "guided_attention": False, "semantic_prompting": False,
@@ -36,14 +37,15 @@ SETTINGS = {
     "persam_f": {**PERSAM, "negative_prior": False, "guided_attention": False, "semantic_prompting": False,
                  "embedding_pooling": "mean_max", "scale_fusion": True},
     "persam_eq7": {**PERSAM, "attention": "eq7"},
-    "baseline_similarity": {"kind": "similarity_threshold", "mask_pooling": "area"},
+    "baseline_similarity": {"_target_": "persam.methods.baselines.SimilarityThreshold", "mask_pooling": "area"},
 }
 
 
 def make_run(root: Path, method: str, iou: float, corruption: str = "none", objects=OBJECTS, model="vit_t",
-             dataset="perseg", masks: bool = False, settings_key: str = "method_settings") -> Path:
-    """A run folder as the runner writes it: rows, provenance (with the method's settings), optionally masks
-    (the ground truth copied as the prediction, for the qualitative grid)."""
+             dataset="perseg", masks: bool = False, recorded_settings: bool = True) -> Path:
+    """A run folder as the runner writes it: rows, provenance (with the method's effective settings unless
+    ``recorded_settings`` is false: an older run), optionally masks (the ground truth copied as the prediction,
+    for the qualitative grid)."""
     run = root / f"{method}-{corruption}-{model}"
     base = {"experiment": "t", "dataset": dataset, "subset": f"{len(objects)} objects", "method": method,
             "label": method.upper(), "model": model, "corruption": corruption, "shots": 1}
@@ -65,11 +67,12 @@ def make_run(root: Path, method: str, iou: float, corruption: str = "none", obje
         "config": {"dataset": {"ref_stem": "00"}, "method": {"name": method, "label": method.upper(), **settings},
                    "corruption": {"name": corruption}},
         "data": {"dataset": dataset, "root": None, "subset": f"{len(objects)} objects", "items": list(objects),
-                 "target_images": 2 * len(objects)},
+                 "target_images": 2 * len(objects), "manifest": {"files": 3 * len(objects), "sha256": "ab" * 32}},
         "embedding_cache": {"hits": 3, "misses": 9, "encoder_calls": 9},
     }
-    if settings_key:
-        record[settings_key] = settings
+    if recorded_settings:
+        record["method_settings"] = {"name": method, "label": method.upper(), "target": settings["_target_"],
+                                     "settings": {k: v for k, v in settings.items() if k != "_target_"}}
     (run / "provenance.json").write_text(json.dumps(record))
     return run
 
@@ -93,7 +96,7 @@ def test_table3_ladder_ends_with_fine_tuning_and_keeps_persam_f_as_released_apar
     assert "keeps the rung above and adds scale fusion" in ft_line and "removes" not in ft_line
     f_line = next(line for line in readme.splitlines() if "as released" in line and line.startswith("- "))
     assert "removes the negative location prior" in f_line and "`embedding_pooling` mean -> mean_max" in f_line
-    assert "a separate method (`kind: similarity_threshold`)" in readme
+    assert "a separate method (`_target_: persam.methods.baselines.SimilarityThreshold`)" in readme
     assert "Highest `mIoU` among the measured methods in this table: + Fine-tuning (PerSAM + scale fusion) (91)." in readme
     assert "scored best" not in readme and "published" not in readme
     for name in ("iou_per_object.png", "qualitative.png", "table3.csv", "results.csv"):
@@ -103,7 +106,7 @@ def test_table3_ladder_ends_with_fine_tuning_and_keeps_persam_f_as_released_apar
 def test_papers_ladder_shows_only_for_the_full_perseg_on_vit_h(tmp_path):
     import yaml
 
-    full = yaml.safe_load(PAPER_PERSEG.read_text())["scopes"]["perseg_40_vit_h"]["items"]
+    full = yaml.safe_load(REFERENCE_DATA.read_text())["scopes"]["perseg_40_vit_h"]["items"]
     perseg = write_table3([make_run(tmp_path / "a", "persam", 80.0, objects=full, model="vit_h")], tmp_path / "out-a")
     assert (perseg.kind == "reference").sum() == 6 and perseg["Gain"].iloc[-1] == "+6.01"
     other = write_table3([make_run(tmp_path / "b", "persam", 80.0, objects=full, model="vit_h",
@@ -132,11 +135,11 @@ def test_table1_describes_variants_from_their_settings_and_times_after_the_encod
     assert "- PERSAM_EQ7: differs from PERSAM: `attention` original -> eq7." in readme
     assert "as the original code: `attention: original`" in readme
     assert "Image encoder, the same for every method and paid once per image: vit_t: 1.50 s per image" in readme
-    assert "`abc` (all 3 runs)" in readme
+    assert "`abc` (all 3 runs)" in readme and f"- data manifest: 9 files, sha256 `{'ab' * 32}`" in readme
 
 
 def test_old_runs_without_settings_or_axes_fall_back_to_their_config(tmp_path):
-    runs = [make_run(tmp_path / "runs", m, 80.0 - k, c, settings_key="")
+    runs = [make_run(tmp_path / "runs", m, 80.0 - k, c, recorded_settings=False)
             for m in ("persam", "persam_f") for k, c in enumerate(["none", "erode75", "dilate95"])]
     for run in runs:  # rows as written before the corruption and shots columns existed
         rows = pd.read_csv(run / "results.csv")

@@ -1,8 +1,8 @@
 """Methods' recorded settings, and prose generated from them: what a row changes, where a default comes from.
 
-The settings of a run are its provenance's ``method_settings`` (every effective field of the method, written
-by the runner), or for older runs the method's Hydra config (``config.method``). Nothing here is typed per
-row: each sentence is derived from two settings dicts.
+The settings of a run are its provenance's ``method_settings`` (written by the runner: ``name``, ``label``,
+``target`` (the class) and ``settings``, every effective field of the method), or for older runs the method's
+Hydra config (``config.method``). Nothing here is typed per row: each sentence is derived from two settings dicts.
 """
 
 from __future__ import annotations
@@ -34,8 +34,12 @@ def method_settings(runs: Runs) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for record in runs.provenances.values():
         config = (record.get("config") or {}).get("method") or {}
-        name = config.get("name")
-        settings = record.get("method_settings") or config
+        recorded = record.get("method_settings") or {}
+        name = recorded.get("name") or config.get("name")
+        if "settings" in recorded:  # the runner's record: the class and every effective field
+            settings = {**recorded["settings"], "_target_": recorded.get("target") or config.get("_target_")}
+        else:  # older runs: the Hydra config (dataclass defaults not written there are missing)
+            settings = dict(recorded or config)
         if name and name not in out:
             out[name] = {**settings, **{k: config[k] for k in IDENTITY if k in config and k not in settings}}
     return out

@@ -6,6 +6,7 @@ writing ("best" is the maximum of a column, a commit is read from provenance).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -104,7 +105,8 @@ def provenance_section(runs: Runs, unit: str = "row") -> list[str]:
     misses = sum(p.get("embedding_cache", {}).get("misses", 0) for p in records.values())
     calls = sum(p.get("embedding_cache", {}).get("encoder_calls", 0) for p in records.values())
     dates = sorted(str(p.get("date")) for p in records.values())
-    manifest = next((f"`{v}`" for k, v in first.get("data", {}).items() if "manifest" in k and isinstance(v, str)), "")
+    manifests = {json.dumps((p.get("data") or {}).get("manifest"), sort_keys=True) for p in records.values()}
+    manifest = json.loads(manifests.pop()) if len(manifests) == 1 else None
     model = first["model"]
     lines = [
         "## Provenance",
@@ -119,8 +121,9 @@ def provenance_section(runs: Runs, unit: str = "row") -> list[str]:
         f"the data holds {distinct_images(first)} distinct images "
         f"({'references and targets' if 'target_images' in first['data'] else 'frames'})",
     ]
-    if manifest:
-        lines.append(f"- data manifest: {manifest}")
+    if isinstance(manifest, dict):  # the files the runs read: one hash over their paths and contents
+        lines.append(f"- data manifest: {manifest.get('files')} files, sha256 `{manifest.get('sha256')}` (the same "
+                     "for every run)")
     return [*lines, ""]
 
 
