@@ -16,7 +16,7 @@ import pytest
 from conftest import SAMPLE
 
 from persam.experiments.records import COLUMNS
-from persam.tables import MODULES, main, write_table1, write_table3, write_table4
+from persam.tables import MODULES, main, write_table1, write_table2, write_table3, write_table4
 from persam.tables.figures import iou_heatmap
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,6 +41,9 @@ SETTINGS = {
 }
 
 
+LABELS = {"persam_ft": "+ Fine-tuning (scale fusion)"}
+
+
 def make_run(root: Path, method: str, iou: float, corruption: str = "none", objects=OBJECTS, model="vit_t",
              dataset="perseg", masks: bool = False, recorded_settings: bool = True) -> Path:
     """A run folder as the runner writes it: rows, provenance (with the method's effective settings unless
@@ -48,7 +51,7 @@ def make_run(root: Path, method: str, iou: float, corruption: str = "none", obje
     for the qualitative grid)."""
     run = root / f"{method}-{corruption}-{model}"
     base = {"experiment": "t", "dataset": dataset, "subset": f"{len(objects)} objects", "method": method,
-            "label": method.upper(), "model": model, "corruption": corruption, "shots": 1}
+            "label": LABELS.get(method, method.upper()), "model": model, "corruption": corruption, "shots": 1}
     rows = [{**base, "item": o, "metric": "iou", "value": iou + i} for i, o in enumerate(objects)]
     rows += [{**base, "item": "ALL", "metric": "miou", "value": iou + 1},
              {**base, "item": "ALL", "metric": "macc", "value": iou + 1},
@@ -64,14 +67,14 @@ def make_run(root: Path, method: str, iou: float, corruption: str = "none", obje
         "date": "2026-11-24", "command": "run.py -m experiment=t", "git": {"commit": "abc", "dirty": False},
         "torch": "x", "device": "cpu", "machine": {"host_cpu": "cpu", "cpu_count": 2},
         "model": {"name": model, "checkpoint": "mobile_sam.pt", "sha256": "6dbb9052" * 8},
-        "config": {"dataset": {"ref_stem": "00"}, "method": {"name": method, "label": method.upper(), **settings},
+        "config": {"dataset": {"ref_stems": ["00"]}, "method": {"name": method, "label": base["label"], **settings},
                    "corruption": {"name": corruption}},
         "data": {"dataset": dataset, "root": None, "subset": f"{len(objects)} objects", "items": list(objects),
                  "target_images": 2 * len(objects), "manifest": {"files": 3 * len(objects), "sha256": "ab" * 32}},
         "embedding_cache": {"hits": 3, "misses": 9, "encoder_calls": 9},
     }
     if recorded_settings:
-        record["method_settings"] = {"name": method, "label": method.upper(), "target": settings["_target_"],
+        record["method_settings"] = {"name": method, "label": base["label"], "target": settings["_target_"],
                                      "settings": {k: v for k, v in settings.items() if k != "_target_"}}
     (run / "provenance.json").write_text(json.dumps(record))
     return run
@@ -97,7 +100,7 @@ def test_table3_ladder_ends_with_fine_tuning_and_keeps_persam_f_as_released_apar
     f_line = next(line for line in readme.splitlines() if "as released" in line and line.startswith("- "))
     assert "removes the negative location prior" in f_line and "`embedding_pooling` mean -> mean_max" in f_line
     assert "a separate method (`_target_: persam.methods.baselines.SimilarityThreshold`)" in readme
-    assert "Highest `mIoU` among the measured methods in this table: + Fine-tuning (PerSAM + scale fusion) (91)." in readme
+    assert "Highest `mIoU` among the measured methods in this table: + Fine-tuning (scale fusion) (91)." in readme
     assert "scored best" not in readme and "published" not in readme
     for name in ("iou_per_object.png", "qualitative.png", "table3.csv", "results.csv"):
         assert (tmp_path / "out" / name).stat().st_size > 0
@@ -158,6 +161,43 @@ def test_a_table_folder_rebuilds_the_same_table(tmp_path):
     assert main(["table4", str(tmp_path / "out"), "--out", str(tmp_path / "again")]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again" / "table4.csv"), first.reset_index(drop=True))
     assert sorted(p.name for p in (tmp_path / "again" / "provenance").iterdir()) == sorted(f"{r.name}.json" for r in runs)
+
+
+DAVIS13 = ["blackswan", "breakdance", "camel", "car-roundabout", "car-shadow", "cows", "dance-twirl", "dog",
+           "drift-chicane", "drift-straight", "goat", "libby", "parkour"]
+
+
+def make_video_run(root: Path, method: str, sequences: list[str]) -> Path:
+    """A video run folder as the runner writes it: J, F (and J&F) per object and overall, the video settings."""
+    run = make_run(root, method, 80.0, objects=sequences, dataset="davis2017")
+    base = {"experiment": "table2", "dataset": "davis2017", "subset": "s", "method": method, "label": method.upper(),
+            "model": "vit_t", "corruption": "none", "shots": 1}
+    rows = [{**base, "item": s, "metric": m, "value": 70.0 + i + (m == "F")}
+            for i, s in enumerate(sequences) for m in ("J", "F")]
+    rows += [{**base, "item": "ALL", "metric": m, "value": v} for m, v in
+             (("J&F", 75.5), ("J", 75.0), ("F", 76.0), ("sec_per_image_post_encoder", 0.3))]
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(run / "results.csv", index=False)
+    record = json.loads((run / "provenance.json").read_text())
+    record["method_settings"]["video"] = {
+        "tracker": {"box_prompt": True, "center_point": True, "box_margin": 10, "reacquire": True},
+        "settings": {"first_mask": "single", "refine_box_from_first_step": True, "mask_pooling": "center",
+                     "center_threshold": 123.675 / 215, "topk": 2}}
+    record["data"] = {**record["data"], "frames": 40}
+    record["video"] = {"objects": len(sequences), "split": "val_available"}
+    (run / "provenance.json").write_text(json.dumps(record))
+    return run
+
+
+def test_table2_from_video_rows_scoped_to_the_sequences(tmp_path):
+    table = write_table2([make_video_run(tmp_path / "a", "persam", DAVIS13)], tmp_path / "out")
+    assert table.loc[table.kind == "measured", "J&F"].iloc[0] == 75.5
+    assert set(table.loc[table.kind == "reference", "J&F"]) == {74.91, 76.81}  # the original video code, same sequences
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "keeps SAM's single-mask output" in readme and "(`video.reacquire`)" in readme
+    per_sequence = pd.read_csv(tmp_path / "out" / "table2_per_sequence.csv").set_index("sequence")
+    assert per_sequence.loc["camel", "PERSAM J&F"] == 72.5
+    two = write_table2([make_video_run(tmp_path / "b", "persam", DAVIS13[:2])], tmp_path / "out-b")
+    assert (two.kind == "reference").sum() == 0
 
 
 @pytest.mark.parametrize("name,metrics,column", [

@@ -62,7 +62,7 @@ def check_shards(records: dict[Path, dict]) -> int:
 def aggregate_rows(rows: pd.DataFrame, units: dict[Path, int]) -> list[dict]:
     """The ALL rows over every item: means of per-item scores; seconds weighted by each shard's units."""
     per_item = rows[rows["item"] != "ALL"]
-    base = per_item.iloc[0][["experiment", "dataset", "subset", "method", "label", "model"]].to_dict()
+    base = per_item.iloc[0][[c for c in COLUMNS if c not in ("item", "metric", "value")]].to_dict()
     out = []
     for metric, name in (("iou", "miou"), ("acc", "macc")):
         values = per_item[per_item.metric == metric]["value"]
@@ -75,7 +75,7 @@ def aggregate_rows(rows: pd.DataFrame, units: dict[Path, int]) -> list[dict]:
     if {"J", "F"} <= {r["metric"] for r in out}:
         j, f = (next(r["value"] for r in out if r["metric"] == m) for m in ("J", "F"))
         out.insert(0, {**base, "item": "ALL", "metric": "J&F", "value": (j + f) / 2})
-    for metric in ("sec_per_image", "sec_per_frame"):
+    for metric in ("sec_per_image_post_encoder", "encoder_sec_per_image", "sec_per_image", "sec_per_frame"):
         timed = rows[(rows["item"] == "ALL") & (rows.metric == metric)]
         if len(timed):
             weights = np.array([units[run] for run in timed["run"]], dtype=float)

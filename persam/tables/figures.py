@@ -80,10 +80,12 @@ def qualitative_grid(runs: list[tuple[str, Path, dict]], main_iou: pd.Series, pa
     object. Writes the grid; returns the chosen objects (empty, and nothing written, if no masks are at hand)."""
     objects = choose_objects(main_iou)
     _, main_dir, record = runs[0]
-    root, ref_stem = dataset_root(record), (record.get("config") or {}).get("dataset", {}).get("ref_stem", "00")
+    dataset = (record.get("config") or {}).get("dataset", {})
+    ref_stems = dataset.get("ref_stems") or [dataset.get("ref_stem", "00")]  # older records: one ref_stem
+    root, not_targets = dataset_root(record), dataset.get("not_targets") or ()
     rows = []
     for name in objects:
-        obj = load_object(root, name, ref_stem)
+        obj = load_object(root, name, ref_stems, not_targets)
         masks = [(stem, img, gt) for stem, img, gt in obj.targets if (main_dir / "masks" / name / f"{stem}.png").is_file()]
         if not masks:
             continue

@@ -103,14 +103,24 @@ def differences(label: str, video: dict) -> list[str]:
     return [f"- {label}: " + "; ".join(notes) + "." if notes else f"- {label}: as the original."]
 
 
+def video_settings(record: dict) -> dict | None:
+    """``{"method": settings, "tracker": prompts}`` of a video run: from the runner's ``method_settings.video``
+    (``settings``, ``tracker``), or the ``video`` block of older records; None when there is neither."""
+    recorded = (record.get("method_settings") or {}).get("video")
+    if recorded:
+        return {"method": recorded.get("settings", {}), "tracker": recorded.get("tracker", {})}
+    old = record.get("video") or {}
+    return old if "method" in old and "tracker" in old else None
+
+
 def write(runs: Runs, out: Path) -> pd.DataFrame:
     scope, table, shown, withheld = begin(NAME, build, runs, out)
     per_seq = per_sequence_table(runs.rows)
     per_seq.to_csv(out / "table2_per_sequence.csv", index=False)
     label = runs.rows.drop_duplicates("run").set_index("run")["label"]
     first = next(iter(runs.provenances.values()))
-    notes = [line for name, p in runs.provenances.items() if "video" in p
-             for line in differences(label.get(name, p["config"]["method"].get("label", name)), p["video"])]
+    notes = [line for name, p in runs.provenances.items() if video_settings(p)
+             for line in differences(label.get(name, p["config"]["method"].get("label", name)), video_settings(p))]
     data = first["data"]
     lines = [
         "# Table 2: video object segmentation on DAVIS (J&F, %)",
