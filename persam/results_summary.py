@@ -3,7 +3,7 @@
     python -m persam.results_summary [--results results] [--readme README.md] [--check]
 
 Rewrites the block between ``<!-- results:begin -->`` and ``<!-- results:end -->`` in the README with one
-compact table per paper table (the headline columns of ``results/<table>/[<dataset>/]<table>.csv``; datasets side
+compact table per table (the headline columns of ``results/<table>/[<dataset>/]<table>.csv``; datasets side
 by side, or one under the other for wide tables); ``--check`` only compares and exits 1 when the README is out of date.
 """
 
