@@ -46,7 +46,7 @@ def timing_lines(runs: Runs, unit: str = "target image") -> list[str]:
              "already computed (warm cache), so it compares the methods' own work whichever run encoded the images."]
     if len(encoder):
         per_model = encoder.groupby("model")["value"].agg(["mean", "count"])
-        costs = "; ".join(f"{model}: {row['mean']:.2f} s per image (mean of the {int(row['count'])} runs that encoded "
+        costs = "; ".join(f"{model}: {row['mean']:.2f} s per image (mean over the {int(row['count'])} run(s) that encoded "
                           "images)" for model, row in per_model.iterrows())
         lines.append(f"Image encoder, the same for every method and paid once per image: {costs}.")
     else:
