@@ -149,7 +149,7 @@ def test_old_runs_without_settings_or_axes_fall_back_to_their_config(tmp_path):
         rows.drop(columns=["corruption", "shots"]).to_csv(run / "results.csv", index=False)
     table = write_table4(runs, tmp_path / "out")
     row = table.set_index("key").loc["persam_f"]
-    assert list(table.columns[3:]) == ["none", "erode75", "dilate95"]
+    assert list(table.columns[3:]) == ["none", "erode75", "dilate95", "sec_per_image_post_encoder"]
     assert (row["none"], row["erode75"], row["dilate95"]) == (81.0, 80.0, 79.0)
     assert set(pd.read_csv(tmp_path / "out" / "results.csv")["corruption"]) == {"none", "erode75", "dilate95"}
 

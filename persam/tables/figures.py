@@ -75,11 +75,12 @@ def choose_objects(iou: pd.Series) -> list[str]:
     return list(dict.fromkeys([ordered.index[0], ordered.index[-1]])) if len(ordered) else []
 
 
-def qualitative_grid(runs: list[tuple[str, Path, dict]], main_iou: pd.Series, path: Path) -> list[str]:
-    """``runs``: (label, run dir, provenance) per shown method, the main method first; ``main_iou``: its IoU per
-    object. Writes the grid; returns the chosen objects (empty, and nothing written, if no masks are at hand)."""
+def qualitative_grid(runs: list[tuple[str, Path, dict]], main: int, main_iou: pd.Series, path: Path) -> list[str]:
+    """``runs``: (label, run dir, provenance) per shown method, in column order; ``runs[main]`` is the method whose
+    IoU per object (``main_iou``) chooses the objects and images. Writes the grid; returns the chosen objects
+    (empty, and nothing written, if no masks are at hand)."""
     objects = choose_objects(main_iou)
-    _, main_dir, record = runs[0]
+    _, main_dir, record = runs[main]
     dataset = (record.get("config") or {}).get("dataset", {})
     ref_stems = dataset.get("ref_stems") or [dataset.get("ref_stem", "00")]  # older records: one ref_stem
     root, not_targets = dataset_root(record), dataset.get("not_targets") or ()
@@ -145,10 +146,10 @@ def write_figures(runs, rows: pd.DataFrame, out: Path, title: str, main: str, sh
     methods = [m for m in shown if m in by_method]
     if main not in methods:
         return lines
-    methods.remove(main)
     main_iou = rows[(rows["method"] == main) & (rows["metric"] == "iou")].set_index("item")["value"]
     try:
-        chosen = qualitative_grid([by_method[m] for m in [main, *methods]], main_iou, out / "qualitative.png")
+        chosen = qualitative_grid([by_method[m] for m in methods], methods.index(main), main_iou,
+                                  out / "qualitative.png")
     except DataError as err:  # the images are not where the run read them (another machine): no grid
         return [*lines, f"Qualitative grid not drawn: {err}.", ""]
     if chosen:

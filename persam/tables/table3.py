@@ -18,7 +18,15 @@ from persam.tables import references, settings
 from persam.tables.figures import write_figures
 from persam.tables.generic import begin
 from persam.tables.runs import Runs, Scope, kind, labels, summary_rows
-from persam.tables.text import best_line, dataset_line, markdown, provenance_section, reference_section
+from persam.tables.text import (
+    POST_ENCODER,
+    best_line,
+    dataset_line,
+    markdown,
+    provenance_section,
+    reference_section,
+    timing_lines,
+)
 
 NAME = "table3"
 TITLE = "Table 3: ablation, mIoU (%) and gain over the rung above"
@@ -43,8 +51,9 @@ def order(methods: list[str]) -> list[str]:
 
 
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
-    miou = summary_rows(rows)
-    miou = miou[miou["metric"] == "miou"].drop_duplicates("method").set_index("method")["value"]
+    summary = summary_rows(rows)
+    miou = summary[summary["metric"] == "miou"].drop_duplicates("method").set_index("method")["value"]
+    timing = summary[summary["metric"] == POST_ENCODER].drop_duplicates("method").set_index("method")["value"]
     label = labels(rows)
     out, previous = [], None
     for method in order(list(miou.index)):
@@ -52,13 +61,13 @@ def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
         rung = method in LADDER
         gain = f"{value - previous:+.2f}" if rung and previous is not None else ""
         out.append({"method": row_label(method, label[method]), "key": method, "kind": kind(method), "mIoU": value,
-                    "Gain": gain})
+                    "Gain": gain, POST_ENCODER: round(float(timing[method]), 3) if method in timing else None})
         previous = value if rung else previous
     shown, _ = references.for_table(NAME, scope)
     for i, ref in enumerate(shown):  # the paper's own ladder, its gains within itself
         gain = f"{ref.value - shown[i - 1].value:+.2f}" if i else ""
         out.append({"method": ref.label, "key": "", "kind": "reference", "mIoU": ref.value, "Gain": gain})
-    return pd.DataFrame(out)
+    return pd.DataFrame(out).dropna(axis=1, how="all")
 
 
 def row_notes(runs: Runs, table: pd.DataFrame) -> list[str]:
@@ -106,9 +115,10 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         dataset_line(runs, "objects"),
         "",
         markdown(table),
-        f"The ladder is the first {len(ladder)} rows: each rung keeps every component of the rung above and adds "
-        "one; Gain is its mIoU minus the rung above (filled only within a ladder). " + best_line(table, "mIoU"),
+        f"The ladder is the first {len(ladder)} rows; Gain is a rung's mIoU minus the rung above (filled only within "
+        "a ladder), and what each rung changes is listed below. " + best_line(table, "mIoU"),
         "",
+        *timing_lines(runs),
         *row_notes(runs, table),
         *shared_cache_line(runs),
         *write_figures(runs, runs.rows, out, "Table 3", "persam", order(list(dict.fromkeys(runs.rows["method"])))[:6]),

@@ -17,7 +17,15 @@ from persam.tables.figures import write_figures
 from persam.tables.generic import begin
 from persam.tables.runs import Runs, Scope, kind, summary_rows
 from persam.tables.table1 import SHOWN
-from persam.tables.text import best_line, dataset_line, markdown, provenance_section, reference_section
+from persam.tables.text import (
+    POST_ENCODER,
+    best_line,
+    dataset_line,
+    markdown,
+    provenance_section,
+    reference_section,
+    timing_lines,
+)
 
 NAME = "table4"
 TITLE = "Table 4: reference mask eroded / dilated (OpenCV kernel 75 / 95), mIoU (%)"
@@ -30,14 +38,18 @@ def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
     miou = miou[miou["metric"] == "miou"]
     found = list(dict.fromkeys(miou["corruption"]))
     columns = [c for c in ORDER if c in found] + [c for c in found if c not in ORDER]
+    timing = summary_rows(rows)
+    timing = timing[(timing["metric"] == POST_ENCODER) & (timing["corruption"] == columns[0])]
+    timing = timing.drop_duplicates("method").set_index("method")["value"]
     out = []
     for method, group in miou.groupby("method", sort=False):
         values = group.drop_duplicates("corruption").set_index("corruption")["value"].round(2)
         out.append({"method": group["label"].iloc[0], "key": method, "kind": kind(method),
-                    **{c: values.get(c) for c in columns}})
+                    **{c: values.get(c) for c in columns},
+                    POST_ENCODER: round(float(timing[method]), 3) if method in timing else None})
     shown, _ = references.for_table(NAME, scope)
     out += [{"method": r.label, "key": "", "kind": "reference", r.metric: r.value} for r in shown]
-    return pd.DataFrame(out)
+    return pd.DataFrame(out).dropna(axis=1, how="all")
 
 
 def write(runs: Runs, out: Path) -> pd.DataFrame:
@@ -55,8 +67,9 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         "75 or 95 pixels (`cv2.getStructuringElement(MORPH_RECT)`); an erosion that would empty the mask keeps its "
         "most interior pixel. Kernel sizes are in pixels whatever the image size, so the same kernel takes away or "
         "adds more of a small object or a small image. The paper's Table 4 numbers are not reproduced here as a "
-        "reference row.",
+        f"reference row. `{POST_ENCODER}` is the `{table.columns[3]}` run's.",
         "",
+        *timing_lines(runs),
         *write_figures(runs, runs.rows[runs.rows["corruption"] == "none"], out, "Table 4 (mask as given)", "persam",
                        SHOWN),
         *reference_section(shown, references.withheld_line(withheld, scope)),
