@@ -89,7 +89,7 @@ def test_two_shard_submitit_local_sweep_merges_to_the_unsharded_run(tmp_path):
 
     def scores(run: Path) -> pd.DataFrame:
         rows = pd.read_csv(run / "results.csv")
-        rows = rows[~rows.metric.isin(["sec_per_image"])][keep]
+        rows = rows[~rows.metric.str.contains("sec")][keep]  # timings differ from run to run
         return rows.sort_values(keep[:2]).reset_index(drop=True)
 
     pd.testing.assert_frame_equal(scores(tmp_path / "merged"), scores(tmp_path / "whole"))
