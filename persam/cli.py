@@ -25,6 +25,7 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 from tqdm import tqdm
 
+from persam.app.options import add_app_options
 from persam.cli_clicks import add_click_options, check_reference_source, reference_from_clicks
 from persam.coco_export import CocoMasks
 from persam.data.davis import annotation_palette
@@ -165,11 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         trk.add_argument(flag, default=default, help=text)
     trk.add_argument("--no-cache", action="store_true", help="do not cache image embeddings on disk")
     app = sub.add_parser("app", help="the web page: click the object in a photo, find it in photos or a video")
-    app.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
-    app.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    add_app_options(app)
     args = parser.parse_args(argv)
     if args.command == "app":
-        from persam.app import serve  # imports Gradio, which the other commands do not need
+        from persam.app.ui import serve  # Gradio, which the other commands do not need (`persam app` skips this module)
 
         return serve(args.host, args.port)
     check_reference_source(seg if args.command == "segment" else trk, args)
