@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from persam.data.io import read_mask
 
@@ -29,7 +30,6 @@ SAMPLE = REPO / "persam" / "sample_data" / "perseg"
 CHROMIUM = shutil.which("chromium")
 PAGE_SECONDS = 15  # the page must show within this long of `persam app` starting (the acceptance)
 
-pytest.importorskip("playwright.sync_api")
 if CHROMIUM is None:
     pytest.fail("chromium is not installed: `apt-get install -y chromium` (.ci/run does it)", pytrace=False)
 
@@ -87,16 +87,14 @@ def click_image_pixel(page, selector: str, x: float, y: float, width: int) -> No
 
 
 def test_app_in_chromium(app_server, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
-
     address, started = app_server
     shots = [tmp_path / "screenshots"] + ([Path(os.environ["PERSAM_SCREENSHOTS"])]
                                           if os.environ.get("PERSAM_SCREENSHOTS") else [])
 
-    def screenshot(page, name: str) -> None:
+    def screenshot(page, name: str, full_page: bool = True) -> None:
         for folder in shots:
             folder.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+            page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
 
     cat = SAMPLE / "Images" / "cat"
     with sync_playwright() as pw:
@@ -147,9 +145,10 @@ def test_app_in_chromium(app_server, tmp_path):
         expect(page.locator("#targets a[href$='/notes.txt']")).to_have_count(1, timeout=30_000)
         page.locator("#run").click()
         expect(page.locator("#run-status")).to_contain_text("notes.txt: not an image", timeout=60_000)
-        expect(page.get_by_text("notes.txt: not an image").first).to_be_visible()
+        expect(page.locator(".toast-body.warning")).to_contain_text("notes.txt: not an image")  # the pop-up
         assert "Traceback" not in page.content()
-        screenshot(page, "03-error")
+        page.wait_for_timeout(1000)  # the pop-up fades in
+        screenshot(page, "03-error", full_page=False)  # the pop-up sits at the top of the window
         page.locator("#targets button[aria-label='Clear']").first.click()
         page.locator("#targets input[type=file]").set_input_files(str(cat / "01.jpg"))
         expect(page.locator("#targets a[href$='/01.jpg']")).to_have_count(1, timeout=30_000)

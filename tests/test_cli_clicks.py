@@ -35,6 +35,7 @@ def run_segment(out, obj, *reference):
     return score
 
 
+@pytest.mark.slow  # 6 runs of the CLI (3 objects x mask/click): ~40 s of CPU
 def test_one_click_matches_the_ground_truth_reference(tmp_path):
     from_mask, from_click = {}, {}
     for obj in OBJECTS:
