@@ -13,7 +13,7 @@ import pytest
 from conftest import SAMPLE
 from pycocotools import mask as mask_utils
 
-from persam.app.engine import AppError, Engine
+from persam.app.engine import AppError, Engine, fit_reference
 from persam.click_reference import ClickError
 from persam.data.io import read_image, read_mask
 
@@ -72,3 +72,37 @@ def test_mistakes_are_messages(engine, tmp_path):
     text.write_text("hi")
     with pytest.raises(AppError, match="no usable target: notes.txt: not an image"):
         engine.run(predictor, "persam", ref, mask, [text])
+
+
+class EveryOtherAbsent:
+    """A method with a presence check (none in main has one yet): PerSAM, but the object is declared absent
+    from every second target, with a presence score."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.calls = inner, 0
+
+    def fit(self, embedding, mask):
+        return fit_reference(self.inner, embedding, mask)
+
+    def predict(self, embedding, reference):
+        from persam.methods.protocol import Prediction
+
+        self.calls += 1
+        if self.calls % 2 == 0:
+            return Prediction.empty(tuple(embedding.original_size), score=0.1)
+        prediction = self.inner.predict(embedding, reference)
+        return Prediction(prediction.mask, prediction.point_coords, prediction.point_labels, score=0.9)
+
+
+def test_absent_images_are_listed(engine, monkeypatch):
+    build = Engine.build
+    monkeypatch.setattr(Engine, "build", lambda self, predictor, method: EveryOtherAbsent(build(self, predictor, method)))
+    ref = read_image(SAMPLE / "Images" / "cat" / "00.jpg")
+    mask = read_mask(SAMPLE / "Annotations" / "cat" / "00.png")
+    targets = [SAMPLE / "Images" / "cat" / "01.jpg", SAMPLE / "Images" / "duck_toy" / "01.jpg"]
+    result = engine.run(engine.predictor(), "persam", ref, mask, targets)
+    assert result.absent == ["01-2"] and [c for _, c in result.gallery] == ["01", "01-2 (absent)"]
+    rows = list(csv.DictReader(result.downloads[2].open()))
+    assert [(r["present"], r["score"]) for r in rows] == [("True", "0.9000"), ("False", "0.1000")]
+    coco = json.loads(result.downloads[1].read_text())
+    assert [a["image_id"] for a in coco["annotations"]] == [1] and coco["annotations"][0]["score"] == 0.9
