@@ -126,6 +126,31 @@ def gif_frame(picture: np.ndarray, max_side: int = 480) -> Image.Image:
     return Image.fromarray(picture).resize(size, Image.Resampling.BILINEAR)
 
 
+def dreambooth_masks(args: argparse.Namespace) -> int:
+    from persam.dreambooth.instance_masks import (
+        Reference,
+        build_predictor,
+        instance_photos,
+        parse_point,
+        segment_instances,
+        write_instance_masks,
+    )
+
+    if (args.ref_mask is None) == (args.ref_point is None):
+        raise DataError("give exactly one of --ref-mask and --ref-point")
+    photos = instance_photos(args.instance_dir)
+    reference = Reference(args.ref_image or photos[0], args.ref_mask,
+                          parse_point(args.ref_point) if args.ref_point else None)
+    predictor = build_predictor(args.model, args.checkpoint, args.device, cache=not args.no_cache)
+    masks = segment_instances(photos, reference, args.method, predictor)
+    sheet = write_instance_masks(args.out, masks)
+    print(f"{len(masks)} masks in {args.out}, contact sheet {sheet}")
+    missing = [m.photo.name for m in masks if not m.present]
+    if missing:
+        print(f"subject not found in {len(missing)} photo(s): {', '.join(missing)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="persam", description="One-shot personalized segmentation with SAM.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,9 +180,23 @@ def main(argv: list[str] | None = None) -> int:
                                 ("--device", None, "cpu or cuda (default: cuda when present)")):
         trk.add_argument(flag, default=default, help=text)
     trk.add_argument("--no-cache", action="store_true", help="do not cache image embeddings on disk")
+    dbm = sub.add_parser("dreambooth-masks", help="masks of the subject in every DreamBooth instance photo")
+    dbm.add_argument("--instance-dir", type=Path, required=True, help="folder of the instance photos")
+    dbm.add_argument("--ref-mask", type=Path, default=None, help="the subject's mask in the reference photo")
+    dbm.add_argument("--ref-point", default=None, help="X,Y: a click on the subject in the reference photo")
+    dbm.add_argument("--ref-image", type=Path, default=None,
+                     help="the reference photo (default: the folder's first photo)")
+    dbm.add_argument("--out", type=Path, required=True, help="output folder: <stem>.png masks, contact_sheet.png")
+    dbm.add_argument("--method", default="persam_f", help="persam_f (default, as the paper) or persam")
+    for flag, default, text in (("--model", "vit_t", "vit_t (MobileSAM, default), vit_b, vit_l or vit_h"),
+                                ("--checkpoint", None, "path to the model's checkpoint (default: found/downloaded)"),
+                                ("--device", None, "cpu or cuda (default: cuda when present)")):
+        dbm.add_argument(flag, default=default, help=text)
+    dbm.add_argument("--no-cache", action="store_true", help="do not cache image embeddings on disk")
     args = parser.parse_args(argv)
+    commands = {"track": track, "segment": segment, "dreambooth-masks": dreambooth_masks}
     try:
-        return track(args) if args.command == "track" else segment(args)
+        return commands[args.command](args)
     except (DataError, CheckpointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
