@@ -127,6 +127,8 @@ def test_bad_settings_are_named(tiny_model, class_dir, tmp_path):
         train(config(tiny_model, class_dir, tmp_path, "mask_mode=everything"))
     with pytest.raises(DataError, match="exactly one of masks.ref_mask and masks.ref_point"):
         train(config(tiny_model, class_dir, tmp_path, "masks.dir=null"))
+    with pytest.raises(DataError, match="nowhere: cannot load the Stable Diffusion pipeline"):
+        train(config(tiny_model, class_dir, tmp_path, f"pretrained_model={tmp_path / 'nowhere'}"))
 
 
 def leaves(node, prefix=""):
@@ -146,3 +148,22 @@ def test_help_lists_every_option():
     missing = [k for k in leaves(cfg) if f"  {k} " not in options]
     assert not missing, f"--help does not explain {missing}"
     assert "mask_mode: persam" in out and "lr: 1.0e-06" in out  # the defaults are shown too
+
+
+def test_a_photo_without_the_subject_is_left_out_and_shown_on_the_contact_sheet(tiny_model, class_dir, tmp_path,
+                                                                                 caplog):
+    from persam.data.io import write_mask
+    from persam.dreambooth.instance_masks import contact_sheet, instance_photos, read_instance_masks
+
+    masks = tmp_path / "masks"
+    for photo in PHOTOS.glob("*.jpg"):
+        mask = read_mask(SAMPLE / "Annotations" / "cat" / f"{photo.stem}.png")
+        write_mask(masks / f"{photo.stem}.png", mask if photo.stem != "01" else np.zeros_like(mask))
+    found = read_instance_masks(masks, instance_photos(PHOTOS))
+    assert [m.present for m in found] == [True, False, True]
+    sheet = contact_sheet(found)
+    assert sheet.shape[0] == 256 and sheet.ndim == 3
+    with caplog.at_level("WARNING"):
+        train(config(tiny_model, class_dir, tmp_path / "run", "train.steps=1", "checkpoint.every=0",
+                     f"masks.dir={masks}"))
+    assert "subject not found in 01.jpg: left out of training" in caplog.text

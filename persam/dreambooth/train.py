@@ -41,6 +41,7 @@ from persam.dreambooth.instance_masks import (
     write_instance_masks,
 )
 from persam.dreambooth.masked_loss import MASK_MODES, diffusion_target, dreambooth_loss, latent_weights
+from persam.models.checkpoints import CheckpointError
 from persam.run import CONFIG_DIR
 
 log = logging.getLogger(__name__)
@@ -71,11 +72,15 @@ def load_models(cfg: DictConfig) -> Models:
     from transformers import CLIPTextModel, CLIPTokenizer
 
     name, revision = cfg.pretrained_model, cfg.revision
-    return Models(CLIPTokenizer.from_pretrained(name, subfolder="tokenizer", revision=revision),
-                  CLIPTextModel.from_pretrained(name, subfolder="text_encoder", revision=revision),
-                  AutoencoderKL.from_pretrained(name, subfolder="vae", revision=revision),
-                  UNet2DConditionModel.from_pretrained(name, subfolder="unet", revision=revision),
-                  DDPMScheduler.from_pretrained(name, subfolder="scheduler", revision=revision))
+    try:
+        return Models(CLIPTokenizer.from_pretrained(name, subfolder="tokenizer", revision=revision),
+                      CLIPTextModel.from_pretrained(name, subfolder="text_encoder", revision=revision),
+                      AutoencoderKL.from_pretrained(name, subfolder="vae", revision=revision),
+                      UNet2DConditionModel.from_pretrained(name, subfolder="unet", revision=revision),
+                      DDPMScheduler.from_pretrained(name, subfolder="scheduler", revision=revision))
+    except OSError as err:  # not a pipeline folder, not on the hub, or no network
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(f"{name}: cannot load the Stable Diffusion pipeline ({first_line})") from None
 
 
 def pipeline(models: Models, unet):
@@ -317,7 +322,7 @@ def train(cfg: DictConfig) -> TrainResult:
 def main(cfg: DictConfig) -> None:
     try:
         result = train(cfg)
-    except DataError as err:
+    except (DataError, CheckpointError) as err:
         raise SystemExit(f"error: {err}") from None
     print(f"pipeline: {result.pipeline}")
 
