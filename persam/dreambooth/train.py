@@ -141,6 +141,65 @@ def class_images(cfg: DictConfig, output_dir: Path, device, dtype) -> list[Path]
     return files
 
 
+def training_photos(cfg: DictConfig, accelerator, output_dir: Path) -> tuple[list[Path], list[InstanceMask] | None]:
+    """The instance photos to train on and, with ``mask_mode=persam``, their masks (photos where the subject
+    was not found are left out, with a warning)."""
+    photos = instance_photos(Path(cfg.instance.dir))
+    if cfg.mask_mode != "persam":
+        return photos, None
+    with accelerator.main_process_first():  # the main process computes and writes them, the others read
+        masks = instance_masks(cfg, photos, output_dir)
+    missing = [m.photo.name for m in masks if not m.present]
+    if missing:
+        log.warning("subject not found in %s: left out of training", ", ".join(missing))
+    masks = [m for m in masks if m.present]
+    if not masks:
+        raise DataError(f"{cfg.instance.dir}: the subject was found in none of the photos")
+    return [m.photo for m in masks], masks
+
+
+@dataclass
+class TrainingData:
+    """Everything a step draws from, encoded once: latent moments of the photos (N x 2C x h x w) and class
+    images (M x 2C x h x w, or None), the photos' latent weights (N x 1 x h x w, None without masks) and the two
+    prompts' text-encoder states (1 x L x D)."""
+
+    instance_moments: Tensor
+    instance_weights: Tensor | None
+    class_moments: Tensor | None
+    instance_prompt: Tensor
+    class_prompt: Tensor
+
+    def batch(self, micro: int, cfg: DictConfig, rank: int, world: int, generator: torch.Generator,
+              scaling_factor: float) -> tuple[Tensor, Tensor | None, Tensor, int]:
+        """Micro-step ``micro``'s latents (photos first, then as many class images), the photos' weights, the
+        prompt states and the number of photos."""
+        picks = batch_indices(micro, cfg.train.batch_size, len(self.instance_moments), cfg.seed, rank, world)
+        moments = self.instance_moments[picks]
+        weights = self.instance_weights[picks] if self.instance_weights is not None else None
+        prompts = self.instance_prompt.expand(len(picks), -1, -1)
+        if self.class_moments is not None:
+            class_picks = batch_indices(micro, cfg.train.batch_size, len(self.class_moments), cfg.seed + 1, rank, world)
+            moments = torch.cat([moments, self.class_moments[class_picks]])
+            prompts = torch.cat([prompts, self.class_prompt.expand(len(class_picks), -1, -1)])
+        return sample_latents(moments, scaling_factor, generator), weights, prompts, len(picks)
+
+
+def encode_training_data(cfg: DictConfig, models: Models, photos: list[Path], masks: list[InstanceMask] | None,
+                         class_files: list[Path]) -> TrainingData:
+    def moments(files: list[Path]) -> Tensor:
+        pixels = torch.stack([image_tensor(p, cfg.resolution) for p in files])
+        return encode_moments(models.vae, pixels, cfg.train.encode_batch_size)
+
+    weights = None
+    if masks is not None:
+        scale = 2 ** (len(models.vae.config.block_out_channels) - 1)  # the VAE's downsampling factor
+        weights = latent_weights(torch.stack([mask_tensor(m.mask, cfg.resolution) for m in masks]), scale,
+                                 cfg.masks.dilate_px)
+    return TrainingData(moments(photos), weights, moments(class_files) if class_files else None,
+                        encode_prompt(models, cfg.instance.prompt), encode_prompt(models, cfg.class_data.prompt))
+
+
 def training_loss(models: Models, unet, latents: Tensor, weights: Tensor | None, prompts: Tensor, num_instance: int,
                   prior_weight: float, generator: torch.Generator) -> tuple[dict[str, Tensor], Tensor]:
     """The DreamBooth losses of one batch (rows: ``num_instance`` photos, then class images) and the UNet's
@@ -190,19 +249,7 @@ def train(cfg: DictConfig) -> TrainResult:
     accelerator = Accelerator(mixed_precision=cfg.train.mixed_precision,
                               gradient_accumulation_steps=cfg.train.gradient_accumulation_steps)
     output_dir = Path(cfg.output_dir)
-    photos = instance_photos(Path(cfg.instance.dir))
-    weights_per_photo: list[Tensor] | None = None
-    if cfg.mask_mode == "persam":
-        with accelerator.main_process_first():  # the main process computes and writes them, the others read
-            masks = instance_masks(cfg, photos, output_dir)
-        missing = [m.photo.name for m in masks if not m.present]
-        if missing:
-            log.warning("subject not found in %s: left out of training", ", ".join(missing))
-        masks = [m for m in masks if m.present]
-        if not masks:
-            raise DataError(f"{cfg.instance.dir}: the subject was found in none of the photos")
-        photos = [m.photo for m in masks]
-
+    photos, masks = training_photos(cfg, accelerator, output_dir)
     models = load_models(cfg)
     weight_dtype = WEIGHT_DTYPES[cfg.train.mixed_precision]
     for frozen in (models.vae, models.text_encoder):
@@ -210,20 +257,11 @@ def train(cfg: DictConfig) -> TrainResult:
         frozen.to(accelerator.device)
         if weight_dtype != torch.float32:
             frozen.to(dtype=weight_dtype)
-    scale = 2 ** (len(models.vae.config.block_out_channels) - 1)
-    if cfg.mask_mode == "persam":
-        mask_pixels = torch.stack([mask_tensor(m.mask, cfg.resolution) for m in masks])
-        weights_per_photo = latent_weights(mask_pixels, scale, cfg.masks.dilate_px)
-    instance_moments = encode_moments(models.vae, torch.stack([image_tensor(p, cfg.resolution) for p in photos]),
-                                      cfg.train.encode_batch_size)
-    class_moments = None
+    class_files = []
     if cfg.prior_preservation:
         with accelerator.main_process_first():
-            files = class_images(cfg, output_dir, accelerator.device, weight_dtype)
-        class_moments = encode_moments(models.vae, torch.stack([image_tensor(p, cfg.resolution) for p in files]),
-                                       cfg.train.encode_batch_size)
-    instance_prompt = encode_prompt(models, cfg.instance.prompt)
-    class_prompt = encode_prompt(models, cfg.class_data.prompt)
+            class_files = class_images(cfg, output_dir, accelerator.device, weight_dtype)
+    data = encode_training_data(cfg, models, photos, masks, class_files)
 
     unet = models.unet
     unet.train()
@@ -283,20 +321,12 @@ def train(cfg: DictConfig) -> TrainResult:
     for step in range(start, cfg.train.steps):
         for micro in range(step * accumulation, (step + 1) * accumulation):
             generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + micro * world + rank)
-            picks = batch_indices(micro, cfg.train.batch_size, len(photos), cfg.seed, rank, world)
-            moments = instance_moments[picks]
-            weights = weights_per_photo[picks] if weights_per_photo is not None else None
-            prompts = instance_prompt.expand(len(picks), -1, -1)
-            if class_moments is not None:
-                class_picks = batch_indices(micro, cfg.train.batch_size, len(class_moments), cfg.seed + 1, rank, world)
-                moments = torch.cat([moments, class_moments[class_picks]])
-                prompts = torch.cat([prompts, class_prompt.expand(len(class_picks), -1, -1)])
-            latents = sample_latents(moments, models.vae.config.scaling_factor, generator).to(accelerator.device)
-            if weights is not None:
-                weights = weights.to(accelerator.device)
+            latents, weights, prompts, num_instance = data.batch(micro, cfg, rank, world, generator,
+                                                                 models.vae.config.scaling_factor)
+            device = accelerator.device
             with accelerator.accumulate(unet), accelerator.autocast():
-                losses, _ = training_loss(models, unet, latents, weights, prompts.to(accelerator.device), len(picks),
-                                          cfg.prior_loss_weight, generator)
+                losses, _ = training_loss(models, unet, latents.to(device), None if weights is None else weights.to(device),
+                                          prompts.to(device), num_instance, cfg.prior_loss_weight, generator)
                 accelerator.backward(losses["loss"])
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(unet.parameters(), cfg.train.max_grad_norm)
