@@ -3,10 +3,12 @@
     persam segment --ref-image dog.jpg --ref-mask dog.png --images photos/ --out masks/
     persam segment ... --method persam_f --model vit_b --checkpoint ~/sam_vit_b_01ec64.pth
     persam track --frames video_frames/ --ref-mask frame0.png --out tracked/
+    persam dreambooth-masks --instance-dir dog_photos/ --ref-point 410,300 --out dog_masks/
 
 ``segment`` writes ``<out>/masks/<name>.png`` (palette PNG, 1 = the object) and ``<out>/overlays/<name>.jpg``;
 ``track`` writes ``<out>/masks/<frame>.png`` (palette PNGs with the reference mask's object indices) and
-``<out>/overlay.gif``.
+``<out>/overlay.gif``; ``dreambooth-masks`` writes ``<out>/<photo stem>.png`` and ``<out>/contact_sheet.png``
+(see :mod:`persam.dreambooth.instance_masks`).
 """
 
 from __future__ import annotations
