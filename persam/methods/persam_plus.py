@@ -40,3 +40,213 @@ The rule (written down before any evaluation; no setting below was chosen by its
 8. **Video.** Extra points from a tracker are appended to every prompt set and refinement step, and its box
    is given to the first decoding, as PerSAM does.
 """
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from persam.methods.guidance import attention_bias, valid_cells
+from persam.methods.location_prior import select_points, similarity_grid, similarity_image
+from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
+from persam.methods.refinement import Stage, box_from_mask, refine
+from persam.methods.target import CENTER_THRESHOLD, PATCH, mask_on_grid, object_cells
+from persam.models.guided_decoder import Guidance
+from persam.models.predictor import GuidedPredictor, ImageEmbedding
+
+CELLS_PER_PART = 16
+KMEANS_ITERATIONS = 20
+BOX_MARGIN = 0.1  # of the box's size, on each side: cells this close to the object are never distractors
+NMS_RADIUS = 4  # cells
+MAX_NEGATIVES = 2
+
+
+@dataclass
+class PlusReference:
+    """What PerSAM+ keeps from its references. embedding: C (the mean of all object cells); parts: k x C
+    (unit part prototypes); cells: N, the object cells pooled over every reference."""
+
+    embedding: Tensor
+    parts: Tensor
+    cells: int
+
+
+def part_count(cells: int, max_parts: int = 5) -> int:
+    """k = clip(floor(sqrt(N / 16)), 1, max_parts) parts for N object cells (rule 1 of the module doc)."""
+    return int(min(max_parts, max(1, math.floor(math.sqrt(cells / CELLS_PER_PART)))))
+
+
+def part_prototypes(features: Tensor, k: int, iterations: int = KMEANS_ITERATIONS) -> Tensor:
+    """k x C unit prototypes of N x C features by spherical k-means, deterministically initialised: the feature
+    closest to the mean, then repeatedly the feature least similar to every chosen one (farthest point)."""
+    unit = F.normalize(features.float(), dim=1)
+    k = min(k, len(unit))
+    centre = F.normalize(unit.mean(0), dim=0)
+    chosen = [int((unit @ centre).argmax())]
+    for _ in range(1, k):
+        closest = (unit @ unit[chosen].T).max(1).values
+        chosen.append(int(closest.argmin()))
+    protos = unit[chosen].clone()
+    for _ in range(iterations):
+        assign = (unit @ protos.T).argmax(1)
+        for j in range(k):
+            members = unit[assign == j]
+            if len(members):  # an emptied cluster keeps its prototype
+                protos[j] = F.normalize(members.mean(0), dim=0)
+    return protos
+
+
+def cell_coverage(low_res: Tensor) -> Tensor:
+    """64 x 64 fraction of each feature cell covered by a mask, from its 256 x 256 low-resolution logits (which
+    span the padded 1024 x 1024 input, 4 x 4 logits per cell)."""
+    return F.avg_pool2d((low_res.reshape(1, 1, 256, 256) > 0).float(), 4)[0, 0]
+
+
+def mask_check(embedding: ImageEmbedding, low_res: Tensor, target: Tensor) -> Tensor:
+    """Cosine similarity of each mask's pooled features to ``target`` (rule 4): low_res B x 256 x 256 logits,
+    target C; returns B values, -1 for an empty mask."""
+    coverage = F.avg_pool2d((low_res.reshape(-1, 1, 256, 256) > 0).float(), 4)[:, 0]  # B x 64 x 64
+    feats = embedding.features[0]  # C x 64 x 64
+    area = coverage.flatten(1).sum(1)
+    pooled = torch.einsum("bhw,chw->bc", coverage, feats) / area.clamp(min=1e-6)[:, None]
+    cosine = F.cosine_similarity(pooled, target[None].to(pooled), dim=1)
+    return torch.where(area > 0, cosine, torch.full_like(cosine, -1.0))
+
+
+def mine_negatives(grid: Tensor, coverage: Tensor, box_cells: tuple[float, float, float, float],
+                   valid: Tensor, limit: int = MAX_NEGATIVES, radius: int = NMS_RADIUS) -> list[tuple[int, int]]:
+    """Distractor cells (row, col) of a 64 x 64 similarity ``grid`` (rule 5): outside the mask's box in cells
+    (XYXY, already enlarged), valid (not padding), at least as similar as the median of the mask's own cells
+    (``coverage`` >= 0.5), the most similar first, at least ``radius`` cells apart (Chebyshev), at most ``limit``."""
+    inside = coverage >= 0.5
+    if not bool(inside.any()):
+        return []
+    floor = grid[inside].median()
+    rows = torch.arange(grid.shape[0], device=grid.device)[:, None].float()
+    cols = torch.arange(grid.shape[1], device=grid.device)[None, :].float()
+    x0, y0, x1, y1 = box_cells
+    in_box = (cols >= x0) & (cols <= x1) & (rows >= y0) & (rows <= y1)
+    scores = torch.where(valid & ~in_box & (grid >= floor), grid, torch.full_like(grid, -torch.inf))
+    found: list[tuple[int, int]] = []
+    while len(found) < limit:
+        idx = int(scores.argmax())
+        r, c = divmod(idx, grid.shape[1])
+        if not torch.isfinite(scores[r, c]):
+            break
+        found.append((r, c))
+        scores[max(0, r - radius) : r + radius + 1, max(0, c - radius) : c + radius + 1] = -torch.inf
+    return found
+
+
+class PerSAMPlus(Method):
+    """PerSAM+ (see the module doc for the rule). ``max_parts``: the cap on k; ``refinement_steps``: 0, 1 or 2."""
+
+    supports_video = True
+
+    def __init__(self, predictor: GuidedPredictor, max_parts: int = 5, refinement_steps: int = 2,
+                 mine_negatives: bool = True) -> None:
+        super().__init__(predictor)
+        if max_parts < 1:
+            raise ValueError(f"max_parts must be at least 1, got {max_parts}")
+        if refinement_steps not in (0, 1, 2):
+            raise ValueError(f"refinement_steps must be 0, 1 or 2, got {refinement_steps}")
+        self.max_parts = max_parts
+        self.refinement_steps = refinement_steps
+        self.mine = mine_negatives
+
+    # -- reference ------------------------------------------------------------------------------------
+    def fit(self, references: Sequence[Shot]) -> PlusReference:
+        """The target embedding and part prototypes from the object cells of every reference (rule 1)."""
+        cells = []
+        for shot in as_shots(references):
+            if not shot.mask.any():
+                raise ValueError("a reference mask is empty: there is no object to personalise on")
+            coverage = mask_on_grid(shot.mask, shot.embedding.input_size, "center").to(shot.embedding.features.device)
+            kept = object_cells(coverage, "center", center_threshold=CENTER_THRESHOLD)
+            cells.append(shot.embedding.features[0].permute(1, 2, 0)[kept])
+        feats = torch.cat(cells)
+        parts = part_prototypes(feats, part_count(len(feats), self.max_parts))
+        return PlusReference(feats.mean(0), parts, len(feats))
+
+    # -- location prior -------------------------------------------------------------------------------
+    def similarity_maps(self, embedding: ImageEmbedding, reference: PlusReference) -> tuple[Tensor, Tensor]:
+        """(64 x 64 global map, k x 64 x 64 part maps): cosine similarity of every target cell to the target
+        embedding and to each part prototype (rule 2). A multi-instance search suppresses found instances here."""
+        feats = F.normalize(embedding.features[0], dim=0)
+        parts = torch.einsum("kc,chw->khw", reference.parts.to(feats), feats)
+        return similarity_grid(embedding, reference.embedding), parts
+
+    # -- targets --------------------------------------------------------------------------------------
+    def predict(self, embedding: ImageEmbedding, reference: PlusReference, gt: np.ndarray | None = None,
+                prompts: Prompts | None = None) -> Prediction:
+        """The object's mask in a target image (``gt`` is ignored; ``prompts`` are appended, rule 8)."""
+        sam = self.predictor.model
+        self.predictor.set_embedding(embedding)
+        grid, parts = self.similarity_maps(embedding, reference)
+        part_map = parts.max(0).values
+        coords, labels = select_points(similarity_image(sam, embedding, grid), 1, negative=True)
+        part_points = [select_points(similarity_image(sam, embedding, p), 1, negative=False)[0] for p in parts]
+        part_coords = np.concatenate([coords[:1], *part_points, coords[1:]])
+        part_labels = np.array([1] * (1 + len(part_points)) + [0], dtype=np.int64)
+        sets = [(coords, labels), _dedupe(part_coords, part_labels)]
+        sets = [_append(c, lab, prompts) for c, lab in sets]
+        semantic = reference.embedding.reshape(1, 1, -1)
+        guidance = [Guidance(attention_bias(embedding, grid), semantic),
+                    Guidance(attention_bias(embedding, part_map), semantic)]
+        box = prompts.box if prompts is not None else None
+        outs = self.predictor.decode_batch([c for c, _ in sets], [lab for _, lab in sets], boxes=[box, box],
+                                           guidance=guidance, multimask=True)
+        low_res = torch.cat([o.low_res_logits for o in outs])  # 6 x 256 x 256
+        checks = mask_check(embedding, low_res, reference.embedding)
+        pick = int(checks.argmax())
+        chosen_set, chosen_mask = divmod(pick, 3)
+        stage = Stage.of(outs[chosen_set], chosen_mask)
+        coords, labels = sets[chosen_set]
+        negatives = self._distractors(embedding, grid, stage) if self.mine else np.zeros((0, 2))
+        if len(negatives):
+            coords = np.concatenate([coords, negatives])
+            labels = np.concatenate([labels, np.zeros(len(negatives), dtype=np.int64)])
+        stage = refine(self.predictor, stage, coords, labels, self.refinement_steps)
+        score = self.presence_score(embedding, stage.low_res, reference)
+        extra = {"parts": len(reference.parts), "prompt_set": ["persam", "parts"][chosen_set],
+                 "first_check": float(checks[pick]), "negatives_mined": len(negatives)}
+        return Prediction(stage.mask.cpu().numpy(), coords, labels, score=score, logits=stage.logits, extra=extra)
+
+    def presence_score(self, embedding: ImageEmbedding, low_res: Tensor, reference: PlusReference) -> float:
+        """Presence score of a mask given by its 1 x 256 x 256 logits: its mask-level check (rule 7)."""
+        return float(mask_check(embedding, low_res, reference.embedding)[0])
+
+    def _distractors(self, embedding: ImageEmbedding, grid: Tensor, stage: Stage) -> np.ndarray:
+        """XY pixels of the mined negative points for the first mask ``stage`` (rule 5)."""
+        box = box_from_mask(stage.mask)
+        if box is None:
+            return np.zeros((0, 2))
+        scale = max(embedding.input_size) / max(embedding.original_size)  # original pixels -> input pixels
+        x0, y0, x1, y1 = box * scale / PATCH
+        mx, my = BOX_MARGIN * (x1 - x0 + 1), BOX_MARGIN * (y1 - y0 + 1)
+        cells = mine_negatives(grid, cell_coverage(stage.low_res), (x0 - mx, y0 - my, x1 + mx, y1 + my),
+                               valid_cells(embedding))
+        h, w = embedding.original_size
+        points = [((c + 0.5) * PATCH / scale, (r + 0.5) * PATCH / scale) for r, c in cells]
+        return np.array([[min(x, w - 1), min(y, h - 1)] for x, y in points], dtype=np.float64).reshape(-1, 2)
+
+
+def _dedupe(coords: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points without repeats (two parts may peak at the same pixel), in their order."""
+    _, first = np.unique(np.concatenate([coords, labels[:, None]], axis=1), axis=0, return_index=True)
+    keep = np.sort(first)
+    return coords[keep], labels[keep]
+
+
+def _append(coords: np.ndarray, labels: np.ndarray, prompts: Prompts | None) -> tuple[np.ndarray, np.ndarray]:
+    """A prompt set with a tracker's extra points appended (rule 8)."""
+    if prompts is None or prompts.points is None or not len(prompts.points):
+        return coords, labels
+    return (np.concatenate([coords, np.asarray(prompts.points, dtype=np.float64).reshape(-1, 2)]),
+            np.concatenate([labels, np.asarray(prompts.labels, dtype=np.int64).reshape(-1)]))
