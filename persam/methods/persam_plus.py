@@ -9,8 +9,9 @@ The rule (written down before any evaluation; no setting below was chosen by its
    the mean, 20 iterations). ``k = clip(floor(sqrt(N / 16)), 1, max_parts=5)`` for N object cells: a part needs
    about 16 cells (a 4 x 4 patch of the 64 x 64 grid) for a stable mean, and an object's part count grows with
    the square root of its area rather than with the area (bigger objects show the same parts, larger).
-2. **Location priors.** The global map is the cosine similarity of the target embedding to every target cell
-   (PerSAM's); each part has its own map (similarity to the part's prototype), and the part map is their
+2. **Location priors.** The global map is the cosine similarity to every target cell of the *locator*: the
+   average of the object cells' mean and their channel-wise max (PerSAM-F's mean+max embedding; revision 1,
+   below); each part has its own map (similarity to the part's prototype), and the part map is their
    cell-wise maximum ("looks like some part of the object").
 3. **First decoding: candidates from two prompt sets, decoded in one batched call** (multimask, 3 masks each):
    (a) PerSAM's prompts: the global map's most similar pixel (+) and least similar pixel (-), with PerSAM's
@@ -25,10 +26,11 @@ The rule (written down before any evaluation; no setting below was chosen by its
    background is diluted by it, so the check prefers the whole object over a part and over a leak. The
    candidate with the best check is the first mask.
 5. **Negative mining.** Distractors are things outside the object that look like it (another cow, another
-   car): cells outside the first mask's box (enlarged by 10% of its size on each side, so that parts adjacent
-   to the object are never negatives) whose global similarity is at least the median similarity of the first
-   mask's own cells, taken greedily from the most similar with non-maximum suppression (radius 4 cells), at
-   most 2. They are added as negative points to every refinement step.
+   car). The look-alike cells are those whose global similarity is at least the median similarity of the
+   first mask's own cells; a look-alike region (4-connected component) that touches the first mask is taken
+   to be the object itself (a part the first mask missed is attached to it), one that does not is a
+   distractor (revision 1, below). From the distractor cells, the most similar are taken greedily with
+   non-maximum suppression (radius 4 cells), at most 2, and added as negative points to every refinement step.
 6. **Refinement.** PerSAM's cascaded post-refinement, two steps, on the chosen set's points plus the mined
    negatives: step 1 with the first mask's logits as the mask prompt, step 2 also with its box; each step keeps
    SAM's best-IoU mask (refinement sharpens the boundary of the chosen object, which the 64 x 64 check cannot
@@ -39,6 +41,22 @@ The rule (written down before any evaluation; no setting below was chosen by its
    wrong object scores high), and the maximum similarity is one cell, which a single look-alike patch can win.
 8. **Video.** Extra points from a tracker are appended to every prompt set and refinement step, and its box
    is given to the first decoding, as PerSAM does.
+
+Revision 1 (the one revision allowed, made after the first evaluation on davis_perseg; the first rule's
+numbers are in the report that introduced this method). Two failures of the first rule, each a failure mode:
+
+* *Location on small objects* (drift-chicane, drift-straight, libby: 12-76 object cells). The first rule located
+  the object with the cells' mean, as PerSAM; on a small object most cells straddle its boundary, so their mean
+  is dominated by the surrounding road or floor and its most similar target cell fell on look-alike background
+  (4 of 65 targets had their top point outside the object). The channel-wise max keeps what is strong anywhere
+  in the object, whatever part or cell it comes from, so the mean+max locator (PerSAM-F's embedding) points to
+  the object where the mean points to the context. The mask-level check and presence score keep the mean: they
+  compare a mask's mean with the reference's, like with like.
+* *Negatives on the object's own parts* (parkour: a person whose first mask was a part). The first rule's
+  distractors were look-alike cells outside the first mask's box enlarged by 10%; when the first mask is only a
+  part, the missed parts lie outside that box and became negatives, cutting the object. Connectivity, not
+  distance, tells a missed part (attached to the object through look-alike cells) from a distractor (separated
+  from it by background), so the box margin is replaced by the connected-component test of rule 5.
 """
 
 from __future__ import annotations
