@@ -131,15 +131,15 @@ def part_prototypes(features: Tensor, k: int, iterations: int = KMEANS_ITERATION
 
 
 def cell_coverage(low_res: Tensor) -> Tensor:
-    """64 x 64 fraction of each feature cell covered by a mask, from its 256 x 256 low-resolution logits (which
-    span the padded 1024 x 1024 input, 4 x 4 logits per cell)."""
-    return F.avg_pool2d((low_res.reshape(1, 1, 256, 256) > 0).float(), 4)[0, 0]
+    """B x 64 x 64 fraction of each feature cell covered by each mask, from B x 256 x 256 low-resolution logits
+    (which span the padded 1024 x 1024 input, 4 x 4 logits per cell)."""
+    return F.avg_pool2d((low_res.reshape(-1, 1, 256, 256) > 0).float(), 4)[:, 0]
 
 
 def mask_check(embedding: ImageEmbedding, low_res: Tensor, target: Tensor) -> Tensor:
     """Cosine similarity of each mask's pooled features to ``target`` (rule 4): low_res B x 256 x 256 logits,
     target C; returns B values, -1 for an empty mask."""
-    coverage = F.avg_pool2d((low_res.reshape(-1, 1, 256, 256) > 0).float(), 4)[:, 0]  # B x 64 x 64
+    coverage = cell_coverage(low_res)
     feats = embedding.features[0]  # C x 64 x 64
     area = coverage.flatten(1).sum(1)
     pooled = torch.einsum("bhw,chw->bc", coverage, feats) / area.clamp(min=1e-6)[:, None]
@@ -261,7 +261,7 @@ class PerSAMPlus(Method):
 
     def _distractors(self, embedding: ImageEmbedding, grid: Tensor, stage: Stage) -> np.ndarray:
         """XY pixels of the mined negative points for the first mask ``stage`` (rule 5)."""
-        cells = mine_negatives(grid, cell_coverage(stage.low_res), valid_cells(embedding))
+        cells = mine_negatives(grid, cell_coverage(stage.low_res)[0], valid_cells(embedding))
         scale = max(embedding.input_size) / max(embedding.original_size)  # original pixels -> input pixels
         h, w = embedding.original_size
         points = [((c + 0.5) * PATCH / scale, (r + 0.5) * PATCH / scale) for r, c in cells]
