@@ -12,10 +12,13 @@ import torch.nn.functional as F
 from conftest import SAMPLE
 from omegaconf import OmegaConf
 
+from persam.data.davis import load_davis
 from persam.data.io import read_image, read_mask
 from persam.data.perseg import load_perseg
+from persam.methods.builder import build_method
 from persam.methods.persam_plus import (
     PerSAMPlus,
+    PerSAMPlusConfig,
     distractor_cells,
     mask_check,
     mine_negatives,
@@ -23,10 +26,12 @@ from persam.methods.persam_plus import (
     part_prototypes,
 )
 from persam.methods.protocol import Prediction, Prompts, Shot
+from persam.methods.video import VideoConfig, start, step
 from persam.metrics.miou import ObjectScore
 from persam.models.predictor import ImageEmbedding
 
 CONFIG = Path(__file__).resolve().parents[1] / "conf" / "method" / "persam_plus.yaml"
+DAVIS_SAMPLE = SAMPLE.parent / "davis"
 # Per-object IoU of this code on the bundled sample (reference 00, targets 01 and 02), as it measured them.
 SAMPLE_IOU = {"cat": 0.9308, "colorful_sneaker": 0.9343, "duck_toy": 0.9765}
 
@@ -108,10 +113,9 @@ def _shot(predictor, obj, stem: str | None = None) -> Shot:
 
 @pytest.fixture(scope="module")
 def method(predictor):
-    settings = OmegaConf.to_container(OmegaConf.load(CONFIG))
-    assert settings.pop("_target_") == "persam.methods.persam_plus.PerSAMPlus"
-    assert settings.pop("name") == "persam_plus" and settings.pop("label")
-    return PerSAMPlus(predictor, **settings)
+    built = build_method(predictor, OmegaConf.load(CONFIG), str(CONFIG))
+    assert isinstance(built, PerSAMPlus) and built.config == PerSAMPlusConfig()  # the YAML states the defaults
+    return built
 
 
 def _object_iou(predictor, method, obj) -> float:
@@ -173,3 +177,22 @@ def test_tracker_prompts_are_appended(predictor, method):
 def _box(mask: np.ndarray) -> np.ndarray:
     rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
     return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float64)
+
+
+def test_tracks_the_bundled_swan(predictor, method):
+    swan = load_davis(DAVIS_SAMPLE, ["blackswan"])[0]
+    tracker = VideoConfig(**OmegaConf.to_container(OmegaConf.load(CONFIG).video))
+    states = start(method, predictor.embed(read_image(swan.frames[0][1])), swan.annotation(0), config=tracker)
+    result, states = step(method, predictor.embed(read_image(swan.frames[1][1])), states, tracker)
+    found, truth = result.labels == 1, swan.annotation(1) == 1
+    assert (found & truth).sum() / (found | truth).sum() > 0.85
+    assert np.isfinite(result.predictions[1].score)
+    point = method.most_similar_point(predictor.embed(read_image(swan.frames[1][1])), states[0].reference)
+    assert truth[int(point[1]), int(point[0])]
+
+
+def test_a_setting_out_of_range_is_refused(predictor):
+    with pytest.raises(ValueError, match="refinement_steps"):
+        PerSAMPlus(predictor, refinement_steps=3)
+    with pytest.raises(TypeError):
+        PerSAMPlus(predictor, topk=2)

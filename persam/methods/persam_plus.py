@@ -40,7 +40,7 @@ The rule (written down before any evaluation; no setting below was chosen by its
    question presence needs. SAM's predicted IoU rates a mask's quality, not its identity (a crisp mask of the
    wrong object scores high), and the maximum similarity is one cell, which a single look-alike patch can win.
 8. **Video.** Extra points from a tracker are appended to every prompt set and refinement step, and its box
-   is given to the first decoding, as PerSAM does.
+   is given to the first decoding and the refinement boxes start at step 1, as PerSAM's video procedure does.
 
 Revision 1 (the one revision allowed, made after the first evaluation on davis_perseg; the first rule's
 numbers are in the report that introduced this method). Two failures of the first rule, each a failure mode:
@@ -179,26 +179,36 @@ def mine_negatives(grid: Tensor, coverage: Tensor, valid: Tensor, limit: int = M
     return found
 
 
+@dataclass
+class PerSAMPlusConfig:
+    """PerSAM+'s settings. max_parts: the cap on k; refinement_steps: 0, 1 or 2; mine_negatives: rule 5 (off by
+    default, chosen by score: see the module doc)."""
+
+    max_parts: int = 5
+    refinement_steps: int = 2
+    mine_negatives: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_parts < 1:
+            raise ValueError(f"max_parts must be at least 1, got {self.max_parts}")
+        if self.refinement_steps not in (0, 1, 2):
+            raise ValueError(f"refinement_steps must be 0, 1 or 2, got {self.refinement_steps}")
+
+
 class PerSAMPlus(Method):
-    """PerSAM+ (see the module doc for the rule). ``max_parts``: the cap on k; ``refinement_steps``: 0, 1 or 2;
-    ``mine_negatives``: rule 5 (off by default, chosen by score: see the module doc)."""
+    """PerSAM+ (see the module doc for the rule), configured by the keywords of :class:`PerSAMPlusConfig`."""
 
     supports_video = True
+    settings_class = PerSAMPlusConfig
 
-    def __init__(self, predictor: GuidedPredictor, max_parts: int = 5, refinement_steps: int = 2,
-                 mine_negatives: bool = False) -> None:
+    def __init__(self, predictor: GuidedPredictor, **settings) -> None:
         super().__init__(predictor)
-        if max_parts < 1:
-            raise ValueError(f"max_parts must be at least 1, got {max_parts}")
-        if refinement_steps not in (0, 1, 2):
-            raise ValueError(f"refinement_steps must be 0, 1 or 2, got {refinement_steps}")
-        self.max_parts = max_parts
-        self.refinement_steps = refinement_steps
-        self.mine = mine_negatives
+        self.config = PerSAMPlusConfig(**settings)
 
     # -- reference ------------------------------------------------------------------------------------
-    def fit(self, references: Sequence[Shot]) -> PlusReference:
-        """The target embedding and part prototypes from the object cells of every reference (rule 1)."""
+    def fit(self, references: Sequence[Shot], prompts: Prompts | None = None) -> PlusReference:
+        """The target embedding, locator and part prototypes from the object cells of every reference (rule 1);
+        ``prompts`` (a tracker's, on the reference frame) are not needed: nothing is fitted on a decoding."""
         cells = []
         for shot in as_shots(references):
             if not shot.mask.any():
@@ -207,7 +217,7 @@ class PerSAMPlus(Method):
             kept = object_cells(coverage, "center", center_threshold=CENTER_THRESHOLD)
             cells.append(shot.embedding.features[0].permute(1, 2, 0)[kept])
         feats = torch.cat(cells)
-        parts = part_prototypes(feats, part_count(len(feats), self.max_parts))
+        parts = part_prototypes(feats, part_count(len(feats), self.config.max_parts))
         locator = feats.mean(0) / 2 + feats.max(0).values / 2  # as persam.methods.target's mean_max
         return PlusReference(feats.mean(0), locator, parts, len(feats))
 
@@ -218,6 +228,11 @@ class PerSAMPlus(Method):
         feats = F.normalize(embedding.features[0], dim=0)
         parts = torch.einsum("kc,chw->khw", reference.parts.to(feats), feats)
         return similarity_grid(embedding, reference.locator), parts
+
+    def most_similar_point(self, embedding: ImageEmbedding, reference: PlusReference) -> np.ndarray:
+        """XY pixel of the global map's maximum: the first positive point :meth:`predict` uses (video reacquire)."""
+        grid, _ = self.similarity_maps(embedding, reference)
+        return select_points(similarity_image(self.predictor.model, embedding, grid), 1, negative=False)[0][0]
 
     # -- targets --------------------------------------------------------------------------------------
     def predict(self, embedding: ImageEmbedding, reference: PlusReference, gt: np.ndarray | None = None,
@@ -245,11 +260,14 @@ class PerSAMPlus(Method):
         chosen_set, chosen_mask = divmod(pick, 3)
         stage = Stage.of(outs[chosen_set], chosen_mask)
         coords, labels = sets[chosen_set]
-        negatives = self._distractors(embedding, grid, stage) if self.mine else np.zeros((0, 2))
+        negatives = self._distractors(embedding, grid, stage) if self.config.mine_negatives else np.zeros((0, 2))
         if len(negatives):
             coords = np.concatenate([coords, negatives])
             labels = np.concatenate([labels, np.zeros(len(negatives), dtype=np.int64)])
-        stage = refine(self.predictor, stage, coords, labels, self.refinement_steps)
+        # With a tracker's box the first mask is already boxed in: refine with its box from step 1, as PerSAM's
+        # video procedure does (a box-centre point can fall off a curved object, and unboxed it leaks).
+        stage = refine(self.predictor, stage, coords, labels, self.config.refinement_steps,
+                       box_from_first_step=box is not None)
         score = self.presence_score(embedding, stage.low_res, reference)
         extra = {"parts": len(reference.parts), "prompt_set": ["persam", "parts"][chosen_set],
                  "first_check": float(checks[pick]), "negatives_mined": len(negatives)}
