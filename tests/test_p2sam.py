@@ -19,9 +19,9 @@ from persam.metrics.miou import ObjectScore
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "method" / "p2sam.yaml"
 
-# This code's per-object IoU (%) on the bundled sample (reference 00, targets 01 and 02), batched decoding. The
-# authors' code with the same weights: cat 93.34, colorful_sneaker 92.77, duck_toy 97.61 (../shared/peer/p2sam).
-PINNED = {"cat": 93.35, "colorful_sneaker": 92.98, "duck_toy": 97.67}
+# This code's per-object IoU (%) on the bundled sample (reference 00, targets 01 and 02), batched decoding; the
+# authors' code with the same weights scores the same to two decimals (../shared/peer/p2sam/p2sam_iou.csv).
+PINNED = {"cat": 93.34, "colorful_sneaker": 92.77, "duck_toy": 97.61}
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +66,12 @@ def test_batched_decoding_matches_one_call_per_part_count(predictor, p2sam, samp
     embedding = targets[0][0]
     batched = p2sam.candidates(embedding, reference)
     sequential = P2SAM(predictor, batched=False).candidates(embedding, reference)
+    assert [len(c.point_labels) for c in batched] == [2, 3, 4, 5, 6]  # padded to 6 in every batched call
     for b, s in zip(batched, sequential, strict=True):
         assert b.parts == s.parts and np.array_equal(b.point_coords, s.point_coords)
-        iou = (b.stage.mask & s.stage.mask).sum().item() / (b.stage.mask | s.stage.mask).sum().item()
-        # Padding tokens move a mask slightly; the longest point set (k = 5) has none in any step.
-        assert iou > (0.9999 if b.parts == 5 else 0.97), (b.parts, iou)
+        # The padding tokens are masked out: only the rounding of batched matrix products differs.
+        assert torch.allclose(b.stage.low_res, s.stage.low_res, atol=1e-3), b.parts
+        assert (b.stage.mask ^ s.stage.mask).sum().item() <= 10, b.parts
 
 
 def test_part_count_is_chosen_by_the_wasserstein_distance():
@@ -104,3 +105,15 @@ def test_bad_settings_and_prompts_are_refused(p2sam, sample):
         p2sam.fit([Shot(shot.embedding, np.zeros_like(shot.mask))])
     with pytest.raises(ValueError, match="no extra prompts"):
         p2sam.predict(targets[0][0], reference, prompts=Prompts())
+
+
+def test_padding_points_change_nothing_in_a_batched_decoding(predictor, sample):
+    shot, _, _ = sample["duck_toy"]
+    predictor.set_embedding(shot.embedding)
+    coords = [np.array([[300.0, 400.0]]), np.array([[300.0, 400.0], [50.0, 60.0], [500.0, 420.0]])]
+    labels = [np.array([1]), np.array([1, 0, 1])]
+    batched = predictor.decode_batch(coords, labels, multimask=True)
+    for out, c, lab in zip(batched, coords, labels, strict=True):
+        alone = predictor.decode(c, lab, multimask=True)
+        assert torch.allclose(out.low_res_logits, alone.low_res_logits, atol=1e-3)
+        assert torch.allclose(out.iou, alone.iou, atol=1e-4)
