@@ -20,7 +20,7 @@ endef
 FRESH_CACHE = cache.dir=$(abspath $(RUNS))/cache-$(1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow table1 table2 table3 table4 tables readme davis_perseg bench lint clean
+.PHONY: help install demo app test test-slow table1 table2 table3 table4 tables readme davis_perseg bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ demo: install ## run PerSAM and PerSAM-F (MobileSAM) on the bundled sample; prin
 	@echo "masks:    outputs/demo/<method>-vit_t/masks/<object>/<stem>.png"
 	@echo "overlays: outputs/demo/<method>-vit_t/overlays/<object>/<stem>.jpg"
 	@echo "table:    outputs/demo/table/README.md"
+
+app: install ## the web page on http://127.0.0.1:7860 (click the object in a photo, find it in photos or a video)
+	$(PY) -m persam app --host 127.0.0.1 --port $(or $(PORT),7860)
 
 test: install ## the test suite (real MobileSAM weights; slow tests excluded)
 	$(PY) -m pytest -q
