@@ -105,7 +105,10 @@ class P2SAM(Method):
         self.center_threshold = center_threshold
 
     # -- reference ------------------------------------------------------------------------------------
-    def fit(self, references: Sequence[Shot]) -> PartReference:
+    def fit(self, references: Sequence[Shot], prompts: Prompts | None = None) -> PartReference:
+        """Reference cells and parts from one or more references (``prompts`` are refused: P2SAM does not track)."""
+        if prompts is not None:
+            raise ValueError("p2sam takes no extra prompts (it does not track video)")
         cells = []
         for i, shot in enumerate(as_shots(references)):
             if not shot.mask.any():
