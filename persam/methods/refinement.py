@@ -79,3 +79,22 @@ def refine(
         if not refined.is_empty() or stage.is_empty():
             stage = refined
     return stage
+
+
+def refine_batch(
+    predictor: GuidedPredictor,
+    stages: list[Stage],
+    point_coords: list[np.ndarray],
+    point_labels: list[np.ndarray],
+    steps: int = 2,
+) -> list[Stage]:
+    """:func:`refine` for several candidates on one image, each step one batched decoder call
+    (:meth:`GuidedPredictor.decode_batch`; candidate i keeps its own points, box and mask prompt). The box is
+    used from step 2 on; empty masks follow :func:`refine`'s rules."""
+    for step in range(1, steps + 1):
+        boxes = [box_from_mask(s.mask) if step >= 2 else None for s in stages]
+        outs = predictor.decode_batch(point_coords, point_labels, boxes=boxes,
+                                      mask_inputs=[s.low_res for s in stages], multimask=True)
+        refined = [Stage.of(out, out.best()) for out in outs]
+        stages = [r if not r.is_empty() or s.is_empty() else s for r, s in zip(refined, stages, strict=True)]
+    return stages

@@ -11,6 +11,10 @@
   the queries before each later two-way block; and once more to the query of the final token-to-image
   attention. This is done with forward pre-hooks on upstream modules, so no SAM code is copied.
 
+For batched decoding, :meth:`DecoderGuidance.ignoring` masks given tokens out as keys of the two attentions whose
+keys are the tokens (token self-attention and image-to-token attention); such a token then changes nothing
+else, so prompt sets padded to a common point count decode as they would alone.
+
 With no :class:`Guidance` active, every hook is a no-op and the decoder is upstream's, bit for bit (tested).
 """
 
@@ -40,18 +44,22 @@ class Guidance:
 
 
 class GuidedAttention(Attention):
-    """Upstream ``Attention`` whose attention map can be re-weighted by a per-image-token bias."""
+    """Upstream ``Attention`` whose attention map can be re-weighted by a per-image-token bias, and whose keys
+    can be masked out (``key_mask``: B x 1 x 1 x N_keys, 0 to keep a key, -inf to ignore it)."""
 
     attn_bias: Tensor | None = None
+    key_mask: Tensor | None = None
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        if self.attn_bias is None:
+        if self.attn_bias is None and self.key_mask is None:
             return super().forward(q, k, v)
         q = self._separate_heads(self.q_proj(q), self.num_heads)
         k = self._separate_heads(self.k_proj(k), self.num_heads)
         v = self._separate_heads(self.v_proj(v), self.num_heads)
-        attn = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
-        attn = torch.softmax(attn + self.attn_bias, dim=-1)
+        logits = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        attn = torch.softmax(logits if self.key_mask is None else logits + self.key_mask, dim=-1)
+        if self.attn_bias is not None:
+            attn = torch.softmax(attn + self.attn_bias, dim=-1)
         return self.out_proj(self._recombine_heads(attn @ v))
 
 
@@ -63,12 +71,14 @@ class DecoderGuidance:
         self.target_embedding: Tensor | None = None
         transformer = decoder.transformer
         self.guided_attentions: list[GuidedAttention] = []
+        self.token_attentions: list[GuidedAttention] = []  # the attentions whose keys are the tokens
         for layer in transformer.layers:
-            attention = layer.cross_attn_token_to_image
-            if not isinstance(attention, GuidedAttention):
-                # Same parameters and buffers; only forward() gains the optional bias.
-                attention.__class__ = GuidedAttention
-            self.guided_attentions.append(attention)
+            for attention in (layer.cross_attn_token_to_image, layer.self_attn, layer.cross_attn_image_to_token):
+                if not isinstance(attention, GuidedAttention):
+                    # Same parameters and buffers; only forward() gains the optional bias and key mask.
+                    attention.__class__ = GuidedAttention
+            self.guided_attentions.append(layer.cross_attn_token_to_image)
+            self.token_attentions += [layer.self_attn, layer.cross_attn_image_to_token]
         transformer.register_forward_pre_hook(self._add_to_input_tokens, with_kwargs=True)
         for layer in list(transformer.layers)[1:]:
             layer.register_forward_pre_hook(self._add_to_queries, with_kwargs=True)
@@ -97,6 +107,23 @@ class DecoderGuidance:
             self.target_embedding = None
             for attention in self.guided_attentions:
                 attention.attn_bias = None
+
+    @contextlib.contextmanager
+    def ignoring(self, ignored: Tensor | None) -> Iterator[None]:
+        """Mask the tokens where ``ignored`` (B x N_tokens bool: the decoder's output tokens, then the prompt
+        tokens) is true out as keys of every attention over tokens (None: no mask)."""
+        if ignored is None:
+            yield
+            return
+        mask = torch.zeros(ignored.shape, dtype=torch.float32, device=ignored.device)
+        mask = mask.masked_fill(ignored, -torch.inf)[:, None, None, :]
+        for attention in self.token_attentions:
+            attention.key_mask = mask
+        try:
+            yield
+        finally:
+            for attention in self.token_attentions:
+                attention.key_mask = None
 
     # -- target-semantic prompting hooks (no-ops when no target embedding is active) --------------------
     def _add_to_input_tokens(self, module, args, kwargs):

@@ -190,10 +190,10 @@ class GuidedPredictor(SamPredictor):
         point_coords[i]: N_i x 2 XY pixels with labels point_labels[i] (N_i); boxes[i]: XYXY pixels or None;
         mask_inputs[i]: 1 x 256 x 256 logits or None; guidance[i]: that set's :class:`Guidance` or None.
         Sets that agree on which of box, mask input, attention bias and semantic embedding they have share
-        one call; their points are padded to a common count with SAM's "not a point" label (-1), so a set
-        with fewer points than the longest in its call sees extra padding tokens (as upstream pads every
-        point prompt without a box). Sets of equal point count decode as :meth:`decode` would, to float
-        rounding (batched matrix products; about 1e-5 in the logits).
+        one call; their points are padded to a common count with SAM's "not a point" label (-1), and those
+        padding tokens are masked out as keys of the decoder's attentions over tokens
+        (:meth:`DecoderGuidance.ignoring`), so they change nothing: every set decodes as :meth:`decode` would,
+        to float rounding (batched matrix products; about 1e-5 in the logits).
         """
         if not self.is_image_set:
             raise RuntimeError("no image: call set_embedding (or set_image) before decode_batch")
@@ -237,8 +237,8 @@ class GuidedPredictor(SamPredictor):
                 attn_bias=torch.cat([guidance[i].attn_bias for i in members]) if has_bias else None,
                 target_embedding=torch.cat([guidance[i].target_embedding for i in members]) if has_semantic else None,
             ) if (has_bias or has_semantic) else None
-            with self.guidance.active(batched):
-                sparse, dense = self.model.prompt_encoder(points=points, boxes=box_tensor, masks=mask_tensor)
+            sparse, dense = self.model.prompt_encoder(points=points, boxes=box_tensor, masks=mask_tensor)
+            with self.guidance.active(batched), self.guidance.ignoring(self._padding(point_coords, members, sparse)):
                 low_res, iou = self.model.mask_decoder(
                     image_embeddings=self.features,
                     image_pe=self._dense_pe(),
@@ -249,6 +249,19 @@ class GuidedPredictor(SamPredictor):
             for row, i in enumerate(members):
                 results[i] = Decoded(low_res[row], iou[row], upscale)
         return results
+
+    def _padding(self, point_coords: list[np.ndarray], members: list[int], sparse: Tensor) -> Tensor | None:
+        """B x N_tokens: the padding points added to bring the members' sets to a common count (the decoder's
+        output tokens come first, then the prompt tokens); None when there are none."""
+        counts = [len(point_coords[i]) for i in members]
+        longest = max(counts)
+        if min(counts) == longest:
+            return None
+        first = 1 + self.model.mask_decoder.num_mask_tokens  # the IoU token and the mask tokens
+        ignored = torch.zeros(len(members), first + sparse.shape[1], dtype=torch.bool, device=self.device)
+        for row, k in enumerate(counts):
+            ignored[row, first + k : first + longest] = True
+        return ignored
 
     def _dense_pe(self) -> Tensor:
         """The prompt encoder's 1 x C x 64 x 64 positional encoding: a function of the frozen weights only."""

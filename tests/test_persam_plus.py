@@ -1,0 +1,198 @@
+"""PerSAM+ (persam.methods.persam_plus): its building blocks on synthetic tensors, and the method end to end on
+real MobileSAM weights and the bundled PerSeg sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from conftest import SAMPLE
+from omegaconf import OmegaConf
+
+from persam.data.davis import load_davis
+from persam.data.io import read_image, read_mask
+from persam.data.perseg import load_perseg
+from persam.methods.builder import build_method
+from persam.methods.persam_plus import (
+    PerSAMPlus,
+    PerSAMPlusConfig,
+    distractor_cells,
+    mask_check,
+    mine_negatives,
+    part_count,
+    part_prototypes,
+)
+from persam.methods.protocol import Prediction, Prompts, Shot
+from persam.methods.video import VideoConfig, start, step
+from persam.metrics.miou import ObjectScore
+from persam.models.predictor import ImageEmbedding
+
+CONFIG = Path(__file__).resolve().parents[1] / "conf" / "method" / "persam_plus.yaml"
+DAVIS_SAMPLE = SAMPLE.parent / "davis"
+# Per-object IoU of this code on the bundled sample (reference 00, targets 01 and 02), as it measured them.
+SAMPLE_IOU = {"cat": 0.9308, "colorful_sneaker": 0.9343, "duck_toy": 0.9765}
+
+
+# -- building blocks on synthetic tensors ------------------------------------------------------------------
+def test_part_count_grows_with_the_square_root_of_the_cells_and_is_capped():
+    assert [part_count(n) for n in (1, 15, 16, 63, 64, 144, 256, 400, 5000)] == [1, 1, 1, 1, 2, 3, 4, 5, 5]
+    assert part_count(5000, max_parts=3) == 3
+
+
+def test_part_prototypes_recover_well_separated_parts_deterministically():
+    generator = torch.Generator().manual_seed(0)
+    centres = F.normalize(torch.randn(3, 32, generator=generator), dim=1)
+    sizes = (40, 25, 10)  # unequal parts: the small one must still get its own prototype
+    features = torch.cat([c + 0.05 * torch.randn(n, 32, generator=generator) for c, n in zip(centres, sizes, strict=True)])
+    protos = part_prototypes(features * 7.0, 3)  # the scale of the features does not matter (cosine)
+    assert protos.shape == (3, 32)
+    assert torch.allclose(protos.norm(dim=1), torch.ones(3), atol=1e-5)
+    match = protos @ centres.T  # each true part has a prototype at cosine > 0.99, each prototype one part
+    assert (match.max(0).values > 0.99).all() and (match.max(1).values > 0.99).all()
+    assert torch.equal(protos, part_prototypes(features * 7.0, 3))
+    assert part_prototypes(features[:2], 5).shape == (2, 32)  # no more parts than features
+
+
+def _scene() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A 64 x 64 similarity grid: the mask (rows 10-19, cols 10-19), a missed part attached to it (rows 10-19,
+    cols 20-29) and two distractors separated by background (around (40, 40) and (50, 10))."""
+    grid = torch.full((64, 64), 0.1)
+    grid[10:20, 10:20] = 0.8
+    grid[10:20, 20:30] = 0.85  # more similar than the mask, but attached: part of the object
+    grid[38:43, 38:43] = 0.9
+    grid[40, 40] = 0.95
+    grid[48:53, 8:13] = 0.82
+    coverage = torch.zeros(64, 64)
+    coverage[10:20, 10:20] = 1.0
+    return grid, coverage, torch.ones(64, 64, dtype=torch.bool)
+
+
+def test_distractors_are_look_alike_regions_that_do_not_touch_the_mask():
+    grid, coverage, valid = _scene()
+    distractor = distractor_cells(grid, coverage, valid)
+    assert not distractor[10:20, 10:30].any()  # neither the mask nor its attached missed part
+    assert distractor[38:43, 38:43].all() and distractor[48:53, 8:13].all()
+    assert int(distractor.sum()) == 50
+    assert not distractor_cells(grid, torch.zeros(64, 64), valid).any()  # an empty mask has no distractors
+
+
+def test_mined_negatives_take_the_most_similar_distractor_peaks_apart():
+    grid, coverage, valid = _scene()
+    assert mine_negatives(grid, coverage, valid) == [(40, 40), (48, 8)]
+    assert mine_negatives(grid, coverage, valid, limit=1) == [(40, 40)]
+    assert len(mine_negatives(grid, coverage, valid, limit=5)) == 2  # one peak per distractor (NMS radius 4)
+    padded = valid.clone()
+    padded[:, 32:] = False  # padding cells are never negatives
+    assert mine_negatives(grid, coverage, padded) == [(48, 8)]
+
+
+def test_mask_check_is_the_cosine_of_the_pooled_features_and_minus_one_when_empty():
+    features = torch.zeros(1, 4, 64, 64)
+    features[0, 0, :32] = 1.0  # top half: direction e0, bottom half: e1
+    features[0, 1, 32:] = 1.0
+    embedding = ImageEmbedding(features, (1024, 1024), (1024, 1024))
+    low_res = -torch.ones(3, 256, 256)
+    low_res[0, :128] = 1.0  # the top half
+    low_res[1] = 1.0  # everything: mean (e0 + e1) / 2
+    checks = mask_check(embedding, low_res, torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    assert checks.tolist() == pytest.approx([1.0, 2 ** -0.5, -1.0], abs=1e-6)
+
+
+# -- the method on real weights -----------------------------------------------------------------------
+def _shot(predictor, obj, stem: str | None = None) -> Shot:
+    """The reference (``stem`` None) or the target ``stem`` of a sample object as a shot."""
+    image_path, mask_path = obj.ref_image, obj.ref_mask
+    if stem is not None:
+        _, image_path, mask_path = next(t for t in obj.targets if t[0] == stem)
+    embedding = predictor.embed(read_image(image_path))
+    return Shot(embedding, read_mask(mask_path, embedding.original_size))
+
+
+@pytest.fixture(scope="module")
+def method(predictor):
+    built = build_method(predictor, OmegaConf.load(CONFIG), str(CONFIG))
+    assert isinstance(built, PerSAMPlus) and built.config == PerSAMPlusConfig()  # the YAML states the defaults
+    return built
+
+
+def _object_iou(predictor, method, obj) -> float:
+    """IoU (sum I / sum U over the targets) of the method on one sample object; checks every prediction."""
+    reference = method.fit([_shot(predictor, obj)])
+    score = ObjectScore()
+    for _, image, gt_path in obj.targets:
+        embedding = predictor.embed(read_image(image))
+        prediction = method.predict(embedding, reference)
+        assert isinstance(prediction, Prediction) and prediction.present
+        assert 0.8 < prediction.score <= 1.0  # the object is there: its mask looks like the reference
+        assert prediction.point_labels[0] == 1 and prediction.logits.shape == prediction.mask.shape
+        score.add(prediction.mask, read_mask(gt_path, embedding.original_size))
+    return score.iou
+
+
+def test_sample_iou_of_the_cat_is_pinned(predictor, method):
+    obj = load_perseg(SAMPLE, ["cat"])[0]
+    assert _object_iou(predictor, method, obj) == pytest.approx(SAMPLE_IOU["cat"], abs=0.05)
+
+
+@pytest.mark.slow  # six more images through the encoder
+@pytest.mark.parametrize("name", ["colorful_sneaker", "duck_toy"])
+def test_sample_iou_per_object_is_pinned(predictor, method, name):
+    obj = load_perseg(SAMPLE, [name])[0]
+    assert _object_iou(predictor, method, obj) == pytest.approx(SAMPLE_IOU[name], abs=0.05)
+
+
+def test_fit_pools_every_reference(predictor, method):
+    obj = load_perseg(SAMPLE, ["cat"])[0]
+    one, two = _shot(predictor, obj), _shot(predictor, obj, "01")
+    first, second = method.fit([one]), method.fit([two])
+    both = method.fit([one, two])
+    assert both.cells == first.cells + second.cells
+    pooled = (first.embedding * first.cells + second.embedding * second.cells) / both.cells
+    assert torch.allclose(both.embedding, pooled, atol=1e-5)
+    assert len(both.parts) == part_count(both.cells)
+    _, image, gt_path = next(t for t in obj.targets if t[0] == "02")
+    embedding = predictor.embed(read_image(image))
+    gt = read_mask(gt_path, embedding.original_size)
+    mask = method.predict(embedding, both).mask
+    assert (mask & gt).sum() / (mask | gt).sum() > 0.85
+    with pytest.raises(ValueError, match="at least one reference"):
+        method.fit([])
+
+
+def test_tracker_prompts_are_appended(predictor, method):
+    obj = load_perseg(SAMPLE, ["cat"])[0]
+    reference = method.fit([_shot(predictor, obj)])
+    embedding = predictor.embed(read_image(obj.targets[0][1]))
+    plain = method.predict(embedding, reference)
+    extra = np.array([[10.0, 12.0]])
+    tracked = method.predict(embedding, reference, prompts=Prompts(extra, np.array([0]), _box(plain.mask)))
+    assert (tracked.point_coords == extra).all(1).any()  # the tracker's point is among the prompts
+    assert not (plain.point_coords == extra).all(1).any()
+    assert method.supports_video and not method.needs_ground_truth
+
+
+def _box(mask: np.ndarray) -> np.ndarray:
+    rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+    return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float64)
+
+
+def test_tracks_the_bundled_swan(predictor, method):
+    swan = load_davis(DAVIS_SAMPLE, ["blackswan"])[0]
+    tracker = VideoConfig(**OmegaConf.to_container(OmegaConf.load(CONFIG).video))
+    states = start(method, predictor.embed(read_image(swan.frames[0][1])), swan.annotation(0), config=tracker)
+    result, states = step(method, predictor.embed(read_image(swan.frames[1][1])), states, tracker)
+    found, truth = result.labels == 1, swan.annotation(1) == 1
+    assert (found & truth).sum() / (found | truth).sum() > 0.85
+    assert np.isfinite(result.predictions[1].score)
+    point = method.most_similar_point(predictor.embed(read_image(swan.frames[1][1])), states[0].reference)
+    assert truth[int(point[1]), int(point[0])]
+
+
+def test_a_setting_out_of_range_is_refused(predictor):
+    with pytest.raises(ValueError, match="refinement_steps"):
+        PerSAMPlus(predictor, refinement_steps=3)
+    with pytest.raises(TypeError):
+        PerSAMPlus(predictor, topk=2)
