@@ -25,7 +25,7 @@ def run_breakdown(data_root: Path, work: Path, encoder: str, extra: list[str] | 
     """A PerSAM run over the PerSeg-layout ``data_root`` with ``model.encoder=encoder`` and an empty cache.
 
     Returns {"wall_s": process seconds, "task_s": the task's own seconds, "targets": target images,
-    "sec_per_image", "miou" (percent), "stages": {stage: {"seconds", "calls"}}, "encoder_id"}."""
+    "sec_per_image" (the task's seconds / targets), "miou" (percent), "stages": {stage: {"seconds", "calls"}}, "encoder_id"}."""
     out, cache = work / f"run-{encoder}", work / f"cache-{encoder}"
     wall, _ = run_child([sys.executable, "-m", "persam.run", "method=persam", "dataset=davis_perseg",
                          f"dataset.root={data_root}", f"model.encoder={encoder}", f"cache.dir={cache}",
@@ -33,8 +33,9 @@ def run_breakdown(data_root: Path, work: Path, encoder: str, extra: list[str] | 
     provenance = json.loads((out / "provenance.json").read_text())
     with open(out / "results.csv") as f:
         rows = {(r["item"], r["metric"]): float(r["value"]) for r in csv.DictReader(f)}
-    return {"wall_s": wall, "task_s": provenance["wall_seconds"], "targets": provenance["data"]["target_images"],
-            "sec_per_image": rows[("ALL", "sec_per_image")], "miou": rows[("ALL", "miou")],
+    targets = provenance["data"]["target_images"]
+    return {"wall_s": wall, "task_s": provenance["wall_seconds"], "targets": targets,
+            "sec_per_image": provenance["wall_seconds"] / targets, "miou": rows[("ALL", "miou")],
             "stages": provenance.get("stage_times", {}), "encoder_id": provenance["model"]["encoder"]}
 
 
