@@ -56,7 +56,7 @@ from common import (  # noqa: E402
     synthesize_perseg,
     versions,
 )
-from roofline import encoder_flops, gemm_gflops, int8_candidate  # noqa: E402
+from roofline import cuda_encoder_seconds, encoder_flops, gemm_gflops, int8_candidate  # noqa: E402
 from speed_checks import run_breakdown, video_jf  # noqa: E402
 
 from persam.data.io import read_image, read_mask  # noqa: E402
@@ -304,9 +304,15 @@ class Bench:
             self.record("roofline", f"gemm_{name}_gflops", gemm_gflops(dtype), "GFLOP/s", 5,
                         f"2048^3 torch.mm in {name} on the CPU, best of 5")
         if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name()
+            flops = self.value("encoder_gflop")
             for dtype, name in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
-                self.record("gpu", f"gpu_gemm_{name}_gflops", gemm_gflops(dtype, 8192, device="cuda"), "GFLOP/s",
-                            5, f"8192^3 torch.mm in {name} on {torch.cuda.get_device_name()}, best of 5")
+                peak = gemm_gflops(dtype, 8192, device="cuda")
+                seconds = cuda_encoder_seconds(dtype)
+                self.record("gpu", f"gpu_gemm_{name}_gflops", peak, "GFLOP/s", 5, f"8192^3 torch.mm in {name} on {gpu}")
+                self.record("gpu", f"gpu_encode_{name}_s", seconds, "s", 10, f"encoder, eager {name} weights, {gpu}")
+                self.record("gpu", f"gpu_encode_{name}_roofline_fraction", flops / seconds / peak, "x", 1,
+                            f"achieved GFLOP/s of the {name} GEMM's")
 
     # -- a real run: its stages and its time against its parts --------------------------------------------------
     def run_stages(self, tmp: Path, data: Path) -> None:

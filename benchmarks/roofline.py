@@ -4,6 +4,7 @@
   float32 and bfloat16, on the CPU or a CUDA device;
 * ``encoder_flops(loaded)``: the image encoder's floating-point operations for one 1024 x 1024 input,
   counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmuls and convolutions, 2 per multiply-add);
+* ``cuda_encoder_seconds(dtype)``: the encoder's median seconds on a CUDA device, for the GPU figures;
 * ``int8_candidate(...)``: the ONNX encoder quantized to int8 by ONNX Runtime (dynamic: weights int8,
   activations quantized per call), written next to the fp32 ONNX file, for ``make bench`` to time and check.
 
@@ -46,6 +47,23 @@ def encoder_flops(loaded: LoadedSam) -> int:
     with torch.no_grad(), counter:
         loaded.sam.image_encoder(x)
     return int(counter.get_total_flops())
+
+
+def cuda_encoder_seconds(dtype: torch.dtype, repeats: int = 10) -> float:
+    """Median seconds of MobileSAM's encoder in eager PyTorch with ``dtype`` weights on the CUDA device."""
+    from persam.models import build_sam
+
+    encoder = build_sam("vit_t", device="cuda").sam.image_encoder.to(dtype)
+    x = torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, device="cuda", dtype=dtype)
+    times = []
+    with torch.no_grad():
+        for _ in range(repeats + 2):  # two warm-up calls: cuDNN algorithm selection
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            encoder(x)
+            torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    return sorted(times[2:])[repeats // 2]
 
 
 def int8_candidate(fp32_onnx: Path, threads: int):

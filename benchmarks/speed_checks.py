@@ -25,7 +25,8 @@ def run_breakdown(data_root: Path, work: Path, encoder: str, extra: list[str] | 
     """A PerSAM run over the PerSeg-layout ``data_root`` with ``model.encoder=encoder`` and an empty cache.
 
     Returns {"wall_s": process seconds, "task_s": the task's own seconds, "targets": target images,
-    "sec_per_image" (the task's seconds / targets), "miou" (percent), "stages": {stage: {"seconds", "calls"}}, "encoder_id"}."""
+    "sec_per_image" (the task's seconds / targets), "miou" (percent), "stages": {stage: {"seconds", "calls"}},
+    "encoder_id"}."""
     out, cache = work / f"run-{encoder}", work / f"cache-{encoder}"
     wall, _ = run_child([sys.executable, "-m", "persam.run", "method=persam", "dataset=davis_perseg",
                          f"dataset.root={data_root}", f"model.encoder={encoder}", f"cache.dir={cache}",
