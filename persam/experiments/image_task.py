@@ -20,7 +20,9 @@ from persam.data.mask_corruption import corrupt_mask
 from persam.data.perseg import load_perseg
 from persam.data.sharding import shard_items
 from persam.experiments.evaluate import TaskOutput, fingerprint, write_atomic
+from persam.experiments.output_writer import OutputWriter
 from persam.experiments.overlays import overlay, write_image
+from persam.experiments.stage_times import StageTimes
 from persam.methods import PerSAM
 from persam.metrics import ObjectScore, mean_scores
 from persam.models import GuidedPredictor
@@ -49,6 +51,11 @@ def _finished(path: Path, key: str) -> dict | None:
     return record if record.get("fingerprint") == key else None
 
 
+def write_overlay(path: Path, image, prediction, gt) -> None:
+    """Render the overlay of one prediction and write it (run on the output writer's thread)."""
+    write_image(path, overlay(image, prediction.mask, prediction.point_coords, prediction.point_labels, gt))
+
+
 def run_image_task(cfg: DictConfig, predictor: GuidedPredictor, method: PerSAM, out_dir: Path, base: dict) -> TaskOutput:
     root = dataset_root(cfg)
     objects = load_perseg(root, list(cfg.dataset.objects) if cfg.dataset.objects else None, cfg.dataset.ref_stem)
@@ -62,8 +69,10 @@ def run_image_task(cfg: DictConfig, predictor: GuidedPredictor, method: PerSAM, 
     scores: dict[str, ObjectScore] = {}
     n_targets = sum(len(o.targets) for o in objects)
     computed_targets, reused = 0, []
+    times = StageTimes()
+    times.instrument(predictor)
     start = time.perf_counter()
-    with tqdm(total=n_targets, desc=f"{cfg.method.name} on {cfg.dataset.name}", unit="img",
+    with OutputWriter() as writer, tqdm(total=n_targets, desc=f"{cfg.method.name} on {cfg.dataset.name}", unit="img",
               disable=not cfg.progress, dynamic_ncols=True) as bar:
         for obj in objects:
             item_file = out_dir / "items" / f"{obj.name}.json"
@@ -75,24 +84,34 @@ def run_image_task(cfg: DictConfig, predictor: GuidedPredictor, method: PerSAM, 
                 bar.update(len(obj.targets))
                 continue
             bar.set_postfix_str(obj.name)
-            ref_image = read_image(obj.ref_image)
-            ref_mask = read_mask(obj.ref_mask, ref_image.shape[:2])
+            with times("read"):
+                ref_image = read_image(obj.ref_image)
+                ref_mask = read_mask(obj.ref_mask, ref_image.shape[:2])
             if not ref_mask.any():
                 raise DataError(f"{obj.ref_mask}: reference mask is empty (no non-zero pixel)")
             ref_mask = corrupt_mask(ref_mask, cfg.corruption.op, cfg.corruption.kernel)
-            reference = method.fit(predictor.embed(ref_image), ref_mask)
+            ref_embedding = predictor.embed(ref_image)
+            with times("method"):
+                reference = method.fit(ref_embedding, ref_mask)
             score = scores[obj.name] = ObjectScore()
             for stem, image_path, gt_path in obj.targets:
-                image = read_image(image_path)
-                gt = read_mask(gt_path, image.shape[:2])
-                prediction = method.predict(predictor.embed(image), reference, gt if method.needs_ground_truth else None)
-                score.add(prediction.mask, gt)
+                with times("read"):
+                    image = read_image(image_path)
+                    gt = read_mask(gt_path, image.shape[:2])
+                embedding = predictor.embed(image)
+                with times("method"):
+                    prediction = method.predict(embedding, reference, gt if method.needs_ground_truth else None)
+                with times("score"):
+                    score.add(prediction.mask, gt)
+                # Written on the writer's thread while the next image is read and encoded.
                 if cfg.outputs.masks:
-                    write_mask(out_dir / "masks" / obj.name / f"{stem}.png", prediction.mask)
+                    writer.submit(times.timed("write_masks", write_mask),
+                                  out_dir / "masks" / obj.name / f"{stem}.png", prediction.mask)
                 if cfg.outputs.overlays:
-                    picture = overlay(image, prediction.mask, prediction.point_coords, prediction.point_labels, gt)
-                    write_image(out_dir / "overlays" / obj.name / f"{stem}.jpg", picture)
+                    writer.submit(times.timed("write_overlays", write_overlay),
+                                  out_dir / "overlays" / obj.name / f"{stem}.jpg", image, prediction, gt)
                 bar.update(1)
+            writer.flush()  # the object's record below says its outputs are on disk
             computed_targets += len(obj.targets)
             object_rows = [{**base, "item": obj.name, "metric": "iou", "value": 100 * score.iou},
                            {**base, "item": obj.name, "metric": "acc", "value": 100 * score.acc}]
@@ -110,4 +129,4 @@ def run_image_task(cfg: DictConfig, predictor: GuidedPredictor, method: PerSAM, 
     ]
     return TaskOutput(rows, [o.name for o in objects], n_targets, elapsed, extra=
                       {"root": str(root.resolve()), "resumed_items": reused, "subset": base["subset"],
-                             "shard": {"index": shard, "count": num_shards}})
+                       "shard": {"index": shard, "count": num_shards}, "stage_times": times.summary()})

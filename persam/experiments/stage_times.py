@@ -51,19 +51,18 @@ class StageTimes:
         return call
 
     def instrument(self, predictor) -> None:
-        """Time a :class:`~persam.models.GuidedPredictor`'s cache key, cache I/O and encoder calls.
-
-        The encoder is wrapped in an object that keeps its ``id`` (it is part of the cache key); wrapping
-        twice is a no-op."""
-        if getattr(predictor, "_stage_times", None) is self:
-            return
+        """Time a :class:`~persam.models.GuidedPredictor`'s cache key, cache I/O and encoder calls into these
+        times from now on. The encoder is wrapped in an object that keeps its ``id`` (part of the cache key);
+        instrumenting the predictor again (a later run reusing it) re-points the wrappers, never nests them."""
+        first = getattr(predictor, "_stage_times", None) is None
         predictor._stage_times = self
-        predictor.encoder = _TimedEncoder(predictor.encoder, self)
-        if predictor.cache is not None:
-            cache = predictor.cache
-            cache.key = self.timed("cache_key", cache.key)
-            cache.get = self.timed("cache_get", cache.get)
-            cache.put = self.timed("cache_put", cache.put)
+        if not first:
+            return
+        predictor.encoder = _TimedEncoder(predictor.encoder, predictor)
+        cache = predictor.cache
+        if cache is not None:
+            for stage, name in (("cache_key", "key"), ("cache_get", "get"), ("cache_put", "put")):
+                setattr(cache, name, _timed_by(predictor, stage, getattr(cache, name)))
 
     def summary(self) -> dict[str, dict]:
         """{stage: {"seconds": total, "calls": n}}, in the order stages were first seen."""
@@ -71,12 +70,20 @@ class StageTimes:
             return {k: {"seconds": round(v, 6), "calls": self.calls[k]} for k, v in self.seconds.items()}
 
 
+def _timed_by(predictor, stage: str, fn: Callable) -> Callable:
+    """``fn`` timed under ``stage`` into whichever :class:`StageTimes` last instrumented ``predictor``."""
+    def call(*args, **kwargs):
+        with predictor._stage_times(stage):
+            return fn(*args, **kwargs)
+    return call
+
+
 class _TimedEncoder:
     """An encoder backend whose calls are timed as the ``encoder`` stage; same ``id`` as the one it wraps."""
 
-    def __init__(self, encoder, times: StageTimes) -> None:
-        self.inner, self.id, self._times = encoder, encoder.id, times
+    def __init__(self, encoder, predictor) -> None:
+        self.inner, self.id, self._predictor = encoder, encoder.id, predictor
 
     def __call__(self, x):
-        with self._times("encoder"):
+        with self._predictor._stage_times("encoder"):
             return self.inner(x)
