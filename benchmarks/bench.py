@@ -62,6 +62,7 @@ from speed_checks import run_breakdown, video_jf  # noqa: E402
 from persam.data.io import read_image, read_mask  # noqa: E402
 from persam.data.perseg import load_perseg  # noqa: E402
 from persam.methods import PerSAM, PerSAMConfig  # noqa: E402
+from persam.methods.protocol import Shot  # noqa: E402
 from persam.metrics import ObjectScore, mean_scores  # noqa: E402
 from persam.models import GuidedPredictor, build_sam  # noqa: E402
 from persam.models.encoders import Bf16Encoder, OnnxEncoder  # noqa: E402
@@ -204,11 +205,11 @@ class Bench:
             self.cosines["perseg"].append(cosine(ref_emb["fp32"].features, ref_emb["fast"].features))
             refs = {}
             for e in ("fp32", "fast"):
-                refs[("persam", e)] = self.persam[e].fit(ref_emb[e], ref_mask)
-                refs[("persam_f", e)] = self.persam_f[e].fit(ref_emb[e], ref_mask)
+                refs[("persam", e)] = self.persam[e].fit(Shot(ref_emb[e], ref_mask))
+                refs[("persam_f", e)] = self.persam_f[e].fit(Shot(ref_emb[e], ref_mask))
                 for _ in range(repeats - 1 if e == "fast" else 0):  # more samples of the fit
                     self.timer.samples.setdefault("persam_f_fit", []).append(
-                        self.persam_f[e].fit(ref_emb[e], ref_mask).fit_seconds)
+                        self.persam_f[e].fit(Shot(ref_emb[e], ref_mask)).fit_seconds)
                 if e == "fast":
                     self.timer.samples.setdefault("persam_f_fit", []).append(refs[("persam_f", e)].fit_seconds)
             for key in scores:
@@ -369,7 +370,7 @@ class Bench:
                 ref_emb, emb = predictor.embed(ref_image), predictor.embed(image)
                 for m, methods in (("persam", self.persam), ("persam_f", self.persam_f)):
                     score = scores[(m, e)][seq] = ObjectScore()
-                    score.add(methods[e].predict(emb, methods[e].fit(ref_emb, ref_mask)).mask, gt)
+                    score.add(methods[e].predict(emb, methods[e].fit(Shot(ref_emb, ref_mask))).mask, gt)
                 if e == "fp32":
                     fp32_feats = (ref_emb.features, emb.features)
                 else:
@@ -635,14 +636,14 @@ class Bench:
 
 
 def video_overrides() -> dict:
-    """The DAVIS config's PerSAM settings for video (conf/dataset/davis2017.yaml), where that file has them."""
+    """PerSAM's video settings (the ``video.settings`` block of conf/method/persam.yaml), where that file has them."""
     from omegaconf import OmegaConf
 
-    path = REPO / "conf" / "dataset" / "davis2017.yaml"
+    path = REPO / "conf" / "method" / "persam.yaml"
     if not path.is_file():
         return {}
     video = OmegaConf.to_container(OmegaConf.load(path)).get("video") or {}
-    overrides = (video.get("method_overrides") or {}).get("persam") or {}
+    overrides = video.get("settings") or {}
     known = set(PerSAMConfig.__dataclass_fields__)
     return {k: val for k, val in overrides.items() if k in known}
 
