@@ -6,13 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from davis_util import needs_davis, write_merged_sequence
+from davis_util import write_merged_sequence
 
 from persam.data.io import read_image, read_label_map
 from persam.methods import PerSAM, PerSAMConfig
 from persam.methods.video import VideoConfig, box_prompts, start, step
 
-pytestmark = needs_davis
 VIDEO_PERSAM = dict(topk=2, negative_prior=False, guided_attention=False, semantic_prompting=False,
                     embedding_pooling="mean_max", center_threshold=0.5752326, refine_box_from_first_step=True)
 
