@@ -536,6 +536,12 @@ class Bench:
             for row in self.rows:
                 writer.writerow({**row, "value": f"{row['value']:.6g}"})
         (self.out / "README.md").write_text(self.markdown())
+        facts, git = cpu_facts(), self.git
+        (self.out / "bench.json").write_text(json.dumps({
+            "provenance": {"command": " ".join(sys.argv), "git": git, "cpu": facts, "versions": versions(),
+                           "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                           "load_average": {"start": self.load_start, "end": self.load_end}},
+            "rows": self.rows}, indent=1, default=str))
 
     @staticmethod
     def decoder_estimate(v: dict, e32: float) -> str:
@@ -555,6 +561,7 @@ class Bench:
                  "Medians of repeated runs; every target is a ratio within this one run.", "",
                  f"- date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; wall time "
                  f"{time.perf_counter() - self.started:.0f} s",
+                 f"- command: `{' '.join(sys.argv)}`",
                  f"- git commit: {git['commit']} (dirty: {git['dirty']})",
                  f"- machine: {facts['cpu']}, {facts['cores']} cores; SIMD: {facts['simd']}; "
                  f"torch threads: {vers['torch_threads']}",
@@ -636,7 +643,7 @@ class Bench:
                   "upsampling and writing are the real code) so that 1,000 images fit in the benchmark's time; the "
                   "peak memory of real runs is in the table above."]
         lines += [f"- {note}" for note in self.notes]
-        lines += ["", "Raw numbers: [`bench.csv`](bench.csv).", ""]
+        lines += ["", "Raw numbers: [`bench.csv`](bench.csv), [`bench.json`](bench.json) (with provenance).", ""]
         return "\n".join(lines)
 
 
