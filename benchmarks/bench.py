@@ -521,7 +521,7 @@ class Bench:
         self.record("quality", "min_cosine", min(all_cos), "cosine", len(all_cos), "fast vs fp32 embeddings, real images")
         changes = [abs(self.value(f"{d}_{m}_miou_fast") - self.value(f"{d}_{m}_miou_fp32"))
                    for d in ("perseg", "davis", "davis_perseg") for m in ("persam", "persam_f")
-                   if any(r["name"] == f"{d}_{m}_miou_fast" for r in self.rows)]
+                   if {f"{d}_{m}_miou_fast", f"{d}_{m}_miou_fp32"} <= {r["name"] for r in self.rows}]
         if any(r["name"] == "video_persam_jf_fast" for r in self.rows):
             changes.append(abs(self.value("video_persam_jf_fast") - self.value("video_persam_jf_fp32")))
         self.record("quality", "max_miou_change", max(changes), "points", len(changes),
