@@ -93,7 +93,7 @@ tables: table1 table3 table4 readme ## every image table, then the README's resu
 readme: install ## regenerate the README's results section from results/
 	$(PY) -m persam.results_summary
 
-bench: install ## speed and memory benchmarks (real weights and images; ~15 min on 2 cores) -> results/bench/
+bench: install davis_perseg ## speed, roofline and memory benchmarks (real weights and images; ~15 min on 2 cores) -> results/bench/
 	$(PY) benchmarks/bench.py --out results/bench
 
 lint: install ## ruff

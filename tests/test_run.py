@@ -104,8 +104,10 @@ def test_same_run_twice_gives_identical_masks_and_numbers(tmp_path, predictor):
     cfg = make_cfg("dataset.objects=[duck_toy]", "outputs.overlays=false")
     first = evaluate(cfg, tmp_path / "a", predictor=predictor)
     second = evaluate(cfg, tmp_path / "b", predictor=predictor)
-    strip = [{k: v for k, v in r.items() if r["metric"] != "sec_per_image"} for r in first]
-    assert strip == [{k: v for k, v in r.items() if r["metric"] != "sec_per_image"} for r in second]
+    def scores(rows):  # timings differ between runs; every score must not
+        return [r for r in rows if "sec" not in r["metric"]]
+
+    assert scores(first) == scores(second) and len(scores(first)) == 4
     for stem in ("01", "02"):
         a = np.array(Image.open(tmp_path / "a" / "masks" / "duck_toy" / f"{stem}.png"))
         assert np.array_equal(a, np.array(Image.open(tmp_path / "b" / "masks" / "duck_toy" / f"{stem}.png")))

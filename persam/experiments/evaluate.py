@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from persam.data.io import DataError
 from persam.experiments import provenance
+from persam.experiments.output_writer import OutputWriter
 from persam.experiments.records import COLUMNS, digest, write_atomic
 from persam.experiments.task_context import TaskContext
 from persam.methods.builder import MethodSpec, build_method, effective_settings, method_source, method_spec
@@ -133,7 +134,9 @@ def evaluate(cfg: DictConfig, out_dir: str | Path, predictor: GuidedPredictor | 
     encoder_calls_before = predictor.encoder_calls
     cache_before = predictor.cache.stats() if predictor.cache else None
     ctx = TaskContext(cfg, predictor, method, spec, out_dir, base_row(cfg, spec), key)
-    output = run_task(ctx)
+    ctx.times.instrument(predictor)
+    with OutputWriter() as ctx.writer:  # masks and overlays are written while the next image is encoded
+        output = run_task(ctx)
     frame = pd.DataFrame(output.rows, columns=COLUMNS)
     write_atomic(out_dir / "results.csv", frame.to_csv(index=False))
     cache = {"enabled": False}
@@ -157,6 +160,8 @@ def evaluate(cfg: DictConfig, out_dir: str | Path, predictor: GuidedPredictor | 
         "seed": {"value": cfg.seed, "seeded": ["python random", "numpy", "torch"]},
         "embedding_cache": {**cache, "encoder_calls": predictor.encoder_calls - encoder_calls_before},
         "wall_seconds": output.wall_seconds,
+        "stage_times": {**ctx.times.summary(), "method": {"seconds": round(ctx.clock.method_seconds, 6),
+                                                          "calls": ctx.clock.method_images}},
         **output.extra,
     })
     write_atomic(out_dir / "provenance.json", json.dumps(record, indent=2, default=str))

@@ -55,13 +55,19 @@ def reference_shots(ctx: TaskContext, obj: PerSegObject) -> list[Shot]:
     """The object's references as shots, masks corrupted as the run says (Table 4)."""
     shots = []
     for _, image_path, mask_path in obj.references:
-        image = read_image(image_path)
-        mask = read_mask(mask_path, image.shape[:2])
+        with ctx.times("read"):
+            image = read_image(image_path)
+            mask = read_mask(mask_path, image.shape[:2])
         if not mask.any():
             raise DataError(f"{mask_path}: reference mask is empty (no non-zero pixel)")
         mask = corrupt_mask(mask, ctx.cfg.corruption.op, ctx.cfg.corruption.kernel)
         shots.append(Shot(ctx.embed(image), mask))
     return shots
+
+
+def write_overlay(path: Path, image, prediction, gt) -> None:
+    """Render one prediction's overlay and write it."""
+    write_image(path, overlay(image, prediction.mask, prediction.point_coords, prediction.point_labels, gt))
 
 
 def run_object(ctx: TaskContext, obj: PerSegObject, bar) -> dict:
@@ -74,8 +80,9 @@ def run_object(ctx: TaskContext, obj: PerSegObject, bar) -> dict:
     ctx.clock.method_seconds += fit_seconds
     score = ObjectScore()
     for stem, image_path, gt_path in obj.targets:
-        image = read_image(image_path)
-        gt = read_mask(gt_path, image.shape[:2])
+        with ctx.times("read"):
+            image = read_image(image_path)
+            gt = read_mask(gt_path, image.shape[:2])
         embedding = ctx.embed(image)
         start = time.perf_counter()
         prediction = method.predict(embedding, reference, gt if method.needs_ground_truth else None)
@@ -83,11 +90,12 @@ def run_object(ctx: TaskContext, obj: PerSegObject, bar) -> dict:
         ctx.clock.method_images += 1
         score.add(prediction.mask, gt)
         if cfg.outputs.masks:
-            write_mask(out_dir / "masks" / obj.name / f"{stem}.png", prediction.mask)
-        if cfg.outputs.overlays:
-            picture = overlay(image, prediction.mask, prediction.point_coords, prediction.point_labels, gt)
-            write_image(out_dir / "overlays" / obj.name / f"{stem}.jpg", picture)
+            ctx.write("write_masks", write_mask, out_dir / "masks" / obj.name / f"{stem}.png", prediction.mask)
+        if cfg.outputs.overlays:  # rendered on the writer's thread too
+            ctx.write("write_overlays", write_overlay, out_dir / "overlays" / obj.name / f"{stem}.jpg", image,
+                      prediction, gt)
         bar.update(1)
+    ctx.flush()  # the object's record says its outputs are on disk
     rows = [{**base, "item": obj.name, "metric": "iou", "value": 100 * score.iou},
             {**base, "item": obj.name, "metric": "acc", "value": 100 * score.acc}]
     if getattr(reference, "scale_weights", None) is not None:

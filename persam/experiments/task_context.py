@@ -8,6 +8,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from persam.experiments.output_writer import OutputWriter
+from persam.experiments.stage_times import StageTimes
 from persam.methods.builder import MethodSpec
 from persam.models.predictor import GuidedPredictor, ImageEmbedding
 
@@ -33,6 +35,22 @@ class TaskContext:
     base: dict  # the columns every row of this run shares
     key: str  # the run's fingerprint
     clock: StageClock = field(default_factory=StageClock)
+    times: StageTimes = field(default_factory=StageTimes)  # every stage, for provenance's stage_times
+    writer: OutputWriter | None = None  # where outputs are written; None: inline
+
+    def write(self, stage: str, fn, *args) -> None:
+        """Run the output write ``fn(*args)``, timed as ``stage``, on the background writer when there is one
+        (a task calls ``writer.flush()`` before recording an item as finished)."""
+        timed = self.times.timed(stage, fn)
+        if self.writer is None:
+            timed(*args)
+        else:
+            self.writer.submit(timed, *args)
+
+    def flush(self) -> None:
+        """Wait until every output submitted so far is on disk (re-raising a failed write)."""
+        if self.writer is not None:
+            self.writer.flush()
 
     def embed(self, image) -> ImageEmbedding:
         """The predictor's embedding, timed when the encoder (not the cache) produced it."""

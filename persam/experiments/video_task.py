@@ -77,6 +77,11 @@ def subset_label(cfg: DictConfig, root: Path, sequences: list[DavisSequence]) ->
     return f"{n} sequence{'s' if n != 1 else ''} ({source})"
 
 
+def write_overlay(path: Path, image, labels, palette, points) -> None:
+    """Render one frame's overlay of every object and write it."""
+    write_image(path, overlay_labels(image, labels, palette, points))
+
+
 def run_sequence(ctx: TaskContext, seq: DavisSequence, method, tracker: VideoConfig, bar) -> dict:
     """Track one sequence, write its PNGs (and overlays), score it. Returns its per-object scores and timings."""
     cfg, out_dir = ctx.cfg, ctx.out_dir
@@ -92,7 +97,8 @@ def run_sequence(ctx: TaskContext, seq: DavisSequence, method, tracker: VideoCon
     def embed(index: int):
         nonlocal embed_seconds
         t = time.perf_counter()
-        image = read_image(seq.frames[index][1])
+        with ctx.times("read"):
+            image = read_image(seq.frames[index][1])
         embedding = ctx.embed(image)
         embed_seconds += time.perf_counter() - t
         if tuple(embedding.original_size) != first.shape:
@@ -110,7 +116,7 @@ def run_sequence(ctx: TaskContext, seq: DavisSequence, method, tracker: VideoCon
     mask_dir, overlay_dir = out_dir / "masks" / seq.name, out_dir / "overlays" / seq.name
     stems = seq.stems
     if cfg.outputs.masks:
-        write_mask(mask_dir / f"{stems[0]}.png", start_labels, palette)
+        ctx.write("write_masks", write_mask, mask_dir / f"{stems[0]}.png", start_labels, palette)
     j_values, f_values = [], []
     for t in range(1, len(stems)):
         image, embedding = embed(t)
@@ -119,10 +125,11 @@ def run_sequence(ctx: TaskContext, seq: DavisSequence, method, tracker: VideoCon
         ctx.clock.method_seconds += time.perf_counter() - clock
         ctx.clock.method_images += 1
         if cfg.outputs.masks:
-            write_mask(mask_dir / f"{stems[t]}.png", result.labels, palette)
-        if cfg.outputs.overlays:
+            ctx.write("write_masks", write_mask, mask_dir / f"{stems[t]}.png", result.labels, palette)
+        if cfg.outputs.overlays:  # rendered on the writer's thread too
             points = [p.point_coords for p in result.predictions.values()]
-            write_image(overlay_dir / f"{stems[t]}.jpg", overlay_labels(image, result.labels, palette, points))
+            ctx.write("write_overlays", write_overlay, overlay_dir / f"{stems[t]}.jpg", image, result.labels,
+                      palette, points)
         if t < len(stems) - 1:  # the last frame is not scored (DAVIS semi-supervised protocol)
             gt = seq.annotation(t)
             if gt.shape != result.labels.shape:
@@ -136,6 +143,7 @@ def run_sequence(ctx: TaskContext, seq: DavisSequence, method, tracker: VideoCon
         raise DataError(f"{seq.frames[0][1].parent}: sequence {seq.name!r} has {len(stems)} frames; "
                         "at least 3 are needed (the first and last are not scored)")
     j_all, f_all = np.stack(j_values, axis=1), np.stack(f_values, axis=1)
+    ctx.flush()  # the sequence's record says its PNGs are on disk
     seconds = time.perf_counter() - start_time
     return {
         "objects": objects,

@@ -27,11 +27,11 @@ from torch import Tensor
 from persam.methods.guidance import attention_bias
 from persam.methods.location_prior import select_points, similarity_grid, similarity_image
 from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
-from persam.methods.refinement import Stage, refine
+from persam.methods.refinement import Stage, refine, refine_batch
 from persam.methods.scale_fusion import fit_scale_weights, fit_scale_weights_autograd, fuse
 from persam.methods.target import CENTER_THRESHOLD, target_embedding
 from persam.models.guided_decoder import Guidance
-from persam.models.predictor import GuidedPredictor, ImageEmbedding
+from persam.models.predictor import Decoded, GuidedPredictor, ImageEmbedding
 
 FITTERS = {"fast": fit_scale_weights, "autograd": fit_scale_weights_autograd}
 
@@ -125,22 +125,35 @@ class PerSAM(Method):
         self.predictor.set_embedding(embedding)
         coords, labels, grid = self._prompts(embedding, reference.embedding, prompts)
         guidance = self._guidance(embedding, reference.embedding, grid)
-        box = prompts.box if prompts else None
-        if cfg.scale_fusion:
-            out = self.predictor.decode(coords, labels, box=box, multimask=True, guidance=guidance)
-            weights = reference.scale_weights
-            stage = Stage(fuse(out.logits, weights), fuse(out.low_res_logits, weights)[None])
-        else:
-            out = self.predictor.decode(coords, labels, box=box, multimask=cfg.first_mask != "single", guidance=guidance)
-            pick = 0
-            if cfg.first_mask == "largest":
-                pick = int((out.logits > 0).flatten(1).sum(1).argmax())
-            elif cfg.first_mask == "best":
-                pick = out.best()
-            stage = Stage.of(out, pick)  # upsampled to the image size only when needed
-        stage = refine(self.predictor, stage, coords, labels, cfg.refinement_steps,
+        out = self.predictor.decode(coords, labels, box=prompts.box if prompts else None,
+                                    multimask=self._multimask(), guidance=guidance)
+        stage = refine(self.predictor, self._first_stage(out, reference), coords, labels, cfg.refinement_steps,
                        box_from_first_step=cfg.scale_fusion or cfg.refine_box_from_first_step)
         return Prediction(stage.mask.cpu().numpy(), coords, labels, logits=stage.logits)
+
+    def predict_batch(self, embedding: ImageEmbedding, references: Sequence[Reference],
+                      prompts_list: Sequence[Prompts | None]) -> list[Prediction]:
+        """:meth:`predict` for several objects (``references[i]`` with ``prompts_list[i]``) of one image, each
+        decoding step (the first and every refinement step) one batched decoder call for all objects
+        (:meth:`GuidedPredictor.decode_batch`). Equal to per-object :meth:`predict` to float rounding when the
+        objects' point counts agree; otherwise the ones with fewer points see SAM's padding points."""
+        if len(references) != len(prompts_list):
+            raise ValueError(f"predict_batch: {len(references)} references but {len(prompts_list)} prompt sets")
+        cfg = self.config
+        self.predictor.set_embedding(embedding)
+        coords, labels, guidance = [], [], []
+        for reference, prompts in zip(references, prompts_list, strict=True):
+            c, lab, grid = self._prompts(embedding, reference.embedding, prompts)
+            coords.append(c)
+            labels.append(lab)
+            guidance.append(self._guidance(embedding, reference.embedding, grid))
+        outs = self.predictor.decode_batch(coords, labels, boxes=[p.box if p else None for p in prompts_list],
+                                           multimask=self._multimask(), guidance=guidance)
+        stages = [self._first_stage(out, reference) for out, reference in zip(outs, references, strict=True)]
+        stages = refine_batch(self.predictor, stages, coords, labels, cfg.refinement_steps,
+                              box_from_first_step=cfg.scale_fusion or cfg.refine_box_from_first_step)
+        return [Prediction(s.mask.cpu().numpy(), c, lab, logits=s.logits)
+                for s, c, lab in zip(stages, coords, labels, strict=True)]
 
     def most_similar_point(self, embedding: ImageEmbedding, reference: Reference) -> np.ndarray:
         """XY pixel of the location prior's most similar point: the first positive point :meth:`predict` uses."""
@@ -149,6 +162,24 @@ class PerSAM(Method):
         return coords[0]
 
     # -- shared steps ---------------------------------------------------------------------------------
+    def _multimask(self) -> bool:
+        """Whether the first decoding asks for SAM's three masks (PerSAM-F fuses them; see ``first_mask``)."""
+        return self.config.scale_fusion or self.config.first_mask != "single"
+
+    def _first_stage(self, out: Decoded, reference: Reference) -> Stage:
+        """The first decoding's mask: PerSAM-F's fusion of the three masks, else the ``first_mask`` pick
+        (upsampled to the image size only when needed)."""
+        cfg = self.config
+        if cfg.scale_fusion:
+            weights = reference.scale_weights
+            return Stage(fuse(out.logits, weights), fuse(out.low_res_logits, weights)[None])
+        pick = 0
+        if cfg.first_mask == "largest":
+            pick = int((out.logits > 0).flatten(1).sum(1).argmax())
+        elif cfg.first_mask == "best":
+            pick = out.best()
+        return Stage.of(out, pick)
+
     def _prompts(self, embedding: ImageEmbedding, target: Tensor,
                  prompts: Prompts | None = None) -> tuple[np.ndarray, np.ndarray, Tensor]:
         grid = similarity_grid(embedding, target)

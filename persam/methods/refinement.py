@@ -75,9 +75,7 @@ def refine(
         use_box = step >= 2 or box_from_first_step
         box = box_from_mask(stage.mask) if use_box else None
         out = predictor.decode(point_coords, point_labels, box=box, mask_input=stage.low_res, multimask=True)
-        refined = Stage.of(out, out.best())
-        if not refined.is_empty() or stage.is_empty():
-            stage = refined
+        stage = _keep(stage, Stage.of(out, out.best()))
     return stage
 
 
@@ -87,14 +85,20 @@ def refine_batch(
     point_coords: list[np.ndarray],
     point_labels: list[np.ndarray],
     steps: int = 2,
+    box_from_first_step: bool = False,
 ) -> list[Stage]:
-    """:func:`refine` for several candidates on one image, each step one batched decoder call
-    (:meth:`GuidedPredictor.decode_batch`; candidate i keeps its own points, box and mask prompt). The box is
-    used from step 2 on; empty masks follow :func:`refine`'s rules."""
+    """:func:`refine` for B objects of one image at once: each step is one batched decoder call
+    (:meth:`GuidedPredictor.decode_batch`) for every object (or candidate); each result equals :func:`refine`'s
+    to float rounding (the padding points of shorter prompt sets are masked out)."""
     for step in range(1, steps + 1):
-        boxes = [box_from_mask(s.mask) if step >= 2 else None for s in stages]
+        use_box = step >= 2 or box_from_first_step
+        boxes = [box_from_mask(s.mask) if use_box else None for s in stages]
         outs = predictor.decode_batch(point_coords, point_labels, boxes=boxes,
                                       mask_inputs=[s.low_res for s in stages], multimask=True)
-        refined = [Stage.of(out, out.best()) for out in outs]
-        stages = [r if not r.is_empty() or s.is_empty() else s for r, s in zip(refined, stages, strict=True)]
+        stages = [_keep(s, Stage.of(out, out.best())) for s, out in zip(stages, outs, strict=True)]
     return stages
+
+
+def _keep(stage: Stage, refined: Stage) -> Stage:
+    """The refined stage, unless it is empty where the earlier one was not."""
+    return refined if not refined.is_empty() or stage.is_empty() else stage

@@ -8,6 +8,7 @@ Per frame, the image is encoded once (the caller passes its embedding) and every
    box prompt, and its centre an extra positive point (``box_prompt``, ``center_point``);
 3. PerSAM's first decoding (PerSAM-F: its three masks fused with the object's two weights) and cascaded
    refinement (:func:`persam.methods.refinement.refine`) give the object's logits;
+   (every object of the frame in one batched decoder call per decoding step: :meth:`PerSAM.predict_batch`);
 4. objects compete per pixel: a pixel goes to the object with the highest logit, or to the background when
    no logit is positive.
 
@@ -142,13 +143,20 @@ def step(method: Method, embedding: ImageEmbedding, states: list[ObjectState],
     """Segment every object of ``states`` in one new frame; returns the frame's result and the new states."""
     config = config or VideoConfig()
     size = tuple(embedding.original_size)
-    predictions = {}
+    prompts_list = []
     for state in states:
         prompts = box_prompts(state.box, size, config)
         if config.reacquire and not inside(most_similar_point(method, embedding, state.reference),
                                            widened(state.box, size, config.box_margin)):
             prompts = None  # the object is not where its box says: the location prior alone
-        predictions[state.object_id] = method.predict(embedding, state.reference, prompts=prompts)
+        prompts_list.append(prompts)
+    # Every object in one batched decoder call per decoding step (an extra object costs a batch row, not a pass).
+    references = [s.reference for s in states]
+    if hasattr(method, "predict_batch"):
+        batched = method.predict_batch(embedding, references, prompts_list)
+    else:  # a method without batched prediction: one object at a time
+        batched = [method.predict(embedding, r, prompts=p) for r, p in zip(references, prompts_list, strict=True)]
+    predictions = {state.object_id: p for state, p in zip(states, batched, strict=True)}
     labels = resolve_overlaps({k: p.logits for k, p in predictions.items()}, size)
     new_states = []
     for state in states:

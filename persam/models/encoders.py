@@ -8,24 +8,39 @@
   attention matmuls, and lays the convolutions out in blocked (NCHWc) form. Same precision as ``fp32``:
   embeddings agree to ~1e-6 (cosine similarity 1.0 to 6 digits). About half the eager time for MobileSAM on a
   2-core CPU (``make bench``).
-* ``bf16``: PyTorch autocast to bfloat16. Fast only on CPUs with AMX / AVX512-BF16 (or on a GPU); on an
-  AVX2-only CPU PyTorch emulates bfloat16 and the encoder runs about 100x slower than ``fp32``.
-* ``auto`` (the configs' default): ``onnx`` for MobileSAM (``vit_t``) on the CPU where onnxruntime is
-  installed, else ``fp32``. ``vit_b/l/h`` were not measured (``vit_h``'s 2.5 GB graph also exceeds ONNX's
-  2 GB single-file limit), so they stay on ``fp32``.
+* ``bf16``: a bfloat16 copy of the encoder (weights and activations), exported with ``torch.export`` and
+  compiled ahead of time by AOTInductor (with freezing: constant-folded weights, oneDNN's prepacked bf16
+  convolutions and matmuls, which use AMX / AVX512-BF16 where the CPU has them) into a ``.pt2`` package,
+  built once per (model, checkpoint, torch version, device) and cached on disk like the ONNX file, so a new
+  process only loads a shared library. The first build takes minutes on a 2-core CPU (``make bench``
+  records it) and needs a C++ compiler. Cosine similarity to ``fp32`` about 0.9997; checked at >= 0.999 on
+  the build's check input. On a CPU without native bfloat16 (AVX2 only) it is emulated and slow.
+* ``auto`` (the configs' default), on the CPU: ``bf16`` for the models in ``BF16_AUTO_MODELS`` (those whose
+  accuracy checks in ``make bench`` hold: cosine >= 0.999 to fp32 on every bench image, mIoU / J&F change
+  <= 0.3 points, and which it makes faster than ONNX Runtime) where the CPU has native bfloat16
+  (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo) and a C++ compiler is found; else ``onnx`` for MobileSAM
+  (``vit_t``) where onnxruntime is installed; else ``fp32``. No model is in ``BF16_AUTO_MODELS`` today: on the
+  2-core AMX machine, MobileSAM's bf16 encoder measured 0.42x fp32 against ONNX's 0.45x (both under load, in
+  ``make bench``), not enough to pay a multi-minute build on every new machine. On a GPU: ``fp32``. ``vit_b/l/h`` were not measured (``vit_h``'s 2.5 GB graph also exceeds
+  ONNX's 2 GB single-file limit), so they stay on ``fp32``.
 
 Each backend has an ``id`` that goes into the embedding-cache key, so embeddings of different backends never
-mix, and into the run's provenance. The ONNX file is written once per (model, checkpoint, torch version)
-to ``$PERSAM_ONNX_DIR`` (default ``$PERSAM_HOME/onnx``, ``~/.cache/persam/onnx``), atomically, and checked
-against the eager encoder on the first export; the ONNX Runtime session is created on the first image
-that misses the embedding cache and shared by every predictor of the process.
+mix, and into the run's provenance. The ONNX and AOTInductor files are written once to
+``$PERSAM_ONNX_DIR`` / ``$PERSAM_AOTI_DIR`` (defaults ``$PERSAM_HOME/onnx`` and ``$PERSAM_HOME/aoti``,
+``~/.cache/persam/...``), atomically, and checked against the eager encoder when built; the ONNX Runtime
+session or the loaded package is created on the first image that misses the embedding cache and shared by
+every predictor of the process.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
+import shutil
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -40,15 +55,51 @@ ENCODERS = ("auto", "fp32", "onnx", "bf16")
 ONNX_OPSET = 17
 # Where ``auto`` picks ONNX Runtime: models whose ONNX path was measured faster on CPU (make bench).
 ONNX_AUTO_MODELS = ("vit_t",)
-# The ONNX graph must reproduce the eager encoder on a check input to at least this cosine similarity.
+# Where ``auto`` picks bf16 on a CPU with native bfloat16: models whose bf16 accuracy checks hold in make bench.
+BF16_AUTO_MODELS: tuple[str, ...] = ()
+NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+# A converted encoder must reproduce the eager fp32 encoder on a check input to at least this cosine similarity.
 ONNX_MIN_COSINE = 0.99999
+BF16_MIN_COSINE = 0.999
+
+
+def _cache_subdir(env: str, name: str) -> Path:
+    if os.environ.get(env):
+        return Path(os.environ[env]).expanduser()
+    return Path(os.environ.get("PERSAM_HOME") or Path.home() / ".cache" / "persam").expanduser() / name
 
 
 def onnx_dir() -> Path:
-    env = os.environ.get("PERSAM_ONNX_DIR")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("PERSAM_HOME") or Path.home() / ".cache" / "persam").expanduser() / "onnx"
+    return _cache_subdir("PERSAM_ONNX_DIR", "onnx")
+
+
+def aoti_dir() -> Path:
+    return _cache_subdir("PERSAM_AOTI_DIR", "aoti")
+
+
+def cpu_flags(cpuinfo: str) -> set[str]:
+    """The feature flags of the first processor listed in a /proc/cpuinfo text (``flags`` line, x86)."""
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def native_bf16(flags: set[str]) -> bool:
+    """Whether a CPU with these flags computes bfloat16 in hardware (AMX or AVX512-BF16)."""
+    return bool(NATIVE_BF16_FLAGS & flags)
+
+
+def this_cpu_flags() -> set[str]:
+    try:
+        return cpu_flags(Path("/proc/cpuinfo").read_text())
+    except OSError:  # not Linux: no flags known, so no bf16 by default
+        return set()
+
+
+def cxx_compiler_available() -> bool:
+    """AOTInductor compiles C++: a compiler must be on PATH (``$CXX``, ``c++`` or ``g++``)."""
+    return any(shutil.which(c) for c in (os.environ.get("CXX"), "c++", "g++") if c)
 
 
 def onnxruntime_available() -> bool:
@@ -65,23 +116,39 @@ def resolve_encoder(kind: str, loaded: LoadedSam) -> str:
         raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {kind!r}")
     if kind != "auto":
         return kind
-    on_cpu = loaded.device.type == "cpu"
-    return "onnx" if on_cpu and loaded.name in ONNX_AUTO_MODELS and onnxruntime_available() else "fp32"
+    return auto_choice(loaded.name, loaded.device.type, this_cpu_flags(), cxx_compiler_available(),
+                       onnxruntime_available())
+
+
+def auto_choice(model: str, device_type: str, flags: set[str], has_compiler: bool, has_onnxruntime: bool,
+                bf16_models: tuple[str, ...] = BF16_AUTO_MODELS) -> str:
+    """What ``auto`` means for ``model`` on a device of this type, CPU flags and installed tools."""
+    if device_type != "cpu":
+        return "fp32"
+    if model in bf16_models and native_bf16(flags) and has_compiler:
+        return "bf16"
+    if model in ONNX_AUTO_MODELS and has_onnxruntime:
+        return "onnx"
+    return "fp32"
 
 
 class TorchEncoder:
-    """Upstream's encoder in eager PyTorch, float32 (``bf16=False``) or under bfloat16 autocast."""
+    """Upstream's encoder in eager PyTorch float32."""
 
-    def __init__(self, loaded: LoadedSam, bf16: bool = False) -> None:
+    def __init__(self, loaded: LoadedSam) -> None:
         self.module = loaded.sam.image_encoder
-        self.bf16 = bf16
-        self.id = "torch-bf16-autocast" if bf16 else "torch-fp32"
+        self.id = "torch-fp32"
 
     def __call__(self, x: Tensor) -> Tensor:
-        if not self.bf16:
-            return self.module(x)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16):
-            return self.module(x).float()
+        return self.module(x)
+
+
+def _check_input() -> Tensor:
+    return torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(0))
+
+
+def _cosine(a: Tensor, b: Tensor) -> float:
+    return F.cosine_similarity(a.flatten().double(), b.flatten().double(), dim=0).item()
 
 
 _SESSIONS: dict[tuple[str, int], object] = {}
@@ -94,7 +161,7 @@ def _export_onnx(loaded: LoadedSam, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     encoder = loaded.sam.image_encoder
-    check = torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(0))
+    check = _check_input()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".onnx")
     os.close(fd)
     try:
@@ -105,7 +172,7 @@ def _export_onnx(loaded: LoadedSam, path: Path) -> None:
             expected = encoder(check)
         session = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
         got = torch.from_numpy(session.run(None, {"image": check.numpy()})[0])
-        cosine = F.cosine_similarity(got.flatten().double(), expected.flatten().double(), dim=0).item()
+        cosine = _cosine(got, expected)
         if got.shape != expected.shape or not cosine >= ONNX_MIN_COSINE:
             raise RuntimeError(f"the ONNX export of {loaded.name} does not reproduce the eager encoder "
                                f"(cosine similarity {cosine:.6f})")
@@ -149,6 +216,70 @@ class OnnxEncoder:
         return torch.from_numpy(features).to(x.device)
 
 
+_PACKAGES: dict[str, Callable] = {}
+
+
+def _build_aoti_bf16(loaded: LoadedSam, path: Path) -> None:
+    """Compile a bf16 copy of ``loaded``'s encoder into the AOTInductor package ``path`` (atomically) and
+    check it against the eager fp32 encoder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    device = loaded.device
+    encoder = loaded.sam.image_encoder
+    check = _check_input().to(device)
+    module = copy.deepcopy(encoder).to(torch.bfloat16).eval()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt2")
+    os.close(fd)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.export.export(module, (check.to(torch.bfloat16),))
+            torch._inductor.aoti_compile_and_package(program, package_path=tmp, inductor_configs={"freezing": True})
+            expected = encoder(check)
+            got = torch._inductor.aoti_load_package(tmp)(check.to(torch.bfloat16))
+        cosine = _cosine(got.float(), expected)
+        if got.shape != expected.shape or not cosine >= BF16_MIN_COSINE:
+            raise RuntimeError(f"the bf16 build of {loaded.name} does not reproduce the fp32 encoder "
+                               f"(cosine similarity {cosine:.6f} < {BF16_MIN_COSINE})")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+class Bf16Encoder:
+    """A bfloat16 copy of the encoder, compiled ahead of time by AOTInductor (see the module doc)."""
+
+    def __init__(self, loaded: LoadedSam) -> None:
+        self.loaded = loaded
+        self.path = aoti_dir() / (f"{loaded.name}-{loaded.sha256[:16]}-torch{torch.__version__}-"
+                                  f"{loaded.device.type}-bf16.pt2")
+        self.id = f"torch{torch.__version__}-aoti-bf16"
+
+    def package(self) -> Callable:
+        """The loaded package, built first if needed (once per machine; loaded once per process)."""
+        with _SESSIONS_LOCK:
+            key = str(self.path)
+            if key not in _PACKAGES:
+                if not self.path.is_file():
+                    if not cxx_compiler_available():
+                        raise RuntimeError("encoder 'bf16' compiles C++ with AOTInductor: no C++ compiler found "
+                                           "(install g++ or set CXX), or use encoder=onnx / fp32")
+                    start = time.perf_counter()
+                    _build_aoti_bf16(self.loaded, self.path)
+                    # What the one-off build cost, for make bench to report after the package is cached.
+                    self.path.with_suffix(".json").write_text(json.dumps(
+                        {"build_seconds": round(time.perf_counter() - start, 1),
+                         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    _PACKAGES[key] = torch._inductor.aoti_load_package(str(self.path))
+            return _PACKAGES[key]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.package()(x.to(torch.bfloat16)).float()
+
+
 def build_encoder(loaded: LoadedSam, kind: str = "fp32") -> Callable[[Tensor], Tensor]:
     """The encoder backend ``kind`` (see the module doc) for ``loaded``; it has an ``id`` for cache keys."""
     concrete = resolve_encoder(kind, loaded)
@@ -158,4 +289,6 @@ def build_encoder(loaded: LoadedSam, kind: str = "fp32") -> Callable[[Tensor], T
         if not onnxruntime_available():
             raise ImportError("encoder 'onnx' needs onnxruntime and onnx: pip install onnxruntime onnx")
         return OnnxEncoder(loaded)
-    return TorchEncoder(loaded, bf16=concrete == "bf16")
+    if concrete == "bf16":
+        return Bf16Encoder(loaded)
+    return TorchEncoder(loaded)
