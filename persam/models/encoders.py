@@ -21,8 +21,9 @@
   (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo) and a C++ compiler is found; else ``onnx`` for MobileSAM
   (``vit_t``) where onnxruntime is installed; else ``fp32``. No model is in ``BF16_AUTO_MODELS`` today: on the
   2-core AMX machine, MobileSAM's bf16 encoder measured 0.42x fp32 against ONNX's 0.45x (both under load, in
-  ``make bench``), not enough to pay a multi-minute build on every new machine. On a GPU: ``fp32``. ``vit_b/l/h`` were not measured (``vit_h``'s 2.5 GB graph also exceeds
-  ONNX's 2 GB single-file limit), so they stay on ``fp32``.
+  ``make bench``), not enough to pay a multi-minute build on every new machine. On a GPU: ``fp32``.
+  ``vit_b/l/h`` were not measured (``vit_h``'s 2.5 GB graph also exceeds ONNX's 2 GB single-file limit), so
+  they stay on ``fp32``.
 
 Each backend has an ``id`` that goes into the embedding-cache key, so embeddings of different backends never
 mix, and into the run's provenance. The ONNX and AOTInductor files are written once to
