@@ -62,6 +62,7 @@ from speed_checks import run_breakdown, video_jf  # noqa: E402
 from persam.data.io import read_image, read_mask  # noqa: E402
 from persam.data.perseg import load_perseg  # noqa: E402
 from persam.methods import PerSAM, PerSAMConfig  # noqa: E402
+from persam.methods.builder import build_method, composed_method  # noqa: E402
 from persam.methods.protocol import Shot  # noqa: E402
 from persam.metrics import ObjectScore, mean_scores  # noqa: E402
 from persam.models import GuidedPredictor, build_sam  # noqa: E402
@@ -69,6 +70,7 @@ from persam.models.encoders import Bf16Encoder, OnnxEncoder  # noqa: E402
 
 PERSAM_F = dict(negative_prior=False, guided_attention=False, semantic_prompting=False,
                 embedding_pooling="mean_max", scale_fusion=True)
+SUCCESSORS = ("p2sam", "persam_plus")
 SWEEP = ["ablation_pos", "ablation_neg", "ablation_refine", "ablation_attn", "persam", "persam_f"]
 TARGETS = {  # name: (limit, how the measured value compares); issue #5, tightened by issue #15
     "fast_encoder_ratio": (0.35, "<="),
@@ -76,6 +78,7 @@ TARGETS = {  # name: (limit, how the measured value compares); issue #5, tighten
     "run_ratio_to_stages": (1.15, "<="),
     "persam_e2e_ratio": (0.6, "<="),
     "persam_post_encoder_ratio": (0.1, "<="),
+    "p2sam_to_persam_ratio": (2.0, "<="),  # issue #11: P2SAM's cost after the encoder within 2x PerSAM's
     "persam_f_fit_s": (0.3, "<="),
     "video_extra_object_ratio": (0.08, "<="),
     "sweep_ratio": (1.3, "<="),
@@ -151,6 +154,8 @@ class Bench:
         self.persam_f = {"fp32": PerSAM(self.fp32, PerSAMConfig(**PERSAM_F)),
                          "fast": PerSAM(self.fast, PerSAMConfig(**PERSAM_F))}
         self.cosines: dict[str, list[float]] = {"perseg": [], "davis": []}
+        # PerSAM's successors, as their configs build them (issue #11): their cost after the encoder.
+        self.successors = {name: build_method(self.fast, composed_method(name)) for name in SUCCESSORS}
 
     # -- what the decoder could gain: SAM's mask decoder (unguided) in ONNX Runtime against PyTorch eager ------
     def decoder_candidate(self, tmp: Path) -> None:
@@ -212,6 +217,7 @@ class Bench:
                         self.persam_f[e].fit(Shot(ref_emb[e], ref_mask)).fit_seconds)
                 if e == "fast":
                     self.timer.samples.setdefault("persam_f_fit", []).append(refs[("persam_f", e)].fit_seconds)
+            successor_refs = {n: m.fit([Shot(ref_emb["fast"], ref_mask)]) for n, m in self.successors.items()}
             for key in scores:
                 scores[key][obj.name] = ObjectScore()
             for _stem, image_path, gt_path in obj.targets:
@@ -234,6 +240,9 @@ class Bench:
                         method.predict(emb, ref)
                     with self.timer("persam_f_predict"):
                         self.persam_f["fast"].predict(emb, refs[("persam_f", "fast")])
+                    for name, successor in self.successors.items():
+                        with self.timer(f"{name}_predict"):
+                            successor.predict(emb, successor_refs[name])
                     with self.timer("decoder_pass"):  # one plain pass of SAM's mask decoder: PerSAM makes three
                         _ = self.fast.decode(prediction.point_coords, prediction.point_labels, multimask=False).logits
                 emb32 = self.fp32.embed(image)
@@ -505,6 +514,14 @@ class Bench:
         self.record("ratio", "persam_post_encoder_ratio", predict / e32, "x", 1, "PerSAM after the encoder / fp32 encoder")
         self.record("ratio", "persam_f_post_encoder_ratio", t.median("persam_f_predict") / e32, "x", 1,
                     "PerSAM-F after the encoder / fp32 encoder")
+        for name in SUCCESSORS:
+            seconds = t.median(f"{name}_predict")
+            self.record("stage", f"{name}_post_encoder_s", seconds, "s", t.count(f"{name}_predict"),
+                        f"{name} predict on the same embeddings as PerSAM's")
+            self.record("ratio", f"{name}_to_persam_ratio", seconds / predict, "x", 1,
+                        f"{name} after the encoder / PerSAM after the encoder")
+            self.record("ratio", f"{name}_post_encoder_ratio", seconds / e32, "x", 1,
+                        f"{name} after the encoder / fp32 encoder")
         if t.count("video_step_1"):
             embed = t.median("video_read_and_embed")
             steps = {k: t.median(f"video_step_{k}") for k in (1, 2, 4)}
@@ -571,13 +588,14 @@ class Bench:
                  f"numpy {vers['numpy']}",
                  f"- model: vit_t (MobileSAM), checkpoint SHA-256 {self.loaded.sha256[:16]}...; fast path: "
                  f"`encoder=auto` = {self.fast_id}", "",
-                 "## Targets (issues #5 and #15)", "", "| target | measured | limit | met |", "|---|---|---|---|"]
+                 "## Targets (issues #5, #11 and #15)", "", "| target | measured | limit | met |", "|---|---|---|---|"]
         labels = {
             "fast_encoder_ratio": "fast encoder (auto) / fp32 encoder",
             "run_ratio_to_fp32_encoder": "real davis_perseg run (empty cache) per target image / fp32 encoder",
             "run_ratio_to_stages": "real run per target image / its encoder + method stages",
             "persam_e2e_ratio": "PerSAM end to end per target image / fp32 encoder",
             "persam_post_encoder_ratio": "PerSAM work after the encoder / fp32 encoder",
+            "p2sam_to_persam_ratio": "P2SAM work after the encoder / PerSAM's (batched part candidates)",
             "persam_f_fit_s": "PerSAM-F fit per object (s, median)",
             "video_extra_object_ratio": "video: each extra object per frame / fp32 encoder",
             "sweep_ratio": "6-variant sweep / one variant",
