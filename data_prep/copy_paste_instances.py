@@ -115,9 +115,9 @@ def build(src: Path, out: Path, ref_stem: str = "00", margin: int = MARGIN) -> d
             raise DataError(f"{src / 'Images' / obj.name}: {len(obj.targets)} target(s); a composite pastes the "
                             "object from another target, so each object needs at least 2")
         loaded = [(stem, read_image(image)) for stem, image, _ in obj.targets]
-        masks = [read_mask(gt, image.shape[:2]) for (_, image), (_, _, gt) in zip(loaded, obj.targets)]
+        masks = [read_mask(gt, image.shape[:2]) for (_, image), (_, _, gt) in zip(loaded, obj.targets, strict=True)]
         entries = manifest["objects"][obj.name] = {}
-        for i, ((stem, image), mask) in enumerate(zip(loaded, masks)):
+        for i, ((stem, image), mask) in enumerate(zip(loaded, masks, strict=True)):
             shutil.copyfile(obj.targets[i][1], images / f"{stem}{obj.targets[i][1].suffix.lower()}")
             write_mask(annotations / f"{stem}.png", mask)
             j = (i + 1) % len(loaded)
