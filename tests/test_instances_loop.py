@@ -100,6 +100,7 @@ def test_decide_empties_below_the_threshold_only():
     assert decide(p, None) is p and decide(p, 0.3) is p
     absent = decide(p, 0.5)
     assert not absent.present and not absent.mask.any() and absent.score == 0.4
+    assert absent.extra["unchecked"] is p and absent.extra["threshold"] == 0.5
 
 
 def test_calibration_puts_the_threshold_between_the_references_and_their_backgrounds():

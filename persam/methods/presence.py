@@ -92,9 +92,9 @@ def calibrate(shots: Sequence[Shot], fit: Callable[[list[Shot]], object],
 
 def decide(prediction: Prediction, threshold: float | None) -> Prediction:
     """The prediction, or an empty one (same score, ``present`` False) when its score is below ``threshold``;
-    no threshold (presence off) keeps every mask."""
+    no threshold (presence off) keeps every mask. The empty one keeps the prediction it replaced in
+    ``extra["unchecked"]`` (what the method would have answered without the check)."""
     if threshold is None or prediction.score >= threshold:
         return prediction
-    empty = Prediction.empty(prediction.mask.shape, score=prediction.score, **prediction.extra)
-    empty.extra["below_threshold"] = threshold
-    return empty
+    return Prediction.empty(prediction.mask.shape, score=prediction.score, **prediction.extra,
+                            threshold=threshold, unchecked=prediction)
