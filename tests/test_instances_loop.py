@@ -117,11 +117,13 @@ def test_calibration_puts_the_threshold_between_the_references_and_their_backgro
             return 0.2
         return 0.6 + 0.1 * reference  # leave-one-out states were fitted on 2 references
 
-    cal = calibrate(shots, fit, score, fraction=0.5, margin=2)
+    cal = calibrate(shots, fit, score, margin=0.05, exclude_margin=2)
     assert isinstance(cal, Calibration) and cal.rule == "leave-one-out"
     assert fitted == [3, 2, 2, 2]
     assert cal.positives == pytest.approx([0.8] * 3) and cal.negatives == [0.2] * 3
-    assert cal.threshold == pytest.approx(0.5)
-    single = calibrate(shots[:1], fit, score, fraction=0.25, margin=2)
-    assert single.rule == "self" and single.threshold == pytest.approx(0.2 + 0.25 * 0.5)
+    assert cal.threshold == pytest.approx(0.75)
+    single = calibrate(shots[:1], fit, score, margin=0.5, exclude_margin=2)  # the midpoint guard: (0.7 + 0.2) / 2
+    assert single.rule == "self" and single.threshold == pytest.approx(0.45)
+    with pytest.raises(ValueError, match="presence_margin"):
+        calibrate(shots, fit, score, margin=-1)
     assert dilate(_box(5, 6, 5, 6), 1).sum() == 5
