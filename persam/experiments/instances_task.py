@@ -10,7 +10,8 @@ Rows per object (``item``) and for ``ALL``:
   of the composites (``ALL``: pooled counts);
 * ``miou_union``: the IoU of the union of the predicted instances with the union of the true ones, over the
   composites (pooled per object as PerSeg's IoU; ``ALL``: the mean over objects);
-* ``miou_single``: the same on the single-instance images, to compare with ``max_instances: 1``.
+* ``miou_single``: the same on the single-instance images, to compare with ``max_instances: 1``;
+* ``max_instances`` (``ALL``): the method's setting (1 where it has none), so a table tells the runs apart.
 
 A method without ``instances`` in its prediction counts its mask as one instance. Masks are written as
 ``masks/<object>/<stem>.png``, palette label maps 1..n.
@@ -99,6 +100,7 @@ def run_instances_task(ctx: TaskContext) -> TaskOutput:
              {**base, "item": "ALL", "metric": "miou_union", "value": mean["iou_union"]}]
     if "iou_single" in mean:
         rows.append({**base, "item": "ALL", "metric": "miou_single", "value": mean["iou_single"]})
+    rows.append({**base, "item": "ALL", "metric": "max_instances", "value": cfg.method.get("max_instances", 1)})
     rows += ctx.timing_rows()
     n_images = sum(len(o.targets) for o in objects.values())
     return TaskOutput(rows, list(objects), n_images, time.perf_counter() - start,
