@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 from persam.data.davis import annotation_palette
 from persam.data.io import IMAGE_SUFFIXES, DataError, read_image, read_label_map, read_mask, write_mask
-from persam.experiments.evaluate import method_config
 from persam.experiments.overlays import overlay, overlay_labels, write_image
 from persam.experiments.video_task import video_config, video_method
-from persam.methods import PerSAM
+from persam.methods.builder import MethodConfigError, build_method, method_spec
+from persam.methods.protocol import Shot
 from persam.methods.video import start, step
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam
 from persam.models.checkpoints import CheckpointError
@@ -56,8 +56,10 @@ def segment(args: argparse.Namespace) -> int:
     files = image_files(args.images)
     predictor = GuidedPredictor(build_sam(args.model, args.checkpoint, args.device),
                                 None if args.no_cache else EmbeddingCache())
-    method = PerSAM(predictor, method_config(cfg))
-    reference = method.fit(predictor.embed(ref_image), ref_mask)
+    method = build_method(predictor, cfg.method)
+    if method.needs_ground_truth:
+        raise DataError(f"method {args.method!r} is an oracle: it reads the ground truth, which segment does not have")
+    reference = method.fit([Shot(predictor.embed(ref_image), ref_mask)])
     for path in tqdm(files, desc=f"{cfg.method.label}", unit="img"):
         image = read_image(path)
         prediction = method.predict(predictor.embed(image), reference)
@@ -90,15 +92,17 @@ def reference_labels(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, lis
 
 def track(args: argparse.Namespace) -> int:
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="config", overrides=[f"method={args.method}", "dataset=davis2017",
-                                                       f"dataset.video.reacquire={str(args.reacquire).lower()}"])
+        cfg = compose(config_name="config", overrides=[f"method={args.method}"])
     frames = image_files([args.frames])
     first = read_image(frames[0])
     labels, palette = reference_labels(args.ref_mask, first.shape[:2])
     predictor = GuidedPredictor(build_sam(args.model, args.checkpoint, args.device),
                                 None if args.no_cache else EmbeddingCache())
-    method = video_method(cfg, PerSAM(predictor, method_config(cfg)))
-    tracker = video_config(cfg)
+    spec = method_spec(cfg.method)
+    if args.reacquire:
+        spec.video = {**spec.video, "reacquire": True}
+    method = video_method(spec, predictor)
+    tracker = video_config(spec)
     states = start(method, predictor.embed(first), labels, config=tracker)
     write_mask(args.out / "masks" / f"{frames[0].stem}.png", labels, palette)
     pictures = [gif_frame(overlay_labels(first, labels, palette))]  # small, so long videos fit in memory
@@ -158,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return track(args) if args.command == "track" else segment(args)
-    except (DataError, CheckpointError) as err:
+    except (DataError, CheckpointError, MethodConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 from persam.data.io import DataError
 from persam.experiments.evaluate import evaluate
 from persam.experiments.loggers import log_rows
+from persam.methods.builder import MethodConfigError
 from persam.models.checkpoints import CheckpointError
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
@@ -26,7 +27,7 @@ def main(cfg: DictConfig) -> float:
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         rows = evaluate(cfg, out_dir)
-    except (DataError, CheckpointError) as err:
+    except (DataError, CheckpointError, MethodConfigError) as err:
         # Bad input is the user's to fix: one line naming the file, no traceback.
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

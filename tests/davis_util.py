@@ -1,4 +1,5 @@
-"""Small DAVIS folders built from the real sequences in ../shared/data/davis2017, for the DAVIS tests."""
+"""Small DAVIS folders built from the real frames of the bundled DAVIS clip (persam/sample_data/davis: the
+first 6 frames of blackswan, dog and goat), so the video and J&F tests run everywhere."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from PIL import Image
 
 from persam.data.davis import annotation_palette, read_annotation
 
-DAVIS = SHARED_DATA / "davis2017"
-needs_davis = pytest.mark.skipif(not (DAVIS / "JPEGImages" / "480p" / "blackswan").is_dir(),
-                                 reason="../shared/data/davis2017 is not present")
+DAVIS = Path(__file__).resolve().parents[1] / "persam" / "sample_data" / "davis"
+SHARED_DAVIS = SHARED_DATA / "davis2017"
+needs_shared_davis = pytest.mark.skipif(not (SHARED_DAVIS / "JPEGImages" / "480p" / "blackswan").is_dir(),
+                                        reason="../shared/data/davis2017 is not present")
 
 # Side-by-side crops (x from, x to) that hold the whole object in the first frames; 427 + 427 = 854 wide.
 CROPS = {"blackswan": (110, 537), "goat": (250, 677), "dog": (140, 567), "cows": (205, 632)}

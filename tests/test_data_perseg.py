@@ -56,17 +56,17 @@ def test_targets_paired_by_stem_not_position(tmp_path):
 def test_ref_stem_is_configurable(tmp_path):
     """ref_stem='01' makes 01 the reference and 00 a target."""
     _object(tmp_path, "cat")
-    obj = load_object(tmp_path, "cat", ref_stem="01")
+    obj = load_object(tmp_path, "cat", ref_stems=["01"])
     assert obj.ref_image.name == "01.jpg" and obj.ref_mask.name == "01.png"
     assert [t[0] for t in obj.targets] == ["00", "02"]
-    assert load_perseg(tmp_path, ref_stem="01")[0] == obj
+    assert load_perseg(tmp_path, ref_stems=["01"])[0] == obj
 
 
 def test_missing_reference_stem_raises(tmp_path):
     """A ref_stem with no image is an error naming the object folder."""
     _object(tmp_path, "cat")
     with pytest.raises(DataError) as info:
-        load_object(tmp_path, "cat", ref_stem="99")
+        load_object(tmp_path, "cat", ref_stems=["99"])
     assert str(tmp_path / "Images" / "cat") in str(info.value)
 
 

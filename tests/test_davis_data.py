@@ -7,7 +7,8 @@ from dataclasses import fields
 
 import numpy as np
 import pytest
-from davis_util import DAVIS, needs_davis
+from davis_util import SHARED_DAVIS as DAVIS
+from davis_util import needs_shared_davis
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
@@ -88,7 +89,7 @@ def test_missing_frames_are_errors(davis):
         load_davis(davis, ["aa"])
 
 
-@needs_davis
+@needs_shared_davis
 def test_real_davis_subset():
     names = split_names(DAVIS, "val_available")
     seqs = load_davis(DAVIS, split="val_available")
@@ -111,11 +112,12 @@ def test_video_configs_compose():
     assert cfg.dataset.name == "davis2017" and cfg.dataset.task == "video" and cfg.experiment_name == "table2"
     assert set(cfg.hydra.sweeper.params.method.split(",")) == {"persam", "persam_f"}
     known = {f.name for f in fields(PerSAMConfig)}
-    for method, overrides in cfg.dataset.video.method_overrides.items():
-        assert set(overrides) <= known, method
-        PerSAMConfig(**overrides)
-    assert cfg.dataset.video.method_overrides.persam.topk == 2
-    assert cfg.dataset.video.method_overrides.persam_f.fit_steps == 800
-    assert cfg.dataset.video.method_overrides.persam_f.fit_lr == pytest.approx(4e-4)
+    for method in ("persam", "persam_f"):
+        video = _compose(f"method={method}").method.video
+        assert set(video.settings) <= known, method
+        PerSAMConfig(**video.settings)
+    assert _compose("method=persam").method.video.settings.topk == 2
+    persam_f = _compose("method=persam_f").method.video.settings
+    assert persam_f.topk == 1 and persam_f.fit_steps == 800 and persam_f.fit_lr == pytest.approx(4e-4)
     old = _compose("dataset=davis2016", "dataset.sequences=[blackswan,dog]")
     assert old.dataset.year == 2016 and old.dataset.task == "video" and list(old.dataset.sequences) == ["blackswan", "dog"]

@@ -10,20 +10,19 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from davis_util import DAVIS, copy_sequence, needs_davis, write_merged_sequence
+from davis_util import DAVIS, copy_sequence, write_merged_sequence
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from persam.cli import main as cli_main
 from persam.data.davis import load_davis
 from persam.data.io import DataError, read_image
-from persam.experiments.evaluate import COLUMNS, evaluate
+from persam.experiments.evaluate import evaluate
+from persam.experiments.records import COLUMNS
 from persam.methods import PerSAM, PerSAMConfig
 from persam.methods.video import VideoConfig, box_prompts, resolve_overlaps, start, step
 from persam.run import CONFIG_DIR
-from persam.tables import TABLES
 
-pytestmark = needs_davis
 FRAMES = 4  # frame 0 given, frames 1-2 scored, frame 3 tracked but not scored (DAVIS protocol)
 
 
@@ -63,7 +62,7 @@ def test_run_tracks_scores_and_writes_davis_pngs(tmp_path, predictor, davis_root
     by = results.set_index(["item", "metric"])["value"]
     assert by[("blackswan", "J")] > 85 and by[("blackswan", "F")] > 85  # J 94.4, F 96.0 when written
     assert by[("ALL", "J&F")] == pytest.approx((by[("ALL", "J")] + by[("ALL", "F")]) / 2)
-    assert {("ALL", "sec_per_frame"), ("ALL", "track_sec_per_frame"), ("blackswan", "J_decay")} <= set(by.index)
+    assert {("ALL", "sec_per_image_post_encoder"), ("blackswan", "J_decay")} <= set(by.index)
     palette = Image.open(DAVIS / "Annotations" / "480p" / "blackswan" / "00000.png").getpalette()
     for i in range(FRAMES):
         png = Image.open(tmp_path / "run" / "masks" / "blackswan" / f"{i:05d}.png")
@@ -71,7 +70,8 @@ def test_run_tracks_scores_and_writes_davis_pngs(tmp_path, predictor, davis_root
         assert set(np.unique(np.array(png))) == {0, 1}
     prov = json.loads((tmp_path / "run" / "provenance.json").read_text())
     assert prov["data"]["frames"] == FRAMES - 1 and prov["data"]["items"] == ["blackswan"]
-    assert prov["video"]["method"]["topk"] == 2 and prov["video"]["tracker"]["box_margin"] == 10
+    video = prov["method_settings"]["video"]
+    assert video["settings"]["topk"] == 2 and video["tracker"]["box_margin"] == 10
     assert predictor.encoder_calls - calls <= FRAMES
     # The same settings again: the finished sequence is reused, nothing is encoded or decoded.
     again = evaluate(cfg, tmp_path / "run", predictor=predictor)
@@ -100,10 +100,32 @@ def test_two_objects_keep_their_indices(tmp_path, predictor, davis_root):
     assert set(result.predictions) == {1, 2} and new_states[0].box is not states[0].box
     assert set(np.unique(result.labels)) == {0, 1, 2}
 
-    table = TABLES["table2"]([tmp_path / "run"], tmp_path / "table")
-    assert table[table.kind == "measured"]["J&F"].iloc[0] == round(by[("ALL", "J&F")], 2)
-    readme = (tmp_path / "table" / "README.md").read_text()
-    assert "What differs from the original" in readme and "goat-dog/2" in readme and "71.9" in readme
+
+
+def test_video_task_j_and_f_equals_vos_benchmark_on_the_masks_it_wrote(tmp_path, predictor):
+    """Table 2's J&F is the one the oracle test checks: a real video run on the bundled clip's two sequences,
+    its results.csv against vos-benchmark scoring the PNGs the run wrote (first and last frames left out)."""
+    from vos_benchmark.benchmark import benchmark
+
+    cfg = make_cfg(f"dataset.root={DAVIS}", "dataset.split=sample", "method=persam", "outputs.overlays=false")
+    evaluate(cfg, tmp_path / "run", predictor=predictor)
+    by = pd.read_csv(tmp_path / "run" / "results.csv").set_index(["item", "metric"])["value"]
+    for name in ("blackswan", "dog"):  # the oracle scores frames 1..n-2, as the DAVIS protocol
+        for kind, folder in (("gt", DAVIS / "Annotations" / "480p" / name), ("pred", tmp_path / "run" / "masks" / name)):
+            out = tmp_path / kind / name
+            out.mkdir(parents=True)
+            for png in sorted(folder.glob("*.png"))[1:-1]:
+                shutil.copy(png, out / png.name)
+    [jf], [j], [f], _ = benchmark([str(tmp_path / "gt")], [str(tmp_path / "pred")], num_processes=1, verbose=False)
+    assert by[("ALL", "J&F")] == pytest.approx(jf, abs=1e-6)
+    assert by[("ALL", "J")] == pytest.approx(j, abs=1e-6) and by[("ALL", "F")] == pytest.approx(f, abs=1e-6)
+    assert 80 < jf < 100
+
+
+def test_a_method_that_cannot_track_says_so(tmp_path, predictor):
+    cfg = make_cfg(f"dataset.root={DAVIS}", "dataset.split=sample", "method=baseline_similarity")
+    with pytest.raises(DataError, match=r"baseline_similarity\.yaml: method 'baseline_similarity' cannot track video"):
+        evaluate(cfg, tmp_path / "run", predictor=predictor)
 
 
 def test_missing_sequence_is_an_error(tmp_path, predictor, davis_root):

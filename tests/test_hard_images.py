@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from persam.data.io import read_image
-from persam.methods import PerSAM, PerSAMConfig
+from persam.methods import PerSAM, PerSAMConfig, Shot
 from persam.metrics import ObjectScore
 
 # (rows, cols) slices of the 1440 x 1440 duck photo: square, 20:1, 1:20, tiny, and a blown-up 4096 px image.
@@ -72,7 +72,7 @@ def test_any_shape_mask_and_switches_give_a_mask_of_the_target_size(predictor, e
         fit_steps=20,
     )
     method = PerSAM(predictor, config)
-    prediction = method.predict(target, method.fit(ref, ref_mask))
+    prediction = method.predict(target, method.fit([Shot(ref, ref_mask)]))
     assert prediction.mask.shape == tuple(target.original_size)
     assert prediction.mask.dtype == bool
     assert prediction.point_coords.shape[1] == 2 and len(prediction.point_coords) == len(prediction.point_labels)

@@ -8,7 +8,7 @@ import torch
 from conftest import SAMPLE
 
 from persam.data.io import read_image, read_mask
-from persam.methods import PerSAM, PerSAMConfig
+from persam.methods import PerSAM, PerSAMConfig, Shot
 from persam.methods.refinement import Stage, box_from_mask, refine
 from persam.methods.target import mask_on_grid, object_cells, target_embedding
 
@@ -31,7 +31,7 @@ def cat(predictor, cat_images):
 def test_finds_the_cat(predictor, cat, config):
     ref_emb, ref_mask, target_emb, gt = cat
     method = PerSAM(predictor, config)
-    reference = method.fit(ref_emb, ref_mask)
+    reference = method.fit([Shot(ref_emb, ref_mask)])
     prediction = method.predict(target_emb, reference)
     assert prediction.mask.shape == gt.shape and prediction.mask.dtype == bool
     assert _iou(prediction.mask, gt) > 0.9  # the original code scores 93.1 (PerSAM) on this image pair
@@ -40,7 +40,7 @@ def test_finds_the_cat(predictor, cat, config):
 
 def test_persam_f_learns_weights_that_sum_to_one(predictor, cat):
     ref_emb, ref_mask, _, _ = cat
-    reference = PerSAM(predictor, PerSAMConfig(**PERSAM_F)).fit(ref_emb, ref_mask)
+    reference = PerSAM(predictor, PerSAMConfig(**PERSAM_F)).fit([Shot(ref_emb, ref_mask)])
     assert reference.scale_weights.shape == (3,)
     assert reference.scale_weights.sum().item() == pytest.approx(1.0, abs=1e-6)
     assert not torch.allclose(reference.scale_weights, torch.full((3,), 1 / 3), atol=0.05)  # it learnt something
@@ -49,7 +49,7 @@ def test_persam_f_learns_weights_that_sum_to_one(predictor, cat):
 def test_each_switch_changes_something_and_all_off_is_plain_sam(predictor, cat):
     ref_emb, ref_mask, target_emb, _ = cat
     full = PerSAM(predictor, PerSAMConfig())
-    reference = full.fit(ref_emb, ref_mask)
+    reference = full.fit([Shot(ref_emb, ref_mask)])
     bare = PerSAM(predictor, PerSAMConfig(negative_prior=False, guided_attention=False,
                                           semantic_prompting=False, refinement_steps=0))
     prediction = bare.predict(target_emb, reference)
@@ -112,7 +112,7 @@ def test_refinement_keeps_a_mask_when_a_step_returns_empty(predictor, cat, monke
 def test_mismatched_reference_mask_is_refused(predictor, cat):
     ref_emb, ref_mask, _, _ = cat
     with pytest.raises(ValueError, match="reference mask is"):
-        PerSAM(predictor).fit(ref_emb, ref_mask[:-1])
+        PerSAM(predictor).fit([Shot(ref_emb, ref_mask[:-1])])
 
 
 def test_images_of_any_shape(predictor):
@@ -121,7 +121,7 @@ def test_images_of_any_shape(predictor):
     mask = read_mask(SAMPLE / "Annotations" / "duck_toy" / "00.png", image.shape[:2])
     wide, wide_mask = image[400:900], mask[400:900]  # 1280 x 500
     method = PerSAM(predictor)
-    reference = method.fit(predictor.embed(wide), wide_mask)
+    reference = method.fit([Shot(predictor.embed(wide), wide_mask)])
     assert method.predict(predictor.embed(wide), reference).mask.shape == wide_mask.shape
     small = np.ascontiguousarray(image[::40, ::40])  # 32 x 32
     assert method.predict(predictor.embed(small), reference).mask.shape == small.shape[:2]

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,11 @@ from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from persam.data.io import DataError
-from persam.experiments.evaluate import COLUMNS, evaluate, method_config
+from persam.experiments.evaluate import evaluate
+from persam.experiments.records import COLUMNS
+from persam.methods import PerSAM, PerSAMConfig
+from persam.methods.builder import MethodConfigError, build_method
 from persam.run import CONFIG_DIR
-from persam.tables import write_table1
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = sorted(p.stem for p in (REPO / "conf" / "method").glob("*.yaml"))
@@ -30,12 +33,20 @@ def make_cfg(*overrides: str):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_every_method_config_composes(method):
+def test_every_method_config_composes_and_builds(method, predictor):
+    """Every conf/method/*.yaml composes and builds its class through the one builder."""
     cfg = make_cfg(f"method={method}")
-    config = method_config(cfg)
     assert cfg.method.name == method and cfg.method.label
-    assert config.scale_fusion == method.startswith("persam_f")
-    assert cfg.method.get("kind", "persam") in ("persam", "similarity_threshold", "oracle_box")
+    built = build_method(predictor, cfg.method)
+    assert type(built).__name__ == cfg.method._target_.rsplit(".", 1)[1]
+    if isinstance(built, PerSAM):
+        assert built.config.scale_fusion == (method.startswith("persam_f") or method == "persam_ft")
+
+
+def test_unknown_method_key_names_the_key_and_the_file(predictor):
+    cfg = make_cfg("method=persam", "+method.topk_typo=3")
+    with pytest.raises(MethodConfigError, match=r"conf/method/persam\.yaml: unknown key 'topk_typo'"):
+        build_method(predictor, cfg.method)
 
 
 @pytest.mark.parametrize("model", ["vit_t", "vit_b", "vit_l", "vit_h"])
@@ -69,7 +80,9 @@ def test_run_writes_results_provenance_masks_and_overlays(tmp_path, predictor):
     by = results.set_index(["item", "metric"])["value"]
     assert 90 < by[("duck_toy", "iou")] <= 100  # the original code scores 97.34 here
     assert by[("ALL", "miou")] == pytest.approx(by[("duck_toy", "iou")])
-    assert {("duck_toy", "acc"), ("duck_toy", "fit_sec"), ("ALL", "macc"), ("ALL", "sec_per_image")} <= set(by.index)
+    assert {("duck_toy", "acc"), ("duck_toy", "fit_sec"), ("ALL", "macc"),
+            ("ALL", "sec_per_image_post_encoder")} <= set(by.index)
+    assert set(results.corruption) == {"none"} and set(results.shots) == {1}
     for stem in ("01", "02"):
         mask = np.array(Image.open(tmp_path / "run" / "masks" / "duck_toy" / f"{stem}.png"))
         assert mask.shape == (1440, 1440) and set(np.unique(mask)) <= {0, 1}
@@ -79,10 +92,12 @@ def test_run_writes_results_provenance_masks_and_overlays(tmp_path, predictor):
     assert prov["data"]["items"] == ["duck_toy"] and prov["data"]["target_images"] == 2
     assert prov["config"]["method"]["name"] == "persam_f"
     assert {"commit", "dirty"} <= set(prov["git"]) and prov["torch"] and prov["device"] == "cpu"
-    table = write_table1([tmp_path / "run"], tmp_path / "table")
-    measured = table[table.kind == "measured"].iloc[0]
-    assert measured["mIoU"] == round(by[("ALL", "miou")], 2)
-    assert (tmp_path / "table" / "README.md").read_text().count("reference") >= 4
+    # the effective settings: every field of the method's config, defaults included
+    assert set(prov["method_settings"]["settings"]) == {f.name for f in fields(PerSAMConfig)}
+    assert prov["method_settings"]["source"] == "conf/method/persam_f.yaml"
+    assert prov["data"]["manifest"]["files"] == 6 and len(prov["data"]["manifest"]["sha256"]) == 64
+    text = json.dumps(prov)
+    assert str(REPO) not in text and str(Path.home()) + "/" not in text  # no path of this machine
 
 
 def test_same_run_twice_gives_identical_masks_and_numbers(tmp_path, predictor):

@@ -7,7 +7,7 @@ import torch
 from conftest import SAMPLE
 
 from persam.data.io import read_image, read_mask
-from persam.methods import PerSAM, PerSAMConfig
+from persam.methods import PerSAM, PerSAMConfig, Shot
 from persam.methods.scale_fusion import fit_scale_weights, fit_scale_weights_autograd
 
 
@@ -17,7 +17,7 @@ def _reference_logits(predictor, obj):
     method = PerSAM(predictor, PerSAMConfig(negative_prior=False, guided_attention=False, semantic_prompting=False,
                                             embedding_pooling="mean_max", scale_fusion=True))
     embedding = predictor.embed(image)
-    reference = method.fit(embedding, mask)
+    reference = method.fit([Shot(embedding, mask)])
     predictor.set_embedding(embedding)
     coords, labels, _ = method._prompts(embedding, reference.embedding)
     return predictor.decode(coords, labels, multimask=True).logits, torch.as_tensor(mask, dtype=torch.float32)

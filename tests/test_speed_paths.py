@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from conftest import SAMPLE
 
 from persam.data.io import read_image, read_mask
-from persam.methods import PerSAM, PerSAMConfig, location_prior, refinement, scale_fusion
+from persam.methods import PerSAM, PerSAMConfig, Shot, location_prior, refinement, scale_fusion
 from persam.methods.persam import Stage
 from persam.models import EmbeddingCache, GuidedPredictor
 from persam.models.encoders import build_encoder, onnxruntime_available, resolve_encoder
@@ -58,7 +58,7 @@ def _eager_refine(predictor, stage, coords, labels, steps, box_from_first_step):
 def test_deferred_upsampling_gives_the_same_masks(predictor, cat, config, monkeypatch):
     ref_emb, ref_mask, target = cat
     method = PerSAM(predictor, config)
-    reference = method.fit(ref_emb, ref_mask)
+    reference = method.fit([Shot(ref_emb, ref_mask)])
     fast = method.predict(target, reference)
     monkeypatch.setattr("persam.methods.persam.refine", _eager_refine)
     eager = method.predict(target, reference)
@@ -86,7 +86,7 @@ def test_points_on_a_real_similarity_map_equal_topk(predictor, cat):
     ref_emb, ref_mask, target = cat
     method = PerSAM(predictor)
     similarity = location_prior.similarity_image(
-        predictor.model, target, location_prior.similarity_grid(target, method.fit(ref_emb, ref_mask).embedding))
+        predictor.model, target, location_prior.similarity_grid(target, method.fit([Shot(ref_emb, ref_mask)]).embedding))
     flat = similarity.flatten()
     coords, labels = location_prior.select_points(similarity, 1, True)
     w = similarity.shape[1]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import SAMPLE
 
-from persam.experiments.evaluate import COLUMNS
+from persam.experiments.records import COLUMNS
 from persam.tables import main, write_table3, write_table4
 
 OBJECTS = ["cat", "colorful_sneaker", "duck_toy"]

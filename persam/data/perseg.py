@@ -1,11 +1,13 @@
 """PerSeg layout: ``Images/<object>/NN.jpg`` and ``Annotations/<object>/NN.png``.
 
-One object per folder; the reference is the image with stem ``ref_stem`` (default ``00``); every other
-image is a target, paired with the annotation of the same file stem (never by sorted position).
+One object per folder; the references are the images with the stems ``ref_stems`` (default ``00``); every
+other image is a target (except the stems in ``not_targets``: a few-shot comparison keeps its targets fixed
+across the number of references), paired with the annotation of the same file stem (never by sorted position).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +17,18 @@ from persam.data.io import IMAGE_SUFFIXES, DataError
 @dataclass(frozen=True)
 class PerSegObject:
     name: str
-    ref_image: Path
-    ref_mask: Path
+    references: tuple[tuple[str, Path, Path], ...]  # (stem, image, mask), in the order of ref_stems
     targets: tuple[tuple[str, Path, Path], ...]  # (stem, image, ground-truth mask)
+
+    @property
+    def ref_image(self) -> Path:
+        """The first reference's image."""
+        return self.references[0][1]
+
+    @property
+    def ref_mask(self) -> Path:
+        """The first reference's mask."""
+        return self.references[0][2]
 
 
 def _by_stem(folder: Path, kind: str) -> dict[str, Path]:
@@ -40,7 +51,8 @@ def list_objects(root: str | Path) -> list[str]:
     return sorted(p.name for p in images.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def load_object(root: str | Path, name: str, ref_stem: str = "00") -> PerSegObject:
+def load_object(root: str | Path, name: str, ref_stems: Sequence[str] = ("00",),
+                not_targets: Sequence[str] = ()) -> PerSegObject:
     root = Path(root)
     image_dir, mask_dir = root / "Images" / name, root / "Annotations" / name
     if not image_dir.is_dir():
@@ -50,21 +62,31 @@ def load_object(root: str | Path, name: str, ref_stem: str = "00") -> PerSegObje
     images, masks = _by_stem(image_dir, "image"), _by_stem(mask_dir, "annotation")
     if not images:
         raise DataError(f"{image_dir}: object folder has no images")
-    if ref_stem not in images:
-        raise DataError(f"{image_dir}: no reference image with stem {ref_stem!r} (found {', '.join(sorted(images))})")
-    if ref_stem not in masks:
-        raise DataError(f"{mask_dir}: no reference mask {ref_stem}.png for {images[ref_stem].name}")
+    ref_stems = [str(s) for s in ref_stems]
+    if not ref_stems:
+        raise DataError(f"{image_dir}: no reference stems given (dataset.ref_stems is empty)")
+    for ref_stem in ref_stems:
+        if ref_stem not in images:
+            raise DataError(f"{image_dir}: no reference image with stem {ref_stem!r} "
+                            f"(found {', '.join(sorted(images))})")
+        if ref_stem not in masks:
+            raise DataError(f"{mask_dir}: no reference mask {ref_stem}.png for {images[ref_stem].name}")
+    skip = set(ref_stems) | {str(s) for s in not_targets}
     targets = []
     for stem, image in images.items():
-        if stem == ref_stem:
+        if stem in skip:
             continue
         if stem not in masks:
             raise DataError(f"{image}: target image has no ground-truth mask {mask_dir / (stem + '.png')}")
         targets.append((stem, image, masks[stem]))
-    return PerSegObject(name, images[ref_stem], masks[ref_stem], tuple(targets))
+    if not targets:
+        raise DataError(f"{image_dir}: object {name!r} has no target image besides its references")
+    references = tuple((stem, images[stem], masks[stem]) for stem in ref_stems)
+    return PerSegObject(name, references, tuple(targets))
 
 
-def load_perseg(root: str | Path, objects: list[str] | None = None, ref_stem: str = "00") -> list[PerSegObject]:
+def load_perseg(root: str | Path, objects: list[str] | None = None, ref_stems: Sequence[str] = ("00",),
+                not_targets: Sequence[str] = ()) -> list[PerSegObject]:
     """The objects of a PerSeg folder (all, or the named ones; a named object that is absent is an error)."""
     available = list_objects(root)
     if objects:
@@ -76,4 +98,4 @@ def load_perseg(root: str | Path, objects: list[str] | None = None, ref_stem: st
         names = available
     if not names:
         raise DataError(f"{Path(root) / 'Images'}: no object folders")
-    return [load_object(root, name, ref_stem) for name in names]
+    return [load_object(root, name, ref_stems, not_targets) for name in names]

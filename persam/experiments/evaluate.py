@@ -1,20 +1,20 @@
 """The task behind ``python -m persam.run``: evaluate one method on one dataset, ``evaluate(cfg) -> rows``.
 
 Kept apart from the Hydra entry point so tests and notebooks call it with a composed config. The dataset's
-``task`` picks the loop (``images``: PerSeg layout, :mod:`persam.experiments.image_task`; ``video``: DAVIS
-layout). Every run writes into ``out_dir``: per-item outputs (masks, overlays, ``items/<item>.json``),
-``results.csv`` (tidy rows) and ``provenance.json``. A rerun into the same folder with the same settings
-reuses the finished items and computes only the rest.
+``task`` picks the loop from :data:`TASKS` (``images``: PerSeg layout; ``video``: DAVIS layout), imported
+only when chosen, so one task's missing dependency never hides another (and surfaces as itself). Every run
+writes into ``out_dir``: per-item outputs (masks, overlays, ``items/<item>.json``), ``results.csv`` (tidy
+rows, :mod:`persam.experiments.records`) and ``provenance.json``. A rerun into the same folder with the
+same settings reuses the finished items and computes only the rest; a folder holding another
+configuration's results is refused, never overwritten.
 """
 
 from __future__ import annotations
 
-import hashlib
+import importlib
 import json
 import os
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,31 +22,18 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from persam.data.io import DataError
 from persam.experiments import provenance
-from persam.methods import PerSAMConfig
-from persam.methods.factory import build_method
+from persam.experiments.records import COLUMNS, digest, write_atomic
+from persam.experiments.task_context import TaskContext
+from persam.methods.builder import MethodSpec, build_method, effective_settings, method_source, method_spec
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam
 
-COLUMNS = ["experiment", "dataset", "subset", "method", "label", "model", "item", "metric", "value"]
-METHOD_KEYS = set(PerSAMConfig.__dataclass_fields__)
-
-
-@dataclass
-class TaskOutput:
-    """What a dataset loop hands back: rows, the items it covered and what else provenance should say."""
-
-    rows: list[dict]
-    items: list[str]
-    units: int  # how many target images / frames were evaluated
-    wall_seconds: float
-    unit_name: str = "target_images"
-    extra: dict = field(default_factory=dict)
-
-
-def method_config(cfg: DictConfig) -> PerSAMConfig:
-    fields = {k: v for k, v in OmegaConf.to_container(cfg.method, resolve=True).items() if k in METHOD_KEYS}
-    return PerSAMConfig(**fields)
-
+# dataset.task -> "module:function" of its loop; each is called as fn(ctx: TaskContext) -> TaskOutput.
+TASKS = {
+    "images": "persam.experiments.image_task:run_image_task",
+    "video": "persam.experiments.video_task:run_video_task",
+}
 
 _MODELS: dict[tuple, object] = {}  # loaded SAMs by where their weights come from: a multirun's jobs share one
 
@@ -70,83 +57,104 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and a rename: a reader (or a later run) sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def run_method_spec(cfg: DictConfig) -> MethodSpec:
+    """The run's method config, its source file found on the run's config search path."""
+    searchpath = []
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        if HydraConfig.initialized():
+            choice = HydraConfig.get().runtime.choices.get("method")
+            searchpath = [s.path for s in HydraConfig.get().runtime.config_sources if s.schema == "file"]
+            return method_spec(cfg.method, method_source(choice or cfg.method.name, searchpath))
+    except ImportError:
+        pass
+    return method_spec(cfg.method)
 
 
-def fingerprint(cfg: DictConfig, checkpoint_sha256: str) -> str:
-    """What must match for a finished item to be reused: method, model weights, dataset settings."""
-    parts = {
+def fingerprint(cfg: DictConfig, checkpoint_sha256: str, encoder_id: str) -> str:
+    """What must match for a finished item to be reused: method, model weights, encoder, dataset settings."""
+    return digest({
         "method": OmegaConf.to_container(cfg.method, resolve=True),
         "model": cfg.model.name,
-        "encoder": cfg.model.get("encoder") or "auto",
+        "encoder": encoder_id,
         "checkpoint": checkpoint_sha256,
         "dataset": {k: v for k, v in OmegaConf.to_container(cfg.dataset, resolve=True).items() if k != "subset"},
         "corruption": OmegaConf.to_container(cfg.corruption, resolve=True) if "corruption" in cfg else None,
-    }
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    })
 
 
-def base_row(cfg: DictConfig) -> dict:
+def refuse_other_configuration(out_dir: Path, key: str, cfg: DictConfig) -> None:
+    """Stop when ``out_dir`` holds the results of another configuration (resume is for the same one)."""
+    path = out_dir / "provenance.json"
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    theirs = record.get("fingerprint")
+    if theirs is not None and theirs != key:
+        other = record.get("config", {}).get("method", {}).get("name", "?")
+        raise DataError(f"{out_dir}: holds the results of another configuration (method {other}, fingerprint "
+                        f"{theirs}); this run is method {cfg.method.name}, fingerprint {key}. Choose another "
+                        "output folder (hydra.run.dir / hydra.sweep.dir) or remove that one")
+
+
+def base_row(cfg: DictConfig, spec: MethodSpec) -> dict:
     return {
         "experiment": cfg.experiment_name,
         "dataset": cfg.dataset.name,
         "subset": cfg.dataset.subset or "as found",
-        "method": cfg.method.name,
-        "label": cfg.method.label,
+        "method": spec.name,
+        "label": spec.label,
         "model": cfg.model.name,
+        "corruption": cfg.corruption.name if "corruption" in cfg else "none",
+        "shots": len(cfg.dataset.get("ref_stems") or ["00"]),
     }
 
 
-def _tasks() -> dict[str, Callable[..., TaskOutput]]:
-    from persam.experiments.image_task import run_image_task
-
-    tasks = {"images": run_image_task}
-    try:
-        from persam.experiments.video_task import run_video_task
-    except ImportError:
-        return tasks
-    return {**tasks, "video": run_video_task}
+def task_function(task: str):
+    if task not in TASKS:
+        raise DataError(f"dataset.task must be one of {', '.join(TASKS)}, got {task!r}")
+    module, name = TASKS[task].split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def evaluate(cfg: DictConfig, out_dir: str | Path, predictor: GuidedPredictor | None = None) -> list[dict]:
     """Run ``cfg.method`` over ``cfg.dataset`` and return tidy result rows (scores in percent)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
-    tasks = _tasks()
-    task = cfg.dataset.get("task", "images")
-    if task not in tasks:
-        raise ValueError(f"dataset.task must be one of {', '.join(tasks)}, got {task!r}")
+    run_task = task_function(cfg.dataset.get("task", "images"))
+    spec = run_method_spec(cfg)
     predictor = predictor or build_predictor(cfg)
-    method = build_method(predictor, OmegaConf.to_container(cfg.method, resolve=True))
+    method = build_method(predictor, spec)
+    key = fingerprint(cfg, predictor.loaded.sha256, predictor.encoder_id)
+    refuse_other_configuration(out_dir, key, cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
     encoder_calls_before = predictor.encoder_calls
     cache_before = predictor.cache.stats() if predictor.cache else None
-    output = tasks[task](cfg, predictor, method, out_dir, base_row(cfg))
+    ctx = TaskContext(cfg, predictor, method, spec, out_dir, base_row(cfg, spec), key)
+    output = run_task(ctx)
     frame = pd.DataFrame(output.rows, columns=COLUMNS)
     write_atomic(out_dir / "results.csv", frame.to_csv(index=False))
     cache = {"enabled": False}
     if predictor.cache:
         now = predictor.cache.stats()
-        cache = {"dir": now["dir"], "hits": now["hits"] - cache_before["hits"],
+        cache = {"dir": provenance.portable_path(now["dir"]), "hits": now["hits"] - cache_before["hits"],
                  "misses": now["misses"] - cache_before["misses"]}
     record = provenance.collect({
+        "fingerprint": key,
         "config": OmegaConf.to_container(cfg, resolve=True),
-        "model": {"name": predictor.loaded.name, "checkpoint": str(predictor.loaded.checkpoint),
+        "method_settings": {"name": spec.name, "label": spec.label, "target": spec.target,
+                            "source": provenance.portable_path(spec.source),
+                            "settings": effective_settings(method) or spec.settings, **output.extra.pop("method", {})},
+        "model": {"name": predictor.loaded.name, "checkpoint": provenance.portable_path(predictor.loaded.checkpoint),
                   "sha256": predictor.loaded.sha256, "encoder": predictor.encoder_id},
         "device": str(predictor.device),
         "data": {"dataset": cfg.dataset.name, "root": output.extra.pop("root", None),
-                 "subset": output.extra.pop("subset", base_row(cfg)["subset"]),
-                 "items": output.items, output.unit_name: output.units},
-        "seed": {"value": cfg.seed, "seeded": ["python random", "numpy", "torch"],
-                 "note": "PerSAM and PerSAM-F draw no random numbers; the seed is set for any variant that does"},
+                 "subset": output.extra.pop("subset", base_row(cfg, spec)["subset"]),
+                 "items": output.items, output.unit_name: output.units,
+                 "manifest": output.extra.pop("manifest", None)},
+        "seed": {"value": cfg.seed, "seeded": ["python random", "numpy", "torch"]},
         "embedding_cache": {**cache, "encoder_calls": predictor.encoder_calls - encoder_calls_before},
         "wall_seconds": output.wall_seconds,
         **output.extra,

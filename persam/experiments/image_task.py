@@ -1,29 +1,30 @@
-"""The image task: PerSeg-layout datasets, one reference per object, IoU per object and mIoU.
+"""The image task: PerSeg-layout datasets, one or more references per object, IoU per object and mIoU.
 
-Each finished object is recorded in ``items/<object>.json`` (its rows and pixel counts, with the run's
-fingerprint) after its masks are written; a rerun with the same fingerprint reuses it instead of
-recomputing, so an interrupted run loses at most the object it was working on.
+``dataset.ref_stems`` (default ``[00]``) are each object's references; ``dataset.not_targets`` are stems
+that are never targets, so a few-shot comparison over k references keeps the same targets for every k.
+The reference masks can be eroded or dilated first (``corruption``, Table 4). Items are objects, run by the
+shared loop (:mod:`persam.experiments.item_loop`), which resumes an interrupted run object by object.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from omegaconf import DictConfig
-from tqdm import tqdm
 
 from persam.data.io import DataError, read_image, read_mask, write_mask
 from persam.data.mask_corruption import corrupt_mask
-from persam.data.perseg import load_perseg
+from persam.data.perseg import PerSegObject, load_perseg
 from persam.data.sharding import shard_items
-from persam.experiments.evaluate import TaskOutput, fingerprint, write_atomic
+from persam.experiments.item_loop import run_items
 from persam.experiments.overlays import overlay, write_image
-from persam.methods import PerSAM
+from persam.experiments.provenance import data_manifest, portable_path
+from persam.experiments.records import TaskOutput
+from persam.experiments.task_context import TaskContext
+from persam.methods.protocol import Shot
 from persam.metrics import ObjectScore, mean_scores
-from persam.models import GuidedPredictor
 
 SAMPLE_PERSEG = Path(__file__).resolve().parents[1] / "sample_data" / "perseg"
 PERSEG_OBJECTS = 40
@@ -34,80 +35,83 @@ def dataset_root(cfg: DictConfig) -> Path:
 
 
 def subset_label(cfg: DictConfig, root: Path, n_objects: int) -> str:
-    """What part of the dataset was evaluated, for tables: e.g. "3 of 40 objects"."""
-    where = "bundled sample" if root == SAMPLE_PERSEG else str(cfg.dataset.root)
+    """What part of the dataset was evaluated, for tables: e.g. "3 of 40 objects (bundled sample)"."""
+    where = "bundled sample" if root.resolve() == SAMPLE_PERSEG.resolve() else portable_path(cfg.dataset.root)
     total = PERSEG_OBJECTS if cfg.dataset.name == "perseg" else None
     count = f"{n_objects} of {total} objects" if total and n_objects < total else f"{n_objects} objects"
     return f"{count} ({where})"
 
 
-def _finished(path: Path, key: str) -> dict | None:
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None  # absent or torn: redo the object
-    return record if record.get("fingerprint") == key else None
-
-
-def run_image_task(cfg: DictConfig, predictor: GuidedPredictor, method: PerSAM, out_dir: Path, base: dict) -> TaskOutput:
+def load_objects(cfg: DictConfig) -> list[PerSegObject]:
+    """The run's objects: the dataset's (or the listed ones), this shard's share."""
     root = dataset_root(cfg)
-    objects = load_perseg(root, list(cfg.dataset.objects) if cfg.dataset.objects else None, cfg.dataset.ref_stem)
-    shard, num_shards = cfg.dataset.get("shard", 0), cfg.dataset.get("num_shards", 1)
-    chosen = set(shard_items([o.name for o in objects], shard, num_shards))
-    objects = [o for o in objects if o.name in chosen]
-    key = fingerprint(cfg, predictor.loaded.sha256)
-    if not cfg.dataset.subset:
-        base = {**base, "subset": subset_label(cfg, root, len(objects))}
-    rows: list[dict] = []
-    scores: dict[str, ObjectScore] = {}
-    n_targets = sum(len(o.targets) for o in objects)
-    computed_targets, reused = 0, []
+    objects = load_perseg(root, list(cfg.dataset.objects) if cfg.dataset.objects else None,
+                          [str(s) for s in cfg.dataset.ref_stems], [str(s) for s in cfg.dataset.get("not_targets") or []])
+    chosen = set(shard_items([o.name for o in objects], cfg.dataset.get("shard", 0), cfg.dataset.get("num_shards", 1)))
+    return [o for o in objects if o.name in chosen]
+
+
+def reference_shots(ctx: TaskContext, obj: PerSegObject) -> list[Shot]:
+    """The object's references as shots, masks corrupted as the run says (Table 4)."""
+    shots = []
+    for _, image_path, mask_path in obj.references:
+        image = read_image(image_path)
+        mask = read_mask(mask_path, image.shape[:2])
+        if not mask.any():
+            raise DataError(f"{mask_path}: reference mask is empty (no non-zero pixel)")
+        mask = corrupt_mask(mask, ctx.cfg.corruption.op, ctx.cfg.corruption.kernel)
+        shots.append(Shot(ctx.embed(image), mask))
+    return shots
+
+
+def run_object(ctx: TaskContext, obj: PerSegObject, bar) -> dict:
+    """Fit on the object's references, predict every target, write masks and overlays; the object's record."""
+    cfg, method, out_dir, base = ctx.cfg, ctx.method, ctx.out_dir, ctx.base
+    shots = reference_shots(ctx, obj)
     start = time.perf_counter()
-    with tqdm(total=n_targets, desc=f"{cfg.method.name} on {cfg.dataset.name}", unit="img",
-              disable=not cfg.progress, dynamic_ncols=True) as bar:
-        for obj in objects:
-            item_file = out_dir / "items" / f"{obj.name}.json"
-            done = _finished(item_file, key)
-            if done is not None:
-                scores[obj.name] = ObjectScore(**done["counts"])
-                rows += done["rows"]
-                reused.append(obj.name)
-                bar.update(len(obj.targets))
-                continue
-            bar.set_postfix_str(obj.name)
-            ref_image = read_image(obj.ref_image)
-            ref_mask = read_mask(obj.ref_mask, ref_image.shape[:2])
-            if not ref_mask.any():
-                raise DataError(f"{obj.ref_mask}: reference mask is empty (no non-zero pixel)")
-            ref_mask = corrupt_mask(ref_mask, cfg.corruption.op, cfg.corruption.kernel)
-            reference = method.fit(predictor.embed(ref_image), ref_mask)
-            score = scores[obj.name] = ObjectScore()
-            for stem, image_path, gt_path in obj.targets:
-                image = read_image(image_path)
-                gt = read_mask(gt_path, image.shape[:2])
-                prediction = method.predict(predictor.embed(image), reference, gt if method.needs_ground_truth else None)
-                score.add(prediction.mask, gt)
-                if cfg.outputs.masks:
-                    write_mask(out_dir / "masks" / obj.name / f"{stem}.png", prediction.mask)
-                if cfg.outputs.overlays:
-                    picture = overlay(image, prediction.mask, prediction.point_coords, prediction.point_labels, gt)
-                    write_image(out_dir / "overlays" / obj.name / f"{stem}.jpg", picture)
-                bar.update(1)
-            computed_targets += len(obj.targets)
-            object_rows = [{**base, "item": obj.name, "metric": "iou", "value": 100 * score.iou},
-                           {**base, "item": obj.name, "metric": "acc", "value": 100 * score.acc}]
-            if reference.scale_weights is not None:
-                object_rows.append({**base, "item": obj.name, "metric": "fit_sec", "value": reference.fit_seconds})
-            rows += object_rows
-            write_atomic(item_file, json.dumps({"fingerprint": key, "rows": object_rows, "counts": asdict(score)}))
+    reference = method.fit(shots)
+    fit_seconds = time.perf_counter() - start
+    ctx.clock.method_seconds += fit_seconds
+    score = ObjectScore()
+    for stem, image_path, gt_path in obj.targets:
+        image = read_image(image_path)
+        gt = read_mask(gt_path, image.shape[:2])
+        embedding = ctx.embed(image)
+        start = time.perf_counter()
+        prediction = method.predict(embedding, reference, gt if method.needs_ground_truth else None)
+        ctx.clock.method_seconds += time.perf_counter() - start
+        ctx.clock.method_images += 1
+        score.add(prediction.mask, gt)
+        if cfg.outputs.masks:
+            write_mask(out_dir / "masks" / obj.name / f"{stem}.png", prediction.mask)
+        if cfg.outputs.overlays:
+            picture = overlay(image, prediction.mask, prediction.point_coords, prediction.point_labels, gt)
+            write_image(out_dir / "overlays" / obj.name / f"{stem}.jpg", picture)
+        bar.update(1)
+    rows = [{**base, "item": obj.name, "metric": "iou", "value": 100 * score.iou},
+            {**base, "item": obj.name, "metric": "acc", "value": 100 * score.acc}]
+    if getattr(reference, "scale_weights", None) is not None:
+        rows.append({**base, "item": obj.name, "metric": "fit_sec", "value": fit_seconds})
+    return {"rows": rows, "counts": asdict(score)}
+
+
+def run_image_task(ctx: TaskContext) -> TaskOutput:
+    cfg = ctx.cfg
+    root = dataset_root(cfg)
+    objects = {o.name: o for o in load_objects(cfg)}
+    if not cfg.dataset.subset:
+        ctx.base = {**ctx.base, "subset": subset_label(cfg, root, len(objects))}
+    start = time.perf_counter()
+    loop = run_items(list(objects), lambda name: len(objects[name].targets),
+                     lambda name, bar: run_object(ctx, objects[name], bar), ctx.out_dir, ctx.key,
+                     f"{ctx.spec.name} on {cfg.dataset.name}", "img", cfg.progress)
     elapsed = time.perf_counter() - start
-    miou, macc = mean_scores(scores)
-    rows += [
-        {**base, "item": "ALL", "metric": "miou", "value": 100 * miou},
-        {**base, "item": "ALL", "metric": "macc", "value": 100 * macc},
-        # Seconds per target image computed in this run (reused objects cost nothing and are not counted).
-        {**base, "item": "ALL", "metric": "sec_per_image", "value": elapsed / max(computed_targets, 1)},
-    ]
-    return TaskOutput(rows, [o.name for o in objects], n_targets, elapsed, extra=
-                      {"root": str(root.resolve()), "resumed_items": reused, "subset": base["subset"],
-                             "shard": {"index": shard, "count": num_shards}})
+    rows = [row for record in loop.records.values() for row in record["rows"]]
+    miou, macc = mean_scores({n: ObjectScore(**r["counts"]) for n, r in loop.records.items()})
+    rows += [{**ctx.base, "item": "ALL", "metric": "miou", "value": 100 * miou},
+             {**ctx.base, "item": "ALL", "metric": "macc", "value": 100 * macc}, *ctx.timing_rows()]
+    files = [p for o in objects.values() for _, image, mask in (*o.references, *o.targets) for p in (image, mask)]
+    shard = {"index": cfg.dataset.get("shard", 0), "count": cfg.dataset.get("num_shards", 1)}
+    return TaskOutput(rows, list(objects), sum(len(o.targets) for o in objects.values()), elapsed, extra={
+        "root": portable_path(root), "subset": ctx.base["subset"], "manifest": data_manifest(files, root),
+        "resumed_items": loop.reused, "shard": shard})

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from persam.experiments.evaluate import COLUMNS, write_atomic
 from persam.experiments.loggers import GROUP_FILE, runs_group
+from persam.experiments.records import COLUMNS, write_atomic
 
 
 class MergeError(ValueError):

@@ -1,33 +1,82 @@
-"""Where a result came from: code version, configuration, model weights, data, software and machine."""
+"""Where a result came from: code version, configuration, model weights, data, software and machine.
+
+Paths are written so that they mean the same on any machine and name none: relative to the repository when
+inside it, ``~/...`` under the home folder, ``site-packages/...`` for installed files, otherwise as given.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import platform
+import site
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
-import torch
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# Tracked files whose changes do not make a run's code differ: the results the tables write.
+NOT_CODE = ("results",)
+
+
+def portable_path(path: str | Path | None) -> str | None:
+    """``path`` as a machine-independent string (see the module docstring)."""
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    if not p.is_absolute():
+        return str(path)
+    p = p.resolve()
+    anchors = [(REPO_ROOT, ""), *((Path(d).resolve(), "site-packages/") for d in site.getsitepackages()),
+               (Path.home().resolve(), "~/")]
+    for anchor, prefix in anchors:
+        if p.is_relative_to(anchor):
+            rel = p.relative_to(anchor).as_posix()
+            return prefix + rel if prefix else (rel or ".")
+    return p.name  # outside every known place: keep the name only, never the machine's folders
 
 
 def git_state(root: Path = REPO_ROOT) -> dict:
-    """Commit hash and whether the working tree differs from it (``dirty``), or nulls outside a checkout."""
+    """Commit hash; ``dirty`` when tracked source (anything outside ``results/``) differs from it, then the
+    changed files and a hash of the diff; nulls outside a checkout."""
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True).stdout
 
+    pathspec = ["--", ".", *(f":(exclude){p}" for p in NOT_CODE)]
     try:
         commit = git("rev-parse", "HEAD").strip()
-        dirty = bool(git("status", "--porcelain", "--untracked-files=no").strip())
+        changed = git("status", "--porcelain", "--untracked-files=no", *pathspec).splitlines()
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
-    return {"commit": commit, "dirty": dirty}
+    state = {"commit": commit, "dirty": bool(changed)}
+    if changed:
+        diff = git("diff", "HEAD", *pathspec)
+        state["changed_files"] = [line[3:] for line in changed]
+        state["diff_sha256"] = hashlib.sha256(diff.encode()).hexdigest()
+    return state
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def data_manifest(files: Iterable[Path], root: Path) -> dict:
+    """How many data files a run read and one hash over their paths (relative to ``root``) and contents."""
+    entries = sorted((Path(f).resolve().relative_to(Path(root).resolve()).as_posix(), file_sha256(Path(f)))
+                     for f in set(files))
+    listing = "\n".join(f"{sha}  {rel}" for rel, sha in entries)
+    return {"files": len(entries), "sha256": hashlib.sha256(listing.encode()).hexdigest()}
 
 
 def machine() -> dict:
+    import torch  # provenance is written by runs, which have torch; the tables only read it
+
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -42,6 +91,8 @@ def machine() -> dict:
 
 
 def collect(extra: dict) -> dict:
+    import torch
+
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),

@@ -1,5 +1,6 @@
-"""PerSAM, PerSAM-F and their parts: target embedding, location prior, guidance, refinement, scale fusion."""
+"""Methods (PerSAM, PerSAM-F, baselines, successors) and their parts, under one protocol (:mod:`.protocol`)."""
 
-from persam.methods.persam import PerSAM, PerSAMConfig, Prediction, Reference
+from persam.methods.persam import PerSAM, PerSAMConfig, Reference
+from persam.methods.protocol import Method, Prediction, Prompts, Shot
 
-__all__ = ["PerSAM", "PerSAMConfig", "Prediction", "Reference"]
+__all__ = ["Method", "PerSAM", "PerSAMConfig", "Prediction", "Prompts", "Reference", "Shot"]

@@ -19,32 +19,43 @@ import torch
 from torch import Tensor
 
 from persam.methods.location_prior import similarity_grid, similarity_image
-from persam.methods.persam import Prediction, Reference
+from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
 from persam.methods.refinement import box_from_mask
 from persam.methods.target import target_embedding
 from persam.models.predictor import GuidedPredictor, ImageEmbedding
 
 
 @dataclass
-class BaselineConfig:
+class SimilarityThresholdConfig:
     mask_pooling: str = "area"
     embedding_pooling: str = "mean"
-    candidates: int = 101
+    candidates: int = 101  # thresholds tried by the similarity baseline
 
 
-class SimilarityThreshold:
+@dataclass
+class ThresholdReference:
+    """The similarity baseline's reference: the target embedding (C) and the calibrated threshold."""
+
+    embedding: Tensor
+    threshold: float
+
+
+class SimilarityThreshold(Method):
     """The location prior alone, thresholded at the reference's best-IoU threshold."""
 
-    needs_ground_truth = False
+    settings_class = SimilarityThresholdConfig
 
-    def __init__(self, predictor: GuidedPredictor, config: BaselineConfig | None = None) -> None:
-        self.predictor = predictor
-        self.config = config or BaselineConfig()
+    def __init__(self, predictor: GuidedPredictor, **settings) -> None:
+        super().__init__(predictor)
+        self.config = SimilarityThresholdConfig(**settings)
 
     def _similarity(self, embedding: ImageEmbedding, target: Tensor) -> Tensor:
         return similarity_image(self.predictor.model, embedding, similarity_grid(embedding, target))
 
-    def fit(self, embedding: ImageEmbedding, mask: np.ndarray) -> Reference:
+    def fit(self, references: Shot | list[Shot], prompts: Prompts | None = None) -> ThresholdReference:
+        """Target embedding and threshold from the first reference (the baseline is one-shot)."""
+        shot = as_shots(references)[0]
+        embedding, mask = shot.embedding, shot.mask
         target = target_embedding(embedding, mask, self.config.mask_pooling, self.config.embedding_pooling)
         similarity = self._similarity(embedding, target)
         gt = torch.as_tensor(mask, device=similarity.device)
@@ -56,27 +67,26 @@ class SimilarityThreshold:
             iou = int((pred & gt).sum()) / union if union else 0.0
             if iou > best_iou:
                 best, best_iou = threshold, iou
-        return Reference(target, threshold=best)
+        return ThresholdReference(target, best)
 
-    def predict(self, embedding: ImageEmbedding, reference: Reference, gt: np.ndarray | None = None) -> Prediction:
+    def predict(self, embedding: ImageEmbedding, reference: ThresholdReference, gt: np.ndarray | None = None,
+                prompts: Prompts | None = None) -> Prediction:
         similarity = self._similarity(embedding, reference.embedding)
         empty = np.zeros((0, 2))
         return Prediction((similarity > reference.threshold).cpu().numpy(), empty, np.zeros(0, dtype=np.int64))
 
 
-class OracleBox:
-    """SAM given the ground-truth box: an upper bound, never a method."""
+class OracleBox(Method):
+    """SAM given the ground-truth box: an upper bound, never a method. It learns nothing from the reference."""
 
     needs_ground_truth = True
 
-    def __init__(self, predictor: GuidedPredictor, config: BaselineConfig | None = None) -> None:
-        self.predictor = predictor
-        self.config = config or BaselineConfig()
+    def fit(self, references: Shot | list[Shot], prompts: Prompts | None = None) -> None:
+        as_shots(references)  # the same checks as every method; nothing to keep
+        return None
 
-    def fit(self, embedding: ImageEmbedding, mask: np.ndarray) -> Reference:
-        return Reference(target_embedding(embedding, mask, self.config.mask_pooling, self.config.embedding_pooling))
-
-    def predict(self, embedding: ImageEmbedding, reference: Reference, gt: np.ndarray | None = None) -> Prediction:
+    def predict(self, embedding: ImageEmbedding, reference: None, gt: np.ndarray | None = None,
+                prompts: Prompts | None = None) -> Prediction:
         if gt is None:
             raise ValueError("the oracle-box baseline needs the target's ground-truth mask")
         box = box_from_mask(torch.as_tensor(gt))

@@ -17,7 +17,8 @@ code, uses the positive point only, no guidance, and the mean+max target embeddi
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from torch import Tensor
 
 from persam.methods.guidance import attention_bias
 from persam.methods.location_prior import select_points, similarity_grid, similarity_image
+from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
 from persam.methods.refinement import Stage, refine
 from persam.methods.scale_fusion import fit_scale_weights, fit_scale_weights_autograd, fuse
 from persam.methods.target import CENTER_THRESHOLD, target_embedding
@@ -69,57 +71,39 @@ class PerSAMConfig:
 
 @dataclass
 class Reference:
-    """What PerSAM keeps from the reference: the target embedding (C) and, for PerSAM-F, the 3 weights."""
+    """What PerSAM keeps from its references: the target embedding (C) and, for PerSAM-F, the 3 weights."""
 
     embedding: Tensor
     scale_weights: Tensor | None = None
     fit_seconds: float = 0.0
-    threshold: float | None = None  # the similarity-threshold baseline's calibrated threshold
 
 
-@dataclass
-class Prediction:
-    """A personalised mask (H x W bool) with the prompts that produced it (XY pixels, labels 1/0)."""
+class PerSAM(Method):
+    """PerSAM / PerSAM-F over a :class:`GuidedPredictor`. ``fit`` once on the references, then ``predict``.
 
-    mask: np.ndarray
-    point_coords: np.ndarray
-    point_labels: np.ndarray
-    extra: dict = field(default_factory=dict)
-    logits: Tensor | None = None  # H x W logits of the final mask (mask = logits > 0)
-
-
-@dataclass
-class Prompts:
-    """Prompts given besides the location prior's points (video: the previous frame's box and its centre).
-
-    points: N x 2 XY pixels with labels (N, 1 = positive), appended after the prior's points and used by
-    every decoding; box: XYXY pixels, used by the first decoding (refinement boxes come from the masks).
+    Built as ``PerSAM(predictor, **settings)`` (the fields of :class:`PerSAMConfig`, as Hydra passes them from
+    ``conf/method/*.yaml``) or ``PerSAM(predictor, PerSAMConfig(...))``.
     """
 
-    points: np.ndarray | None = None
-    labels: np.ndarray | None = None
-    box: np.ndarray | None = None
+    settings_class = PerSAMConfig
+    supports_video = True
 
-
-class PerSAM:
-    """PerSAM / PerSAM-F over a :class:`GuidedPredictor`. ``fit`` once per reference, then ``predict``."""
-
-    needs_ground_truth = False
-
-    def __init__(self, predictor: GuidedPredictor, config: PerSAMConfig | None = None) -> None:
-        self.predictor = predictor
-        self.config = config or PerSAMConfig()
+    def __init__(self, predictor: GuidedPredictor, config: PerSAMConfig | None = None, **settings) -> None:
+        super().__init__(predictor)
+        if config is not None and settings:
+            raise TypeError("give PerSAM a PerSAMConfig or keyword settings, not both")
+        self.config = config or PerSAMConfig(**settings)
 
     # -- reference ------------------------------------------------------------------------------------
-    def fit(self, embedding: ImageEmbedding, mask: np.ndarray, prompts: Prompts | None = None) -> Reference:
-        """Learn the target from the reference image's embedding and its H x W boolean mask (PerSAM-F fits its
-        weights on the decoding of the prior's points plus ``prompts``)."""
+    def fit(self, references: Shot | Sequence[Shot], prompts: Prompts | None = None) -> Reference:
+        """Learn the target from the references (each an image embedding and its H x W boolean mask); with
+        several, the target embedding is the mean of theirs. PerSAM-F fits its weights on the first
+        reference's decoding of the prior's points plus ``prompts`` (a tracker's box of that frame)."""
         cfg = self.config
-        if mask.shape != tuple(embedding.original_size):
-            raise ValueError(f"reference mask is {mask.shape[1]}x{mask.shape[0]} but its image is "
-                             f"{embedding.original_size[1]}x{embedding.original_size[0]}")
-        target = target_embedding(embedding, mask, cfg.mask_pooling, cfg.embedding_pooling,
-                                  center_threshold=cfg.center_threshold)
+        shots = as_shots(references)
+        target = torch.stack([target_embedding(s.embedding, s.mask, cfg.mask_pooling, cfg.embedding_pooling,
+                                               center_threshold=cfg.center_threshold) for s in shots]).mean(0)
+        embedding, mask = shots[0].embedding, shots[0].mask
         if not cfg.scale_fusion:
             return Reference(target)
         start = time.perf_counter()

@@ -10,8 +10,9 @@ A method is a class built by ``hydra.utils.instantiate`` from ``conf/method/<nam
 
 and called as ``MyMethod(predictor, **settings)``. Its interface:
 
-* ``fit(references)`` -> a reference state (any object the method understands), from one or more
-  :class:`Shot` (the reference image's embedding and its H x W boolean mask);
+* ``fit(references, prompts=None)`` -> a reference state (any object the method understands), from one or
+  more :class:`Shot` (the reference image's embedding and its H x W boolean mask); ``prompts`` are a
+  tracker's prompts on the reference frame, for methods that fit on their own decoding (PerSAM-F);
 * ``predict(embedding, reference, gt=None, prompts=None)`` -> :class:`Prediction` for a target image;
   ``gt`` (the target's H x W ground truth) is passed only when ``needs_ground_truth`` is true (oracles);
   ``prompts`` (:class:`Prompts`) are extra prompts from a tracker;
@@ -95,7 +96,7 @@ class Method:
     def __init__(self, predictor: GuidedPredictor) -> None:
         self.predictor = predictor
 
-    def fit(self, references: Sequence[Shot]) -> Any:
+    def fit(self, references: Sequence[Shot], prompts: Prompts | None = None) -> Any:
         raise NotImplementedError
 
     def predict(self, embedding: ImageEmbedding, reference: Any, gt: np.ndarray | None = None,

@@ -27,13 +27,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from persam.methods.persam import PerSAM, Prediction, Prompts, Reference
+from persam.methods.protocol import Method, Prediction, Prompts, Shot
 from persam.models.predictor import ImageEmbedding
 
 
 @dataclass(frozen=True)
 class VideoConfig:
-    """What the tracker adds to PerSAM's prompts (the original ``persam_video*.py`` settings by default)."""
+    """What the tracker adds to a method's prompts (the original ``persam_video*.py`` settings by default).
+    Read from the ``video:`` block of the method's config (its ``settings`` are the method's own, applied by
+    :func:`persam.experiments.video_task.video_method`)."""
 
     box_prompt: bool = True  # the previous frame's box as a box prompt
     center_point: bool = True  # its centre as a positive point
@@ -50,10 +52,9 @@ class ObjectState:
     ``mask``: its H x W boolean mask in the last frame (after the competition between objects)."""
 
     object_id: int
-    reference: Reference
+    reference: object  # the method's reference state
     box: np.ndarray
     mask: np.ndarray
-    frames_lost: int = 0  # consecutive frames in which the object found no pixel
 
 
 @dataclass
@@ -111,7 +112,7 @@ def resolve_overlaps(logits: dict[int, Tensor], size: tuple[int, int]) -> np.nda
     return lut[winner]
 
 
-def start(method: PerSAM, embedding: ImageEmbedding, labels: np.ndarray, object_ids: list[int] | None = None,
+def start(method: Method, embedding: ImageEmbedding, labels: np.ndarray, object_ids: list[int] | None = None,
           config: VideoConfig | None = None) -> list[ObjectState]:
     """Per-object state from frame 0's embedding and its H x W label map (0 background, ids the objects,
     255 void is ignored). ``object_ids`` default to every non-zero, non-void label present."""
@@ -130,12 +131,13 @@ def start(method: PerSAM, embedding: ImageEmbedding, labels: np.ndarray, object_
     for k in object_ids:
         mask = labels == k
         box = mask_box(mask)
-        prompts = box_prompts(box, mask.shape, config) if method.config.scale_fusion else None
-        states.append(ObjectState(k, method.fit(embedding, mask, prompts=prompts), box, mask))
+        # A method that fits on its own decoding (PerSAM-F) fits with the prompts it will be given later.
+        prompts = box_prompts(box, mask.shape, config)
+        states.append(ObjectState(k, method.fit([Shot(embedding, mask)], prompts=prompts), box, mask))
     return states
 
 
-def step(method: PerSAM, embedding: ImageEmbedding, states: list[ObjectState],
+def step(method: Method, embedding: ImageEmbedding, states: list[ObjectState],
          config: VideoConfig | None = None) -> tuple[FrameResult, list[ObjectState]]:
     """Segment every object of ``states`` in one new frame; returns the frame's result and the new states."""
     config = config or VideoConfig()
@@ -143,7 +145,7 @@ def step(method: PerSAM, embedding: ImageEmbedding, states: list[ObjectState],
     predictions = {}
     for state in states:
         prompts = box_prompts(state.box, size, config)
-        if config.reacquire and not inside(method.most_similar_point(embedding, state.reference),
+        if config.reacquire and not inside(most_similar_point(method, embedding, state.reference),
                                            widened(state.box, size, config.box_margin)):
             prompts = None  # the object is not where its box says: the location prior alone
         predictions[state.object_id] = method.predict(embedding, state.reference, prompts=prompts)
@@ -152,17 +154,15 @@ def step(method: PerSAM, embedding: ImageEmbedding, states: list[ObjectState],
     for state in states:
         mask = labels == state.object_id
         box = mask_box(mask)
-        if box is None:
-            new_states.append(replace(state, mask=mask, frames_lost=state.frames_lost + 1))
-        else:
-            new_states.append(replace(state, box=box, mask=mask, frames_lost=0))
+        # An object that found no pixel keeps its last box, so it can be found again.
+        new_states.append(replace(state, mask=mask) if box is None else replace(state, box=box, mask=mask))
     return FrameResult(labels, predictions), new_states
 
 
-def track(method: PerSAM, embeddings, first_labels: np.ndarray, config: VideoConfig | None = None):
-    """Convenience loop: yields a :class:`FrameResult` for each embedding after the first (frame 0's)."""
-    iterator = iter(embeddings)
-    states = start(method, next(iterator), first_labels, config=config)
-    for embedding in iterator:
-        result, states = step(method, embedding, states, config)
-        yield result
+def most_similar_point(method: Method, embedding: ImageEmbedding, reference) -> np.ndarray:
+    """The XY pixel of the method's location-prior maximum (``reacquire`` needs it)."""
+    find = getattr(method, "most_similar_point", None)
+    if find is None:
+        raise ValueError(f"video reacquire needs the method's location prior; {type(method).__name__} has no "
+                         "most_similar_point")
+    return find(embedding, reference)
