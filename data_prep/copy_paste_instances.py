@@ -106,7 +106,7 @@ def composite(target: np.ndarray, target_mask: np.ndarray, source: np.ndarray, s
 def build(src: Path, out: Path, ref_stem: str = "00", margin: int = MARGIN) -> dict:
     """Write the composites and the unmodified targets of every object of ``src`` to ``out``; the manifest."""
     manifest: dict = {"source": str(src), "ref_stem": ref_stem, "margin": margin, "objects": {}, "skipped": []}
-    for obj in load_perseg(src, ref_stem=ref_stem):
+    for obj in load_perseg(src, ref_stems=[ref_stem]):
         images, annotations = out / "Images" / obj.name, out / "Annotations" / obj.name
         images.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(obj.ref_image, images / f"{ref_stem}{obj.ref_image.suffix.lower()}")

@@ -121,7 +121,7 @@ def test_calibration_puts_the_threshold_between_the_references_and_their_backgro
     assert isinstance(cal, Calibration) and cal.rule == "leave-one-out"
     assert fitted == [3, 2, 2, 2]
     assert cal.positives == pytest.approx([0.8] * 3) and cal.negatives == [0.2] * 3
-    assert cal.threshold == pytest.approx(0.75)
+    assert cal.threshold == pytest.approx(0.75) and cal.instance_threshold == pytest.approx(0.5)
     single = calibrate(shots[:1], fit, score, margin=0.5, exclude_margin=2)  # the midpoint guard: (0.7 + 0.2) / 2
     assert single.rule == "self" and single.threshold == pytest.approx(0.45)
     with pytest.raises(ValueError, match="presence_margin"):

@@ -5,14 +5,15 @@ PerSAM and PerSAM-F take it out of their location prior with :func:`suppress_reg
 ``score`` (:class:`persam.methods.protocol.Prediction`). :func:`find_instances` runs the loop:
 
 1. predict with the region of the instances found so far excluded;
-2. stop when the new prediction's score is below the presence threshold, its mask is empty, or it is mostly
+2. stop when the new prediction's score is below ``threshold`` (for PerSAM the calibration's
+   ``instance_threshold``, see :mod:`persam.methods.presence`), its mask is empty, or it is mostly
    (``REPEAT_OVERLAP``) an instance already found (SAM grew back into it); else keep it and go on, at most
    ``max_instances`` times;
 3. the instance label map (0 background, 1..n in the order found): a pixel claimed by several instances goes
    to the one with the highest logit there (to the earlier one where a method gives no logits).
 
 The first instance follows the method's own presence decision (an absent object stays absent); the later
-ones need the threshold, so a method looking for several instances always calibrates one.
+ones need a threshold, so a method looking for several instances always calibrates one.
 """
 
 from __future__ import annotations

@@ -21,6 +21,13 @@ unseen view around them. The midpoint guards a reference whose background looks 
 is a method setting (``presence_margin``, default ``DEFAULT_MARGIN``, in units of the score: cosine
 similarity); its default was chosen on the PerSeg subset (3 objects, cross negatives), never on the targets of
 davis_perseg, where the presence protocol measures it.
+
+A second threshold serves the several-instances loop (``instance_threshold``): the midpoint ``(pos + neg) / 2``.
+A further instance is sought only in an image where the object was already found, so its competitors are that
+image's other regions, which the reference's background stands for, not other objects; and a second copy is
+often smaller or partly hidden, which lowers its pooled similarity (the bundled cat pasted at half size scores
+0.84 against its reference, the unmodified cat 0.97, the best non-cat region of the unmodified photo 0.52).
+
 Why not inpaint the object away and re-encode? It needs the reference pixels (a :class:`Shot` carries only the
 embedding), a second encoder pass, and an inpainting model's own artefacts become what "absent" looks like.
 """
@@ -52,6 +59,7 @@ class Calibration:
     negatives: list[float]
     margin: float
     rule: str  # "leave-one-out" (k >= 2) or "self" (k = 1)
+    instance_threshold: float  # for instances after the first (persam.methods.instances)
 
 
 def dilate(mask: np.ndarray, margin: int) -> np.ndarray:
@@ -93,7 +101,8 @@ def calibrate(shots: Sequence[Shot], fit: Callable[[list[Shot]], object],
         rule = "self"
     negatives = [score(shot.embedding, full, dilate(shot.mask, exclude_margin)) for shot in shots]
     pos, neg = min(positives), max(negatives)
-    return Calibration(max(pos - margin, (pos + neg) / 2), positives, negatives, margin, rule)
+    midpoint = (pos + neg) / 2
+    return Calibration(max(pos - margin, midpoint), positives, negatives, margin, rule, midpoint)
 
 
 def decide(prediction: Prediction, threshold: float | None) -> Prediction:
