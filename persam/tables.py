@@ -13,11 +13,13 @@ import argparse
 import json
 import shutil
 import sys
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 
 from persam.experiments.merge import MergeError, merge_shards
+from persam.experiments.protocol_tables import write_protocol_table
 from persam.experiments.reference_numbers import ORIGINAL_CODE_VIT_T, PAPER_TABLE1, PAPER_TABLE3
 from persam.experiments.table2 import write_table2
 from persam.experiments.table_text import markdown, provenance_section
@@ -215,7 +217,8 @@ def write_figures(rows: pd.DataFrame, runs: list[Path], out: Path, title: str) -
 
 
 # table name -> writer(runs, out_dir) -> DataFrame. Each writer puts README.md, CSVs and provenance/ in out_dir.
-TABLES = {"table1": write_table1, "table2": write_table2, "table3": write_table3, "table4": write_table4}
+TABLES = {"table1": write_table1, "table2": write_table2, "table3": write_table3, "table4": write_table4,
+          **{name: partial(write_protocol_table, name) for name in ("fewshot", "presence", "instances")}}
 
 
 def main(argv: list[str] | None = None) -> int:
