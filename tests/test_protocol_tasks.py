@@ -29,15 +29,15 @@ def _all(run: Path) -> pd.Series:
 
 def test_experiment_configs_compose():
     for name, task in (("fewshot", "images"), ("presence", "presence"), ("instances", "instances")):
-        cfg = _cfg(f"+experiment={name}")
+        cfg = _cfg(f"experiment={name}")
         assert cfg.dataset.task == task and cfg.experiment_name == name
-    assert _cfg("+experiment=fewshot").dataset.not_targets == ["r1", "r2"]
-    assert _cfg("+experiment=presence").method.presence is True
+    assert _cfg("experiment=fewshot").dataset.not_targets == ["r1", "r2"]
+    assert _cfg("experiment=presence").method.presence is True
 
 
 @pytest.mark.slow
 def test_presence_task_on_two_sample_objects(tmp_path, predictor):
-    cfg = _cfg("+experiment=presence", "dataset=perseg", f"dataset.root={SAMPLE}", "dataset.objects=[cat,duck_toy]")
+    cfg = _cfg("experiment=presence", "dataset=perseg", f"dataset.root={SAMPLE}", "dataset.objects=[cat,duck_toy]")
     evaluate(cfg, tmp_path / "run", predictor=predictor)
     summary = _all(tmp_path / "run")
     assert {"auroc", "tpr", "fpr", "miou_pos", "miou_unchecked"} <= set(summary.index)
@@ -55,7 +55,7 @@ def test_instances_task_on_sample_composites(tmp_path, predictor):
     build(SAMPLE, tmp_path / "composites")
     runs = []
     for n in (1, 3):
-        cfg = _cfg("+experiment=instances", "dataset=perseg_instances", f"dataset.root={tmp_path / 'composites'}",
+        cfg = _cfg("experiment=instances", "dataset=perseg_instances", f"dataset.root={tmp_path / 'composites'}",
                    "dataset.objects=[cat,duck_toy]", f"method.max_instances={n}")
         evaluate(cfg, tmp_path / f"max{n}", predictor=predictor)
         runs.append(tmp_path / f"max{n}")
