@@ -21,7 +21,8 @@ endef
 FRESH_CACHE = cache.dir=$(RUNS)/cache-$(1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo app test test-slow table1 table2 table2-reacquire table3 table4 tables readme davis_perseg bench lint clean
+.PHONY: help install demo app test test-slow table1 table2 table2-reacquire table3 table4 tables readme davis_perseg \
+	bench lint clean davis_fewshot davis_instances perseg_instances fewshot presence instances
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -87,6 +88,28 @@ table2: install ## Table 2 (DAVIS J&F: PerSAM, PerSAM-F tracking) on DAVIS, spli
 
 table2-reacquire: install ## Table 2 with method.video.reacquire=true (not in the original) -> results/table2-reacquire/
 	$(MAKE) table2 VIDEO_ARGS=method.video.reacquire=true TABLE2_OUT=results/table2-reacquire
+
+# Protocols of our own (not in the paper): several references, presence, several instances.
+davis_fewshot: install ## derive davis_perseg plus 2 extra references per sequence (r1, r2) -> data/davis_fewshot/
+	$(PY) data_prep/davis_fewshot.py --davis $(DAVIS) --out data/davis_fewshot
+
+davis_instances: install davis_perseg ## copy-paste composites of davis_perseg -> data/davis_perseg_instances/
+	$(PY) data_prep/copy_paste_instances.py --src data/davis_perseg --out data/davis_perseg_instances
+
+perseg_instances: install ## copy-paste composites of DATA (PerSeg) -> data/perseg_instances/
+	$(PY) data_prep/copy_paste_instances.py --src $(DATA) --out data/perseg_instances
+
+fewshot: install davis_fewshot ## k = 1, 2, 3 references on fixed targets (PerSeg here: k = 1, 2) -> results/fewshot/
+	$(call image_table,fewshot,perseg,$(DATA_ARGS) dataset=perseg 'dataset.not_targets=[01]' 'dataset.ref_stems=["00"],["00","01"]')
+	$(call image_table,fewshot,davis_fewshot,dataset=davis_fewshot)
+
+presence: install davis_perseg ## presence with cross-object negatives on DATA and davis_perseg -> results/presence/
+	$(call image_table,presence,perseg,$(DATA_ARGS) dataset=perseg)
+	$(call image_table,presence,davis_perseg,dataset=davis_perseg)
+
+instances: install davis_instances perseg_instances ## several instances on copy-paste composites -> results/instances/
+	$(call image_table,instances,perseg,dataset=perseg_instances)
+	$(call image_table,instances,davis_perseg,dataset=davis_instances)
 
 tables: table1 table3 table4 readme ## every image table, then the README's results block
 

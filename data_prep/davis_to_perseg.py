@@ -28,24 +28,36 @@ def target_indices(n_frames: int) -> list[int]:
     return [int(i) for i in np.round(np.linspace(0, n_frames - 1, 6))[1:]]
 
 
-def derive(davis: Path, out: Path, sequences: list[str]) -> None:
+def copy_frame(davis: Path, out: Path, seq: str, frame: Path, stem: str) -> None:
+    """Copy one DAVIS frame to ``Images/<seq>/<stem>.jpg`` and its 1-object annotation to a {0, 1} palette PNG."""
+    annotation = davis / "Annotations" / "480p" / seq / f"{frame.stem}.png"
+    labels = read_label_map(annotation)
+    objects = set(np.unique(labels)) - {0, 255}
+    if len(objects) > 1:
+        raise SystemExit(f"error: {annotation}: {len(objects)} objects; davis_perseg takes 1-object sequences")
+    (out / "Images" / seq).mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(frame, out / "Images" / seq / f"{stem}.jpg")
+    write_mask(out / "Annotations" / seq / f"{stem}.png", (labels > 0) & (labels != 255))
+
+
+def derive(davis: Path, out: Path, sequences: list[str], quiet: bool = False) -> None:
     for seq in sequences:
         frames = sorted((davis / "JPEGImages" / "480p" / seq).glob("*.jpg"))
         if not frames:
             raise SystemExit(f"error: {davis / 'JPEGImages' / '480p' / seq}: sequence not found or empty")
-        chosen = [0, *target_indices(len(frames))]
-        for new_index, frame_index in enumerate(chosen):
-            frame = frames[frame_index]
-            annotation = davis / "Annotations" / "480p" / seq / f"{frame.stem}.png"
-            labels = read_label_map(annotation)
-            objects = set(np.unique(labels)) - {0, 255}
-            if len(objects) > 1:
-                raise SystemExit(f"error: {annotation}: {len(objects)} objects; davis_perseg takes 1-object sequences")
-            stem = f"{new_index:02d}"
-            (out / "Images" / seq).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(frame, out / "Images" / seq / f"{stem}.jpg")
-            write_mask(out / "Annotations" / seq / f"{stem}.png", (labels > 0) & (labels != 255))
-    print(f"{out}: {len(sequences)} objects, 1 reference + 5 targets each")
+        for new_index, frame_index in enumerate([0, *target_indices(len(frames))]):
+            copy_frame(davis, out, seq, frames[frame_index], f"{new_index:02d}")
+    if not quiet:
+        print(f"{out}: {len(sequences)} objects, 1 reference + 5 targets each")
+
+
+def default_sequences(davis: Path) -> list[str]:
+    """The sequences of ``ImageSets/2017/val_available.txt`` (else ``val.txt``)."""
+    sets = davis / "ImageSets" / "2017"
+    split = sets / "val_available.txt" if (sets / "val_available.txt").is_file() else sets / "val.txt"
+    if not split.is_file():
+        raise SystemExit(f"error: {split}: no sequence list; pass --sequences")
+    return split.read_text().split()
 
 
 def main() -> int:
@@ -54,13 +66,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "davis_perseg")
     parser.add_argument("--sequences", nargs="*", help="default: ImageSets/2017/val_available.txt, else val.txt")
     args = parser.parse_args()
-    sequences = args.sequences
-    if not sequences:
-        sets = args.davis / "ImageSets" / "2017"
-        split = sets / "val_available.txt" if (sets / "val_available.txt").is_file() else sets / "val.txt"
-        if not split.is_file():
-            raise SystemExit(f"error: {split}: no sequence list; pass --sequences")
-        sequences = split.read_text().split()
+    sequences = args.sequences or default_sequences(args.davis)
     if args.out.exists():
         shutil.rmtree(args.out)
     derive(args.davis, args.out, sequences)

@@ -3,13 +3,15 @@
     persam segment --ref-image dog.jpg --ref-mask dog.png --images photos/ --out masks/
     persam segment ... --method persam_f --model vit_b --checkpoint ~/sam_vit_b_01ec64.pth
     persam segment --ref-image dog.jpg --ref-point 410,220 --images photos/ --out masks/   # one click, no mask file
+    persam segment --ref-image a.jpg --ref-mask a.png --ref-image b.jpg --ref-mask b.png --max-instances 3 ...
     persam track --frames video_frames/ --ref-mask frame0.png --out tracked/
     persam app                                  # the web page (http://127.0.0.1:7860)
     persam dreambooth-masks --instance-dir dog_photos/ --ref-point 410,300 --out dog_masks/
 
-``segment`` writes ``<out>/masks/<name>.png`` (palette PNG, 1 = the object) and ``<out>/overlays/<name>.jpg``
-(``<name>`` keeps the image's path relative to the folder given, see :mod:`persam.output_paths`; ``--coco``
-adds ``<out>/masks_coco.json``); with clicks instead of ``--ref-mask``, ``<out>/reference_mask.png`` and
+``segment`` writes ``<out>/masks/<name>.png`` (palette PNG, 1..n the instances, all 0 where the object is
+absent), ``<out>/overlays/<name>.jpg`` and ``<out>/scores.csv`` (see :mod:`persam.segment_images`);
+``<name>`` keeps the image's path relative to the folder given (:mod:`persam.output_paths`); ``--coco``
+adds ``<out>/masks_coco.json``; with clicks instead of ``--ref-mask``, ``<out>/reference_mask.png`` and
 ``<out>/reference_overlay.jpg`` too (:mod:`persam.cli_clicks`);
 ``track`` writes ``<out>/masks/<frame>.png`` (palette PNGs with the reference mask's object indices) and
 ``<out>/overlay.gif``; ``dreambooth-masks`` writes ``<out>/<photo stem>.png`` and ``<out>/contact_sheet.png``
@@ -32,7 +34,7 @@ from persam.cli_clicks import add_click_options, check_reference_source, referen
 from persam.coco_export import CocoMasks
 from persam.data.davis import annotation_palette
 from persam.data.io import DEFAULT_PALETTE, DataError, read_image, read_label_map, read_mask, write_mask
-from persam.experiments.overlays import overlay, overlay_labels, write_image
+from persam.experiments.overlays import overlay_labels
 from persam.experiments.video_task import video_config, video_method
 from persam.methods.builder import MethodConfigError, build_method, method_spec
 from persam.methods.protocol import Shot
@@ -41,36 +43,51 @@ from persam.models import EmbeddingCache, GuidedPredictor, build_sam
 from persam.models.checkpoints import CheckpointError
 from persam.output_paths import image_files
 from persam.run import CONFIG_DIR
+from persam.segment_images import segment_files, summary
 
 
 def segment(args: argparse.Namespace) -> int:
+    if args.ref_mask and len(args.ref_image) != len(args.ref_mask):
+        raise DataError(f"--ref-image and --ref-mask come in pairs: got {len(args.ref_image)} images and "
+                        f"{len(args.ref_mask)} masks")
+    if not args.ref_mask and len(args.ref_image) > 1:
+        raise DataError("clicks (--ref-point/--ref-box) segment one reference image; give masks for several")
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose(config_name="config", overrides=[f"method={args.method}"])
-    ref_image = read_image(args.ref_image)
-    if args.ref_mask is not None:
-        ref_mask = read_mask(args.ref_mask, ref_image.shape[:2])
-        if not ref_mask.any():
-            raise DataError(f"{args.ref_mask}: reference mask is empty (no non-zero pixel)")
+        overrides = [f"method={args.method}"]
+        if "presence" in cfg.method:  # on by default where the method has it
+            overrides.append(f"method.presence={str(not args.always_mask).lower()}")
+        if args.max_instances != 1:
+            if "max_instances" not in cfg.method:
+                raise DataError(f"method {args.method!r} finds one instance only (no max_instances setting)")
+            overrides.append(f"method.max_instances={args.max_instances}")
+        cfg = compose(config_name="config", overrides=overrides)
     files = image_files(args.images)
     predictor = GuidedPredictor(build_sam(args.model, args.checkpoint, args.device),
                                 None if args.no_cache else EmbeddingCache())
-    if args.ref_mask is None:
-        ref_mask = reference_from_clicks(args, predictor, ref_image, args.ref_image)
+    references = []
+    for i, image_path in enumerate(args.ref_image):
+        ref_image = read_image(image_path)
+        if args.ref_mask:
+            ref_mask = read_mask(args.ref_mask[i], ref_image.shape[:2])
+            if not ref_mask.any():
+                raise DataError(f"{args.ref_mask[i]}: reference mask is empty (no non-zero pixel)")
+        else:
+            ref_mask = reference_from_clicks(args, predictor, ref_image, image_path)
+        references.append((ref_image, ref_mask))
     method = build_method(predictor, cfg.method)
     if method.needs_ground_truth:
         raise DataError(f"method {args.method!r} is an oracle: it reads the ground truth, which segment does not have")
-    reference = method.fit([Shot(predictor.embed(ref_image), ref_mask)])
-    coco = CocoMasks(args.ref_image.stem) if args.coco else None
-    for path, key in tqdm(files, desc=f"{cfg.method.label}", unit="img"):
-        image = read_image(path)
-        prediction = method.predict(predictor.embed(image), reference)
-        write_mask(args.out / "masks" / f"{key}.png", prediction.mask)
-        write_image(args.out / "overlays" / f"{key}.jpg",
-                    overlay(image, prediction.mask, prediction.point_coords, prediction.point_labels))
-        if coco is not None:
-            coco.add(f"{key}.png", prediction.mask, getattr(prediction, "score", float("nan")))
-    print(f"{len(files)} masks in {args.out / 'masks'}, overlays in {args.out / 'overlays'}"
+    reference = method.fit([Shot(predictor.embed(image), mask) for image, mask in references])
+    coco = CocoMasks(args.ref_image[0].stem) if args.coco else None
+    results = segment_files(method, reference, predictor, files, args.out, desc=cfg.method.label, coco=coco)
+    absent = [r.file for r in results if not r.present]
+    print(f"{len(files)} masks in {args.out / 'masks'}, overlays in {args.out / 'overlays'}, "
+          f"scores in {args.out / 'scores.csv'}"
           + (f", COCO JSON {coco.write(args.out / 'masks_coco.json')}" if coco is not None else ""))
+    if absent:
+        print(f"absent ({len(absent)}): {', '.join(absent)}")
+    print(summary(results))
     return 0
 
 
@@ -167,8 +184,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="persam", description="One-shot personalized segmentation with SAM.")
     sub = parser.add_subparsers(dest="command", required=True)
     seg = sub.add_parser("segment", help="find the object of a reference mask in other images")
-    seg.add_argument("--ref-image", type=Path, required=True, help="the reference photo")
-    seg.add_argument("--ref-mask", type=Path, default=None, help="its mask (any non-zero pixel is the object)")
+    seg.add_argument("--ref-image", type=Path, action="append", required=True,
+                     help="a reference photo (repeat with --ref-mask for several references)")
+    seg.add_argument("--ref-mask", type=Path, action="append", default=[],
+                     help="its mask (any non-zero pixel is the object), one per --ref-image, in the same order")
     add_click_options(seg)
     seg.add_argument("--images", type=Path, nargs="+", required=True,
                      help="image files or folders (with several folders, results go to masks/<folder>/...)")
@@ -179,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     seg.add_argument("--checkpoint", default=None, help="path to the model's checkpoint (default: found/downloaded)")
     seg.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     seg.add_argument("--no-cache", action="store_true", help="do not cache image embeddings on disk")
+    seg.add_argument("--max-instances", type=int, default=1,
+                     help="find up to N instances per image; masks/<name>.png is then a label map 1..n (default 1)")
+    seg.add_argument("--always-mask", action="store_true",
+                     help="never say absent: a mask for every image (the presence check is on by default)")
     trk = sub.add_parser("track", help="track the objects of the first frame's mask through a video's frames")
     trk.add_argument("--frames", type=Path, required=True, help="folder of the video's frames (sorted by name)")
     trk.add_argument("--ref-mask", type=Path, default=None,

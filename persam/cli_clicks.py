@@ -50,9 +50,9 @@ def has_clicks(args: argparse.Namespace) -> bool:
 
 def check_reference_source(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Exactly one of a mask file or clicks (argparse's one-line usage error, exit 2, otherwise)."""
-    if args.ref_mask is not None and has_clicks(args):
+    if args.ref_mask and has_clicks(args):
         parser.error("give either --ref-mask or clicks (--ref-point/--ref-neg-point/--ref-box), not both")
-    if args.ref_mask is None and not has_clicks(args):
+    if not args.ref_mask and not has_clicks(args):
         parser.error("the reference object is needed: --ref-mask FILE, or --ref-point X,Y (or --ref-box)")
 
 

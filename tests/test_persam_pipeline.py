@@ -111,7 +111,7 @@ def test_refinement_keeps_a_mask_when_a_step_returns_empty(predictor, cat, monke
 
 def test_mismatched_reference_mask_is_refused(predictor, cat):
     ref_emb, ref_mask, _, _ = cat
-    with pytest.raises(ValueError, match="reference mask is"):
+    with pytest.raises(ValueError, match=r"reference 0: mask is 1282x1281 but its image is 1282x1282"):
         PerSAM(predictor).fit([Shot(ref_emb, ref_mask[:-1])])
 
 

@@ -30,7 +30,7 @@ SCORES = ["item", "metric", "value"]
 
 def _scores(run: Path) -> pd.DataFrame:
     rows = pd.read_csv(run / "results.csv")
-    return rows[~rows.metric.isin(["sec_per_image", "fit_sec"])][SCORES].reset_index(drop=True)
+    return rows[~rows.metric.str.contains("sec")][SCORES].reset_index(drop=True)  # timings differ, scores must not
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """The task behind ``python -m persam.run``: evaluate one method on one dataset, ``evaluate(cfg) -> rows``.
 
 Kept apart from the Hydra entry point so tests and notebooks call it with a composed config. The dataset's
-``task`` picks the loop from :data:`TASKS` (``images``: PerSeg layout; ``video``: DAVIS layout), imported
+``task`` picks the loop from :data:`TASKS` (``images``: PerSeg layout; ``video``: DAVIS layout; ``presence``
+and ``instances``: the protocols of :mod:`persam.experiments.presence_task` and ``instances_task``), imported
 only when chosen, so one task's missing dependency never hides another (and surfaces as itself). Every run
 writes into ``out_dir``: per-item outputs (masks, overlays, ``items/<item>.json``), ``results.csv`` (tidy
 rows, :mod:`persam.experiments.records`) and ``provenance.json``. A rerun into the same folder with the
@@ -34,6 +35,8 @@ from persam.models import EmbeddingCache, GuidedPredictor, build_sam
 TASKS = {
     "images": "persam.experiments.image_task:run_image_task",
     "video": "persam.experiments.video_task:run_video_task",
+    "presence": "persam.experiments.presence_task:run_presence_task",
+    "instances": "persam.experiments.instances_task:run_instances_task",
 }
 
 _MODELS: dict[tuple, object] = {}  # loaded SAMs by where their weights come from: a multirun's jobs share one

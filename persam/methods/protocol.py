@@ -48,11 +48,14 @@ class Prompts:
 
     points: N x 2 XY pixels with labels (N, 1 = positive), appended after the method's points and used by
     every decoding; box: XYXY pixels, used by the first decoding (refinement boxes come from the masks).
+    exclude: H x W bool, a region the method must not prompt in (the instances already found, see
+    :mod:`persam.methods.instances`); a method that cannot honour it ignores it.
     """
 
     points: np.ndarray | None = None
     labels: np.ndarray | None = None
     box: np.ndarray | None = None
+    exclude: np.ndarray | None = None
 
 
 @dataclass

@@ -37,8 +37,8 @@ def metric_table(rows: pd.DataFrame, metrics: dict[str, str], per_shots: bool = 
         raise ValueError(f"no rows with metric {', '.join(metrics)} (item ALL): not runs of this protocol")
     shots = sorted(set(summary["shots"]))
     out = []
-    for (method, model), group in summary.groupby(["method", "model"], sort=False):
-        row = {"method": group["label"].iloc[0], "key": method, "model": model, "kind": kind(method)}
+    for (method, label, model), group in summary.groupby(["method", "label", "model"], sort=False):
+        row = {"method": label, "key": method, "model": model, "kind": kind(method)}
         for metric, column in metrics.items():
             for k in shots if per_shots else [None]:
                 values = group[(group["metric"] == metric) & ((group["shots"] == k) if k is not None else True)]

@@ -1,0 +1,124 @@
+"""The presence task (``dataset.task=presence``): is the object in the image, on a PerSeg-layout dataset?
+
+``dataset.negatives=cross``: for each object, its own targets are the positives and every other object's
+targets in the same dataset are the negatives. The method is fitted on the object's references only (its
+presence threshold is calibrated there, never on targets) and predicts every positive and negative image.
+
+Rows per object (``item`` = the object) and for ``ALL``:
+
+* ``auroc``: the presence score's AUROC, the object's positives against its negatives (``ALL``: the mean over
+  objects, since each object has its own calibrated threshold, scores are compared within an object);
+* ``tpr`` / ``fpr``: the rate of positives / negatives the method called present (``ALL``: pooled over
+  every decision);
+* ``miou_pos``: IoU over the positives with the presence check (an empty prediction there scores 0; ``ALL``:
+  the mean over objects, as PerSeg's mIoU); ``miou_unchecked``: the same positives without the check (the
+  mask the method had before it decided "absent").
+
+Each object is one item of the shared loop (resumable); its record keeps the scores and decisions.
+Masks: ``masks/<object>/<stem>.png`` (positives) and ``masks/<object>/negatives/<other>_<stem>.png``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import numpy as np
+
+from persam.data.io import DataError, read_image, read_mask, write_mask
+from persam.experiments.image_task import dataset_root, load_objects, reference_shots, subset_label
+from persam.experiments.item_loop import run_items
+from persam.experiments.overlays import overlay, write_image
+from persam.experiments.provenance import portable_path
+from persam.experiments.records import TaskOutput
+from persam.experiments.task_context import TaskContext
+from persam.metrics import ObjectScore
+from persam.metrics.presence import auroc
+
+NEGATIVES = ("cross",)
+
+
+def unchecked_mask(prediction) -> np.ndarray:
+    """The mask before the presence check: the prediction's own, or the one kept when it was emptied."""
+    before = prediction.extra.get("unchecked")
+    return before.mask if before is not None else prediction.mask
+
+
+def run_presence_task(ctx: TaskContext) -> TaskOutput:
+    cfg = ctx.cfg
+    negatives = cfg.dataset.get("negatives", "cross")
+    if negatives not in NEGATIVES:
+        raise ValueError(f"dataset.negatives must be one of {', '.join(NEGATIVES)}, got {negatives!r}")
+    if not cfg.method.get("presence", False):
+        raise ValueError(f"method {cfg.method.name!r} runs without a presence check; the presence task needs "
+                         "method.presence=true (on a method that has the setting)")
+    objects = {o.name: o for o in load_objects(cfg)}
+    if len(objects) < 2:
+        raise DataError(f"{dataset_root(cfg)}: cross negatives need at least 2 objects, found {len(objects)}")
+    if not cfg.dataset.subset:
+        ctx.base = {**ctx.base, "subset": subset_label(cfg, dataset_root(cfg), len(objects))}
+    base = ctx.base
+    pool = [(o.name, stem, image, gt) for o in objects.values() for stem, image, gt in o.targets]
+
+    def compute(name: str, bar) -> dict:
+        obj = objects[name]
+        start = time.perf_counter()
+        reference = ctx.method.fit(reference_shots(ctx, obj))
+        ctx.clock.method_seconds += time.perf_counter() - start
+        checked, unchecked = ObjectScore(), ObjectScore()
+        scores, labels, present = [], [], []
+        for owner, stem, image_path, gt_path in pool:
+            positive = owner == name
+            image = read_image(image_path)
+            gt = read_mask(gt_path, image.shape[:2]) if positive else np.zeros(image.shape[:2], bool)
+            embedding = ctx.embed(image)
+            start = time.perf_counter()
+            prediction = ctx.method.predict(embedding, reference)
+            ctx.clock.method_seconds += time.perf_counter() - start
+            ctx.clock.method_images += 1
+            if positive:
+                checked.add(prediction.mask, gt)
+                unchecked.add(unchecked_mask(prediction), gt)
+            scores.append(float(prediction.score))
+            labels.append(positive)
+            present.append(bool(prediction.present))
+            where = f"{stem}" if positive else f"negatives/{owner}_{stem}"
+            if cfg.outputs.masks:
+                write_mask(ctx.out_dir / "masks" / name / f"{where}.png", prediction.mask)
+            if cfg.outputs.overlays:
+                picture = overlay(image, prediction.mask, prediction.point_coords, prediction.point_labels,
+                                  gt if positive else None)
+                write_image(ctx.out_dir / "overlays" / name / f"{where}.jpg", picture)
+            bar.update(1)
+        labels_a, present_a = np.array(labels), np.array(present)
+        rows = [{**base, "item": name, "metric": "auroc", "value": 100 * auroc(np.array(scores), labels_a)},
+                {**base, "item": name, "metric": "tpr", "value": 100 * present_a[labels_a].mean()},
+                {**base, "item": name, "metric": "fpr", "value": 100 * present_a[~labels_a].mean()},
+                {**base, "item": name, "metric": "iou_pos", "value": 100 * checked.iou},
+                {**base, "item": name, "metric": "iou_unchecked", "value": 100 * unchecked.iou}]
+        calibration = getattr(reference, "presence", None)
+        return {"rows": rows, "scores": scores, "labels": labels, "present": present,
+                "checked": asdict(checked), "unchecked": asdict(unchecked),
+                "calibration": asdict(calibration) if calibration is not None else None}
+
+    start = time.perf_counter()
+    result = run_items(list(objects), lambda name: len(pool), compute, ctx.out_dir, ctx.key,
+                       f"{cfg.method.name} presence on {cfg.dataset.name}", "img", cfg.progress, clock=ctx.clock)
+    records = list(result.records.values())
+    labels = np.concatenate([r["labels"] for r in records]).astype(bool)
+    present = np.concatenate([r["present"] for r in records]).astype(bool)
+    rows = [row for r in records for row in r["rows"]]
+    per_object = {m: np.mean([row["value"] for row in rows if row["metric"] == m])
+                  for m in ("auroc", "iou_pos", "iou_unchecked")}
+    rows += [
+        {**base, "item": "ALL", "metric": "auroc", "value": per_object["auroc"]},
+        {**base, "item": "ALL", "metric": "tpr", "value": 100 * present[labels].mean()},
+        {**base, "item": "ALL", "metric": "fpr", "value": 100 * present[~labels].mean()},
+        {**base, "item": "ALL", "metric": "miou_pos", "value": per_object["iou_pos"]},
+        {**base, "item": "ALL", "metric": "miou_unchecked", "value": per_object["iou_unchecked"]},
+        *ctx.timing_rows(),
+    ]
+    return TaskOutput(rows, list(objects), len(objects) * len(pool), time.perf_counter() - start,
+                      extra={"root": portable_path(dataset_root(cfg)), "resumed_items": result.reused,
+                             "subset": base["subset"], "negatives": negatives,
+                             "calibrations": {n: r["calibration"] for n, r in result.records.items()}})

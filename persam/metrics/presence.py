@@ -1,0 +1,49 @@
+"""Presence metrics: how well a score separates images that contain the object from images that do not.
+
+Inputs are 1-D arrays of the same length N: ``scores`` (float, higher = more likely present; NaN is not
+allowed) and ``labels`` (bool, True = the object is in the image). Pure numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+    if scores.ndim != 1 or labels.shape != scores.shape:
+        raise ValueError(f"scores {scores.shape} and labels {labels.shape} must be 1-D arrays of one length")
+    if labels.dtype != bool and not np.isin(labels, (0, 1)).all():
+        raise ValueError("labels must be booleans (or 0 / 1)")
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN: the method gives no presence score")
+    return scores, labels.astype(bool)
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a random positive scores above a random negative, ties
+    counting one half (the Mann-Whitney U statistic over positives x negatives)."""
+    scores, labels = _check(scores, labels)
+    pos, neg = scores[labels], scores[~labels]
+    if not len(pos) or not len(neg):
+        raise ValueError(f"AUROC needs positives and negatives (got {len(pos)} and {len(neg)})")
+    # Average ranks handle ties exactly: U = sum of the positives' ranks - n_pos (n_pos + 1) / 2.
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], len(scores)]
+    for start, end in zip(starts, ends, strict=True):
+        ranks[order[start:end]] = (start + end + 1) / 2  # mean of the 1-based ranks start+1..end
+    u = ranks[labels].sum() - len(pos) * (len(pos) + 1) / 2
+    return float(u / (len(pos) * len(neg)))
+
+
+def rates_at(scores: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[float, float]:
+    """(true-positive rate, false-positive rate) of the decision ``score >= threshold``; a rate without any
+    image of its kind is NaN."""
+    scores, labels = _check(scores, labels)
+    present = scores >= threshold
+    tpr = float(present[labels].mean()) if labels.any() else float("nan")
+    fpr = float(present[~labels].mean()) if (~labels).any() else float("nan")
+    return tpr, fpr

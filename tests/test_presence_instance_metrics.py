@@ -1,0 +1,84 @@
+"""Presence (AUROC, rates at a threshold) and instance (matching, recall, precision) metrics."""
+
+import numpy as np
+import pytest
+
+from persam.metrics.instances import InstanceCounts, iou_matrix, match_instances
+from persam.metrics.presence import auroc, rates_at
+
+
+def _pairwise_auroc(scores, labels):
+    pos, neg = scores[labels], scores[~labels]
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return wins / (len(pos) * len(neg))
+
+
+def test_auroc_matches_the_pairwise_definition_with_ties():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        scores = rng.integers(0, 6, size=30).astype(float)  # many ties
+        labels = rng.random(30) < 0.4
+        labels[:2] = [True, False]
+        assert auroc(scores, labels) == pytest.approx(_pairwise_auroc(scores, labels))
+
+
+def test_auroc_extremes():
+    labels = np.array([True, True, False, False])
+    assert auroc(np.array([0.9, 0.8, 0.1, 0.2]), labels) == 1.0
+    assert auroc(np.array([0.1, 0.2, 0.9, 0.8]), labels) == 0.0
+    assert auroc(np.ones(4), labels) == 0.5
+
+
+def test_rates_at_threshold():
+    scores = np.array([0.9, 0.5, 0.4, 0.1, 0.6])
+    labels = np.array([1, 1, 1, 0, 0])
+    tpr, fpr = rates_at(scores, labels, 0.5)
+    assert tpr == pytest.approx(2 / 3) and fpr == 0.5
+
+
+def test_presence_shape_and_nan_errors():
+    with pytest.raises(ValueError, match="1-D"):
+        auroc(np.zeros((2, 2)), np.zeros((2, 2), bool))
+    with pytest.raises(ValueError, match="one length"):
+        rates_at(np.zeros(3), np.zeros(2, bool), 0.0)
+    with pytest.raises(ValueError, match="NaN"):
+        auroc(np.array([np.nan, 1.0]), np.array([True, False]))
+    with pytest.raises(ValueError, match="positives and negatives"):
+        auroc(np.array([1.0, 2.0]), np.array([True, True]))
+
+
+def _boxes(shape, *boxes):
+    labels = np.zeros(shape, np.uint8)
+    for k, (y0, y1, x0, x1) in enumerate(boxes, 1):
+        labels[y0:y1, x0:x1] = k
+    return labels
+
+
+def test_matching_is_one_to_one_at_iou_half():
+    gt = _boxes((20, 40), (0, 10, 0, 10), (0, 10, 20, 30))
+    # Instance 1 covers gt 1 exactly; instance 2 covers gt 2 at IoU 60/100 = 0.6; instance 3 is a false one.
+    pred = _boxes((20, 40), (0, 10, 0, 10), (0, 10, 24, 30), (12, 20, 0, 40))
+    pairs = match_instances(pred, gt)
+    assert [(i, j) for i, j, _ in pairs] == [(0, 0), (1, 1)]
+    assert pairs[1][2] == pytest.approx(0.6)
+    counts = InstanceCounts()
+    counts.add(pred, gt)
+    assert (counts.matched, counts.true, counts.predicted) == (2, 2, 3)
+    assert counts.recall == 1.0 and counts.precision == pytest.approx(2 / 3)
+
+
+def test_a_prediction_covering_both_instances_matches_neither():
+    gt = _boxes((10, 30), (0, 10, 0, 10), (0, 10, 20, 30))
+    pred = (gt > 0).astype(np.uint8)  # one instance: the union, IoU 0.5 with neither? 100 / 200 = 0.5
+    pred[:, 10:20] = 1  # and the gap between them: IoU 1/3 with each
+    assert match_instances(pred, gt) == []
+    counts = InstanceCounts()
+    counts.add(pred, gt)
+    counts.add(np.zeros((10, 30), np.uint8), np.zeros((10, 30), np.uint8))  # an empty image adds nothing
+    assert counts.recall == 0.0 and counts.precision == 0.0
+
+
+def test_iou_matrix_shape_check():
+    with pytest.raises(ValueError, match="differ in size"):
+        iou_matrix(np.zeros((2, 3)), np.zeros((3, 2)))
+    assert iou_matrix(np.zeros((4, 4)), _boxes((4, 4), (0, 2, 0, 2))).shape == (0, 1)

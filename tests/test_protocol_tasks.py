@@ -1,0 +1,67 @@
+"""The presence and instances tasks end to end (real MobileSAM, bundled sample), and their tables."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import SAMPLE
+from hydra import compose, initialize_config_dir
+
+from persam.experiments.evaluate import evaluate
+from persam.run import CONFIG_DIR
+from persam.tables.cli import TABLES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cfg(*overrides):
+    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
+        return compose(config_name="config", overrides=["progress=false", "outputs.overlays=false", *overrides])
+
+
+def _all(run: Path) -> pd.Series:
+    rows = pd.read_csv(run / "results.csv")
+    return rows[rows["item"] == "ALL"].set_index("metric")["value"]
+
+
+def test_experiment_configs_compose():
+    for name, task in (("fewshot", "images"), ("presence", "presence"), ("instances", "instances")):
+        cfg = _cfg(f"experiment={name}")
+        assert cfg.dataset.task == task and cfg.experiment_name == name
+    assert _cfg("experiment=fewshot").dataset.not_targets == ["r1", "r2"]
+    assert _cfg("experiment=presence").method.presence is True
+
+
+@pytest.mark.slow
+def test_presence_task_on_two_sample_objects(tmp_path, predictor):
+    cfg = _cfg("experiment=presence", "dataset=perseg", f"dataset.root={SAMPLE}", "dataset.objects=[cat,duck_toy]")
+    evaluate(cfg, tmp_path / "run", predictor=predictor)
+    summary = _all(tmp_path / "run")
+    assert {"auroc", "tpr", "fpr", "miou_pos", "miou_unchecked"} <= set(summary.index)
+    assert summary["auroc"] == 100 and summary["tpr"] == 100 and summary["fpr"] == 0  # measured on this sample
+    assert summary["miou_pos"] == pytest.approx(summary["miou_unchecked"]) and summary["miou_pos"] > 85
+    table = TABLES["presence"]([tmp_path / "run"], tmp_path / "table")
+    assert table.iloc[0]["TPR"] == 100 and (tmp_path / "table" / "README.md").is_file()
+
+
+@pytest.mark.slow
+def test_instances_task_on_sample_composites(tmp_path, predictor):
+    sys.path.insert(0, str(ROOT / "data_prep"))
+    from copy_paste_instances import build
+
+    build(SAMPLE, tmp_path / "composites")
+    runs = []
+    for n in (1, 3):
+        cfg = _cfg("experiment=instances", "dataset=perseg_instances", f"dataset.root={tmp_path / 'composites'}",
+                   "dataset.objects=[cat,duck_toy]", f"method.max_instances={n}")
+        evaluate(cfg, tmp_path / f"max{n}", predictor=predictor)
+        runs.append(tmp_path / f"max{n}")
+    one, three = _all(runs[0]), _all(runs[1])
+    assert one["recall"] == 50  # one instance of the two found in each composite
+    assert three["recall"] == 100 and three["precision"] == 100
+    assert three["miou_single"] == pytest.approx(one["miou_single"])
+    table = TABLES["instances"](runs, tmp_path / "table")
+    assert [label.endswith(f"(max_instances={n})") for label, n in zip(table["method"], [1, 3], strict=True)] == [True] * 2
