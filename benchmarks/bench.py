@@ -235,7 +235,7 @@ class Bench:
                 for _ in range(repeats):  # stage medians, on the same embedding
                     method, ref = self.persam["fast"], refs[("persam", "fast")]
                     with self.timer("persam_prior"):
-                        method._prompts(emb, ref.embedding)
+                        method._prompts(emb, ref.protos)
                     with self.timer("persam_predict"):
                         method.predict(emb, ref)
                     with self.timer("persam_f_predict"):

@@ -19,7 +19,7 @@ def _reference_logits(predictor, obj):
     embedding = predictor.embed(image)
     reference = method.fit([Shot(embedding, mask)])
     predictor.set_embedding(embedding)
-    coords, labels, _ = method._prompts(embedding, reference.embedding)
+    coords, labels, _ = method._prompts(embedding, reference.protos)
     return predictor.decode(coords, labels, multimask=True).logits, torch.as_tensor(mask, dtype=torch.float32)
 
 
