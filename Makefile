@@ -116,8 +116,10 @@ tables: table1 table3 table4 readme ## every image table, then the README's resu
 readme: install ## regenerate the README's results section from results/
 	$(PY) -m persam.results_summary
 
+# BENCH_ARGS=--quick: fewer images and frames (a smoke test; its README says so).
+BENCH_ARGS ?=
 bench: install davis_perseg ## speed, roofline and memory benchmarks (real weights and images; ~15 min on 2 cores) -> results/bench/
-	$(PY) benchmarks/bench.py --out results/bench
+	$(PY) benchmarks/bench.py --out results/bench $(BENCH_ARGS)
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check persam tests benchmarks
