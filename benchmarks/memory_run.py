@@ -61,7 +61,7 @@ class StubMaskDecoder(torch.nn.Module):
 def main() -> None:
     root, out, cache = sys.argv[1:4]
     torch.set_num_threads(1)  # memory does not depend on it; on a shared CPU one thread is much faster here
-    overrides = [f"dataset.root={root}", "dataset.ref_stem='000'", f"cache.dir={cache}", "cache.max_gb=0.25",
+    overrides = [f"dataset.root={root}", "dataset.ref_stems=['000']", f"cache.dir={cache}", "cache.max_gb=0.25",
                  "progress=false", "model.encoder=fp32", "experiment_name=bench_memory"]
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose(config_name="config", overrides=overrides)
