@@ -92,7 +92,7 @@ def differences(label: str, video: dict) -> list[str]:
     if method.get("mask_pooling") == "area":
         notes.append("the target embedding pools the 64 x 64 feature cells that the frame-0 mask covers by at least "
                      "half (the original samples the resized mask at the cell centres)")
-    elif abs(method.get("center_threshold", 0) - 123.675 / 215) > 1e-6:
+    elif method.get("center_threshold") is not None and abs(method["center_threshold"] - 123.675 / 215) > 1e-6:
         notes.append(f"the frame-0 mask is sampled at the cell centres with threshold {method.get('center_threshold'):.4f} "
                      "(the original video code's is 123.675 / 215 = 0.5752)")
     if not (tracker.get("box_prompt") and tracker.get("center_point") and tracker.get("box_margin") == 10):
