@@ -149,30 +149,9 @@ class GuidedPredictor(SamPredictor):
     ) -> Decoded:
         """Decode prompts on the current embedding; returns logits rather than thresholded masks (upstream's
         ``predict_torch``, with the upsampling to the original size deferred, see :class:`Decoded`)."""
-        if not self.is_image_set:
-            raise RuntimeError("no image: call set_embedding (or set_image) before decode")
-        coords = labels = boxes = masks = None
-        if point_coords is not None:
-            transformed = self.transform.apply_coords(np.asarray(point_coords, dtype=np.float64), self.original_size)
-            coords = torch.as_tensor(transformed, dtype=torch.float, device=self.device)[None]
-            labels = torch.as_tensor(np.asarray(point_labels), dtype=torch.int, device=self.device)[None]
-        if box is not None:
-            transformed = self.transform.apply_boxes(np.asarray(box, dtype=np.float64)[None], self.original_size)
-            boxes = torch.as_tensor(transformed, dtype=torch.float, device=self.device)
-        if mask_input is not None:
-            masks = mask_input.to(self.device, torch.float).reshape(1, 1, *mask_input.shape[-2:])
-        points = (coords, labels) if coords is not None else None
-        with self.guidance.active(guidance):
-            # predict_torch without its last step (postprocess_masks), which Decoded runs on demand.
-            sparse, dense = self.model.prompt_encoder(points=points, boxes=boxes, masks=masks)
-            low_res, iou = self.model.mask_decoder(
-                image_embeddings=self.features,
-                image_pe=self._dense_pe(),
-                sparse_prompt_embeddings=sparse,
-                dense_prompt_embeddings=dense,
-                multimask_output=multimask,
-            )
-        return Decoded(low_res[0], iou[0], self._upscaler(self.input_size, self.original_size))
+        if point_coords is None:  # one prompt set of decode_batch: the same prompt encoding and decoder call
+            point_coords, point_labels = np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
+        return self.decode_batch([point_coords], [point_labels], [box], [mask_input], multimask, [guidance])[0]
 
     @torch.no_grad()
     def decode_batch(
