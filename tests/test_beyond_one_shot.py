@@ -16,6 +16,7 @@ from persam.data.io import read_image, read_mask
 from persam.methods.location_prior import similarity_grid
 from persam.methods.multi_reference import best_match_grid, prototypes, stacked_fit_inputs
 from persam.methods.persam import PerSAM, PerSAMConfig
+from persam.methods.persam_plus import PerSAMPlus
 from persam.methods.protocol import Shot
 from persam.models.predictor import ImageEmbedding
 
@@ -59,8 +60,14 @@ def test_k_references_fit_and_every_prediction_has_a_score(predictor):
     assert not torch.allclose(weights, fused.fit(shots[:1]).scale_weights)  # fitted on both references
 
 
-def test_presence_says_absent_for_other_objects_and_present_for_the_cat(predictor):
-    method = PerSAM(predictor, PerSAMConfig(presence=True))
+# Presence and several instances are the protocol's, so every method that has the settings is held to them.
+METHODS = {"persam": lambda predictor, **kw: PerSAM(predictor, PerSAMConfig(**kw)),
+           "persam_plus": lambda predictor, **kw: PerSAMPlus(predictor, **kw)}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_presence_says_absent_for_other_objects_and_present_for_the_cat(predictor, name):
+    method = METHODS[name](predictor, presence=True)
     reference = method.fit([_shot(predictor, "cat", "00")])
     calibration = reference.presence
     assert calibration.rule == "self" and calibration.negatives[0] < calibration.threshold < calibration.positives[0]
@@ -72,7 +79,8 @@ def test_presence_says_absent_for_other_objects_and_present_for_the_cat(predicto
         assert absent.extra["unchecked"].mask.any()  # what it would have said without the check
 
 
-def test_two_cats_in_a_composite_become_two_instances(predictor, tmp_path):
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_two_cats_in_a_composite_become_two_instances(predictor, tmp_path, name):
     sys.path.insert(0, str(ROOT / "data_prep"))
     from copy_paste_instances import build
 
@@ -80,7 +88,7 @@ def test_two_cats_in_a_composite_become_two_instances(predictor, tmp_path):
     image = read_image(tmp_path / "composites" / "Images" / "cat" / "c01.jpg")
     gt = np.array(Image.open(tmp_path / "composites" / "Annotations" / "cat" / "c01.png"))
     assert set(np.unique(gt)) == {0, 1, 2}
-    method = PerSAM(predictor, PerSAMConfig(max_instances=3))
+    method = METHODS[name](predictor, max_instances=3)
     reference = method.fit([_shot(predictor, "cat", "00")])
     prediction = method.predict(predictor.embed(image), reference)
     assert prediction.instances.dtype == np.uint8 and prediction.instances.max() == 2

@@ -24,6 +24,8 @@ from persam.methods.persam_plus import (
     mine_negatives,
     part_count,
     part_prototypes,
+    peak_components,
+    peak_region,
 )
 from persam.methods.protocol import Prediction, Prompts, Shot
 from persam.methods.video import VideoConfig, start, step
@@ -87,6 +89,26 @@ def test_mined_negatives_take_the_most_similar_distractor_peaks_apart():
     padded = valid.clone()
     padded[:, 32:] = False  # padding cells are never negatives
     assert mine_negatives(grid, coverage, padded) == [(48, 8)]
+
+
+def test_peak_region_is_the_half_maximum_blob_around_the_peak_only():
+    grid = torch.zeros(64, 64)
+    grid[5:10, 5:10] = 1.0  # the peak's blob
+    grid[40:45, 40:45] = 0.9  # a second copy, as similar but apart
+    valid = torch.ones(64, 64, dtype=torch.bool)
+    region = peak_region(grid, valid)
+    assert region[5:10, 5:10].all() and not region[40:45, 40:45].any() and int(region.sum()) == 25
+
+
+def test_peak_components_drops_the_pieces_of_a_mask_away_from_the_region():
+    low = torch.full((1, 256, 256), -5.0)
+    low[0, 20:40, 20:40] = 3.0  # touches the region (cells 5..9)
+    low[0, 160:180, 160:180] = 3.0  # another instance
+    region = torch.zeros(64, 64, dtype=torch.bool)
+    region[5:10, 5:10] = True
+    kept = peak_components(low, region)
+    assert (kept[0, 20:40, 20:40] > 0).all() and not (kept[0, 160:180, 160:180] > 0).any()
+    assert torch.equal(kept[low <= 0], low[low <= 0])
 
 
 def test_mask_check_is_the_cosine_of_the_pooled_features_and_minus_one_when_empty():

@@ -41,6 +41,15 @@ The rule (written down before any evaluation; no setting below was chosen by its
    wrong object scores high), and the maximum similarity is one cell, which a single look-alike patch can win.
 8. **Video.** Extra points from a tracker are appended to every prompt set and refinement step, and its box
    is given to the first decoding and the refinement boxes start at step 1, as PerSAM's video procedure does.
+9. **Several instances** (``max_instances`` > 1, added with the several-instances protocol, after the rule
+   above was evaluated). The loop of :mod:`persam.methods.instances` suppresses each found instance in every
+   map. Rule 3's part peaks are then sought only in the global map's blob at half maximum around its peak
+   (:func:`peak_region`), and the target-guided attention is restricted to that blob: with two copies of the
+   object in view, the part maps peak on either copy and the attention covers both, and SAM then makes one
+   mask of two instances (the bundled cat and its pasted copy did). For the same reason the first mask keeps
+   only its connected pieces that touch the blob (:func:`peak_components`) before refinement, whose box would
+   otherwise span both copies. With one instance, the blob is that instance, so single-instance images keep
+   the parts, attention and mask that lie on it.
 
 Revision 1 (the one revision allowed, made after the first evaluation on davis_perseg; the first rule's
 numbers are in the report that introduced this method). Two failures of the first rule, each a failure mode:
@@ -80,7 +89,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from persam.methods.guidance import attention_bias, valid_cells
+from persam.methods.instances import find_instances, suppress_region
 from persam.methods.location_prior import select_points, similarity_grid, similarity_image
+from persam.methods.presence import DEFAULT_MARGIN, Calibration, calibrate, decide
 from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
 from persam.methods.refinement import Stage, refine
 from persam.methods.target import CENTER_THRESHOLD, PATCH, mask_on_grid, object_cells
@@ -103,6 +114,7 @@ class PlusReference:
     locator: Tensor
     parts: Tensor
     cells: int
+    presence: Calibration | None = None
 
 
 def part_count(cells: int, max_parts: int = 5) -> int:
@@ -147,6 +159,27 @@ def mask_check(embedding: ImageEmbedding, low_res: Tensor, target: Tensor) -> Te
     return torch.where(area > 0, cosine, torch.full_like(cosine, -1.0))
 
 
+def peak_region(grid: Tensor, valid: Tensor) -> Tensor:
+    """64 x 64 boolean map: the 4-connected region around the ``grid``'s maximum of the valid cells at least
+    half-way from the valid cells' mean to that maximum (the blob at half maximum; rule 9)."""
+    level = (grid[valid].mean() + grid[valid].max()) / 2
+    above = (valid & (grid >= level)).cpu().numpy().astype(np.uint8)
+    _, regions = cv2.connectedComponents(above, connectivity=4)
+    peak = divmod(int(torch.where(valid, grid, torch.full_like(grid, -torch.inf)).argmax()), grid.shape[1])
+    return torch.from_numpy(regions == regions[peak]).to(grid.device)
+
+
+def peak_components(low_res: Tensor, region: Tensor) -> Tensor:
+    """1 x 256 x 256 logits with the mask's 8-connected pieces that touch no cell of the 64 x 64 ``region``
+    set below zero (rule 9: one instance is the piece around its peak)."""
+    mask = (low_res[0] > 0).cpu().numpy().astype(np.uint8)
+    _, pieces = cv2.connectedComponents(mask, connectivity=8)
+    near = region.repeat_interleave(4, 0).repeat_interleave(4, 1).cpu().numpy()  # 4 x 4 logits per cell
+    kept = np.isin(pieces, np.unique(pieces[near & (mask > 0)]))
+    keep = torch.from_numpy(kept & (mask > 0)).to(low_res.device)
+    return torch.where(keep, low_res, torch.minimum(low_res, torch.full_like(low_res, -1.0)))
+
+
 def distractor_cells(grid: Tensor, coverage: Tensor, valid: Tensor) -> Tensor:
     """64 x 64 boolean map of the distractors of a mask (rule 5): look-alike cells (valid, at least as similar
     as the median of the mask's own cells, ``coverage`` >= 0.5) in 4-connected regions that touch no cell the
@@ -182,17 +215,23 @@ def mine_negatives(grid: Tensor, coverage: Tensor, valid: Tensor, limit: int = M
 @dataclass
 class PerSAMPlusConfig:
     """PerSAM+'s settings. max_parts: the cap on k; refinement_steps: 0, 1 or 2; mine_negatives: rule 5 (off by
-    default, chosen by score: see the module doc)."""
+    default, chosen by score: see the module doc); presence, presence_margin and max_instances as PerSAM's
+    (:mod:`persam.methods.presence`, :mod:`persam.methods.instances`), on rule 7's score."""
 
     max_parts: int = 5
     refinement_steps: int = 2
     mine_negatives: bool = False
+    presence: bool = False
+    presence_margin: float = DEFAULT_MARGIN
+    max_instances: int = 1
 
     def __post_init__(self) -> None:
         if self.max_parts < 1:
             raise ValueError(f"max_parts must be at least 1, got {self.max_parts}")
         if self.refinement_steps not in (0, 1, 2):
             raise ValueError(f"refinement_steps must be 0, 1 or 2, got {self.refinement_steps}")
+        if self.max_instances < 1:
+            raise ValueError(f"max_instances must be at least 1, got {self.max_instances}")
 
 
 class PerSAMPlus(Method):
@@ -208,9 +247,18 @@ class PerSAMPlus(Method):
     # -- reference ------------------------------------------------------------------------------------
     def fit(self, references: Sequence[Shot], prompts: Prompts | None = None) -> PlusReference:
         """The target embedding, locator and part prototypes from the object cells of every reference (rule 1);
-        ``prompts`` (a tracker's, on the reference frame) are not needed: nothing is fitted on a decoding."""
+        ``prompts`` (a tracker's, on the reference frame) are not needed: nothing is fitted on a decoding. With
+        ``presence`` or ``max_instances`` > 1 the presence threshold is calibrated on the references."""
+        shots = as_shots(references)
+        reference = self._fit(shots)
+        cfg = self.config
+        if cfg.presence or cfg.max_instances > 1:
+            reference.presence = calibrate(shots, self._fit, self._score_on, reference, cfg.presence_margin)
+        return reference
+
+    def _fit(self, shots: list[Shot]) -> PlusReference:
         cells = []
-        for shot in as_shots(references):
+        for shot in shots:
             if not shot.mask.any():
                 raise ValueError("a reference mask is empty: there is no object to personalise on")
             coverage = mask_on_grid(shot.mask, shot.embedding.input_size, "center").to(shot.embedding.features.device)
@@ -222,12 +270,15 @@ class PerSAMPlus(Method):
         return PlusReference(feats.mean(0), locator, parts, len(feats))
 
     # -- location prior -------------------------------------------------------------------------------
-    def similarity_maps(self, embedding: ImageEmbedding, reference: PlusReference) -> tuple[Tensor, Tensor]:
+    def similarity_maps(self, embedding: ImageEmbedding, reference: PlusReference,
+                        exclude: np.ndarray | None = None) -> tuple[Tensor, Tensor]:
         """(64 x 64 global map, k x 64 x 64 part maps): cosine similarity of every target cell to the locator
-        and to each part prototype (rule 2). A multi-instance search suppresses found instances here."""
+        and to each part prototype (rule 2), with the ``exclude`` region (H x W bool: found instances, a
+        reference's own object) suppressed in every map."""
         feats = F.normalize(embedding.features[0], dim=0)
         parts = torch.einsum("kc,chw->khw", reference.parts.to(feats), feats)
-        return similarity_grid(embedding, reference.locator), parts
+        grid = suppress_region(similarity_grid(embedding, reference.locator), embedding, exclude)
+        return grid, torch.stack([suppress_region(p, embedding, exclude) for p in parts])
 
     def most_similar_point(self, embedding: ImageEmbedding, reference: PlusReference) -> np.ndarray:
         """XY pixel of the global map's maximum: the first positive point :meth:`predict` uses (video reacquire)."""
@@ -237,10 +288,32 @@ class PerSAMPlus(Method):
     # -- targets --------------------------------------------------------------------------------------
     def predict(self, embedding: ImageEmbedding, reference: PlusReference, gt: np.ndarray | None = None,
                 prompts: Prompts | None = None) -> Prediction:
-        """The object's mask in a target image (``gt`` is ignored; ``prompts`` are appended, rule 8)."""
+        """The object's mask in a target image (``gt`` is ignored; ``prompts`` are appended, rule 8), with its
+        presence score; empty when ``presence`` says absent; the instances' label map when ``max_instances`` > 1."""
+        cfg = self.config
+        calibration = reference.presence
+        threshold = calibration.threshold if calibration is not None and cfg.presence else None
+
+        def one(extra: Prompts | None) -> Prediction:
+            return decide(self._predict_one(embedding, reference, extra), threshold)
+
+        if cfg.max_instances > 1:
+            return find_instances(one, calibration.instance_threshold, cfg.max_instances, prompts)
+        return one(prompts)
+
+    def _score_on(self, embedding: ImageEmbedding, reference: PlusReference, exclude: np.ndarray | None) -> float:
+        return self._predict_one(embedding, reference, Prompts(exclude=exclude)).score
+
+    def _predict_one(self, embedding: ImageEmbedding, reference: PlusReference,
+                     prompts: Prompts | None) -> Prediction:
         sam = self.predictor.model
         self.predictor.set_embedding(embedding)
-        grid, parts = self.similarity_maps(embedding, reference)
+        grid, parts = self.similarity_maps(embedding, reference, prompts.exclude if prompts is not None else None)
+        attended, region = grid, None
+        if self.config.max_instances > 1:  # rule 9: one instance's parts and attention are around its peak
+            region = peak_region(grid, valid_cells(embedding))
+            parts = torch.where(region, parts, parts.amin((1, 2), keepdim=True))
+            attended = torch.where(region, grid, grid.min())
         part_map = parts.max(0).values
         coords, labels = select_points(similarity_image(sam, embedding, grid), 1, negative=True)
         part_points = [select_points(similarity_image(sam, embedding, p), 1, negative=False)[0] for p in parts]
@@ -249,7 +322,7 @@ class PerSAMPlus(Method):
         sets = [(coords, labels), _dedupe(part_coords, part_labels)]
         sets = [_append(c, lab, prompts) for c, lab in sets]
         semantic = reference.embedding.reshape(1, 1, -1)
-        guidance = [Guidance(attention_bias(embedding, grid), semantic),
+        guidance = [Guidance(attention_bias(embedding, attended), semantic),
                     Guidance(attention_bias(embedding, part_map), semantic)]
         box = prompts.box if prompts is not None else None
         outs = self.predictor.decode_batch([c for c, _ in sets], [lab for _, lab in sets], boxes=[box, box],
@@ -259,6 +332,10 @@ class PerSAMPlus(Method):
         pick = int(checks.argmax())
         chosen_set, chosen_mask = divmod(pick, 3)
         stage = Stage.of(outs[chosen_set], chosen_mask)
+        if region is not None:  # rule 9: the pieces of the first mask away from the peak are another instance
+            low = peak_components(stage.low_res, region)
+            upscale = self.predictor.upscaler(embedding.input_size, embedding.original_size)
+            stage = Stage(lambda: upscale(low)[0, 0], low)
         coords, labels = sets[chosen_set]
         negatives = self._distractors(embedding, grid, stage) if self.config.mine_negatives else np.zeros((0, 2))
         if len(negatives):

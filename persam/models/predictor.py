@@ -189,7 +189,7 @@ class GuidedPredictor(SamPredictor):
                    g is not None and g.attn_bias is not None, g is not None and g.target_embedding is not None)
             groups.setdefault(key, []).append(i)
         results: list[Decoded | None] = [None] * n
-        upscale = self._upscaler(self.input_size, self.original_size)
+        upscale = self.upscaler(self.input_size, self.original_size)
         for (has_box, has_mask, has_bias, has_semantic), members in groups.items():
             longest = max(len(point_coords[i]) for i in members)
             coords = np.zeros((len(members), longest, 2))
@@ -249,7 +249,8 @@ class GuidedPredictor(SamPredictor):
             pe = self._dense_pe_cache = self.model.prompt_encoder.get_dense_pe()
         return pe
 
-    def _upscaler(self, input_size: tuple[int, int], original_size: tuple[int, int]) -> Callable[[Tensor], Tensor]:
+    def upscaler(self, input_size: tuple[int, int], original_size: tuple[int, int]) -> Callable[[Tensor], Tensor]:
+        """B x C x 256 x 256 low-resolution logits -> B x C x H x W logits at the image's size."""
         model = self.model
 
         @torch.no_grad()

@@ -4,7 +4,8 @@
 
 For each object its own targets are positives and every other object's targets negatives. Rows (item ``ALL``):
 ``auroc`` of the presence score, ``tpr`` and ``fpr`` at the threshold calibrated without the targets, and
-``miou_pos`` (mIoU over the positives, an empty prediction scoring 0); ``miou`` where the run has it.
+``miou_pos`` (mIoU over the positives, an empty prediction scoring 0), ``miou_unchecked`` (the same positives
+without the presence check); ``miou`` where the run has it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from persam.tables.runs import Runs, Scope
 NAME = "presence"
 TITLE = "Presence: AUROC, TPR / FPR at the calibrated threshold, mIoU over positives (%)"
 HEADLINE = ["AUROC", "TPR", "FPR", "mIoU (positives)"]
-METRICS = {"auroc": "AUROC", "tpr": "TPR", "fpr": "FPR", "miou_pos": "mIoU (positives)", "miou": "mIoU"}
+METRICS = {"auroc": "AUROC", "tpr": "TPR", "fpr": "FPR", "miou_pos": "mIoU (positives)",
+           "miou_unchecked": "mIoU (positives, no check)", "miou": "mIoU"}
 
 
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
@@ -30,6 +32,6 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
     notes = ["AUROC: of the presence score, positives (the object's own targets) against negatives (every other "
              "object's targets). TPR / FPR: the share of positives / negatives called present at the threshold the "
              "method calibrated on its references alone. mIoU (positives): over the object's own targets, an empty "
-             "prediction scoring 0."]
+             "prediction scoring 0; without the check: the masks the method had before it decided 'absent'."]
     return generic.write(runs, out, NAME, TITLE, build(runs.rows, None),
                          [("AUROC", False), ("FPR", True), ("mIoU (positives)", False)], notes)
