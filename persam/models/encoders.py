@@ -15,15 +15,15 @@
   process only loads a shared library. The first build takes minutes on a 2-core CPU (``make bench``
   records it) and needs a C++ compiler. Cosine similarity to ``fp32`` about 0.9997; checked at >= 0.999 on
   the build's check input. On a CPU without native bfloat16 (AVX2 only) it is emulated and slow.
-* ``auto`` (the configs' default), on the CPU: ``bf16`` for the models in ``BF16_AUTO_MODELS`` (those whose
-  accuracy checks in ``make bench`` hold: cosine >= 0.999 to fp32 on every bench image, mIoU / J&F change
-  <= 0.3 points, and which it makes faster than ONNX Runtime) where the CPU has native bfloat16
-  (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo) and a C++ compiler is found; else ``onnx`` for MobileSAM
-  (``vit_t``) where onnxruntime is installed; else ``fp32``. No model is in ``BF16_AUTO_MODELS`` today: on the
-  2-core AMX machine, MobileSAM's bf16 encoder measured 0.42x fp32 against ONNX's 0.45x (both under load, in
-  ``make bench``), not enough to pay a multi-minute build on every new machine. On a GPU: ``fp32``.
-  ``vit_b/l/h`` were not measured (``vit_h``'s 2.5 GB graph also exceeds ONNX's 2 GB single-file limit), so
-  they stay on ``fp32``.
+* ``auto`` (the configs' default, or ``$PERSAM_ENCODER`` where set), on the CPU: ``bf16`` for the models in
+  ``BF16_AUTO_MODELS`` where the CPU has native bfloat16 (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)
+  and a C++ compiler is found; else ``onnx`` for MobileSAM (``vit_t``) where onnxruntime is installed; else
+  ``fp32``. On a GPU: ``fp32``. A model is in ``BF16_AUTO_MODELS`` when ``make bench`` records its bf16
+  accuracy checks as met (cosine >= 0.999 to fp32 on every bench image, mIoU / J&F change <= 0.3 points on
+  both image benchmarks and the video bench) and bf16 faster than ONNX Runtime: MobileSAM on the 2-core AMX
+  machine (``results/bench/``). The first use on a machine builds the package (minutes; logged, and
+  recorded in ``make bench``). ``vit_b/l/h`` were not measured (``vit_h``'s 2.5 GB graph also exceeds ONNX's
+  2 GB single-file limit), so they stay on ``fp32``.
 
 Each backend has an ``id`` that goes into the embedding-cache key, so embeddings of different backends never
 mix, and into the run's provenance. The ONNX and AOTInductor files are written once to
@@ -39,6 +39,7 @@ import copy
 import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -57,7 +58,7 @@ ONNX_OPSET = 17
 # Where ``auto`` picks ONNX Runtime: models whose ONNX path was measured faster on CPU (make bench).
 ONNX_AUTO_MODELS = ("vit_t",)
 # Where ``auto`` picks bf16 on a CPU with native bfloat16: models whose bf16 accuracy checks hold in make bench.
-BF16_AUTO_MODELS: tuple[str, ...] = ()
+BF16_AUTO_MODELS: tuple[str, ...] = ("vit_t",)
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 # A converted encoder must reproduce the eager fp32 encoder on a check input to at least this cosine similarity.
 ONNX_MIN_COSINE = 0.99999
@@ -208,6 +209,9 @@ class OnnxEncoder:
                 options.intra_op_num_threads = self.threads
                 options.inter_op_num_threads = 1
                 options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                # ORT's idle workers spin after each run by default; on a small CPU they then take the cores
+                # from the method (PyTorch) that runs next on the embedding.
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 _SESSIONS[key] = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
             return _SESSIONS[key]
 
@@ -267,6 +271,8 @@ class Bf16Encoder:
                         raise RuntimeError("encoder 'bf16' compiles C++ with AOTInductor: no C++ compiler found "
                                            "(install g++ or set CXX), or use encoder=onnx / fp32")
                     start = time.perf_counter()
+                    print(f"persam: building the bf16 encoder of {self.loaded.name} once for this machine (minutes; "
+                          f"cached in {self.path.parent}; model.encoder=onnx skips it)", file=sys.stderr, flush=True)
                     _build_aoti_bf16(self.loaded, self.path)
                     # What the one-off build cost, for make bench to report after the package is cached.
                     self.path.with_suffix(".json").write_text(json.dumps(
