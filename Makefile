@@ -11,6 +11,8 @@ RUNS   := runs
 DATA_ARGS := dataset.root=$(DATA) $(if $(SUBSET),"dataset.subset='$(SUBSET)'",)
 
 # $(call image_table,TABLE,DATASET,OVERRIDES): one sweep, then the table from the sweep's result files.
+# A comma inside $(call ...) arguments.
+comma := ,
 define image_table
 	rm -rf $(RUNS)/$(1)-$(2)
 	$(PY) -m persam.run -m experiment=$(1) $(3) hydra.sweep.dir=$(RUNS)/$(1)-$(2) progress=false
@@ -100,7 +102,7 @@ perseg_instances: install ## copy-paste composites of DATA (PerSeg) -> data/pers
 	$(PY) data_prep/copy_paste_instances.py --src $(DATA) --out data/perseg_instances
 
 fewshot: install davis_fewshot ## k = 1, 2, 3 references on fixed targets (PerSeg here: k = 1, 2) -> results/fewshot/
-	$(call image_table,fewshot,perseg,$(DATA_ARGS) dataset=perseg 'dataset.not_targets=[01]' 'dataset.ref_stems=["00"],["00","01"]')
+	$(call image_table,fewshot,perseg,$(DATA_ARGS) dataset=perseg 'dataset.not_targets=[01]' 'dataset.ref_stems=["00"]$(comma)["00"$(comma)"01"]')
 	$(call image_table,fewshot,davis_fewshot,dataset=davis_fewshot)
 
 presence: install davis_perseg ## presence with cross-object negatives on DATA and davis_perseg -> results/presence/
