@@ -12,9 +12,9 @@ from persam.data.io import read_image
 SAMPLE = Path(__file__).resolve().parents[1] / "persam" / "sample_data" / "perseg"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-# The runs the tests start use the ONNX encoder, not auto's bf16: a fresh CI machine would otherwise compile the
-# bf16 package (minutes) inside whichever test runs first. The bf16 path has its own test (slow) and make bench's
-# accuracy checks; a test that sets model.encoder itself still gets what it asks for.
+# The runs the tests start use the ONNX encoder, not auto's bf16: their pinned numbers are fp32's, and a
+# machine without the bf16 package would compile it (minutes) inside whichever test runs first. The bf16 path
+# has its own test (slow) and make bench's accuracy checks; a test that sets model.encoder gets what it asks.
 os.environ.setdefault("PERSAM_ENCODER", "onnx")
 
 

@@ -12,6 +12,7 @@ from persam.models.encoders import (
     auto_choice,
     cpu_flags,
     cxx_compiler_available,
+    exact_choice,
     native_bf16,
     this_cpu_flags,
 )
@@ -38,6 +39,13 @@ def test_auto_takes_bf16_for_mobilesam_where_the_cpu_has_it_and_onnx_elsewhere()
     assert auto_choice("vit_t", "cpu", {"amx_bf16"}, True, True) == "bf16"
     assert auto_choice("vit_t", "cpu", {"avx2"}, True, True) == "onnx"
     assert auto_choice("vit_b", "cpu", {"amx_bf16"}, True, True) == "fp32"
+
+
+def test_exact_is_fp32_to_rounding_onnx_where_measured_faster_else_fp32():
+    assert exact_choice("vit_t", "cpu", True) == "onnx"
+    assert exact_choice("vit_t", "cpu", False) == "fp32"
+    assert exact_choice("vit_h", "cpu", True) == "fp32"
+    assert exact_choice("vit_t", "cuda", True) == "fp32"
 
 
 # With a model listed as bf16-eligible (``bf16_models``): the rest of auto's logic.

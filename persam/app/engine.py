@@ -32,6 +32,7 @@ from persam.methods.builder import build_method
 from persam.methods.protocol import Shot
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam
 from persam.models.checkpoints import CheckpointError
+from persam.models.encoders import default_encoder
 from persam.models.predictor import ImageEmbedding
 
 
@@ -69,9 +70,9 @@ class Engine:
         key = (model, checkpoint or None, device)
         with self.lock:
             if key not in self._predictors:
-                # encoder "auto": ONNX Runtime for MobileSAM on the CPU (about twice as fast), as the configs
+                # The runs' default encoder (auto: the fastest path that passed make bench's accuracy checks).
                 self._predictors[key] = GuidedPredictor(build_sam(model, checkpoint or None, device), self.cache,
-                                                        encoder="auto")
+                                                        encoder=default_encoder())
             return self._predictors[key]
 
     def embed(self, predictor: GuidedPredictor, image: np.ndarray) -> ImageEmbedding:

@@ -15,6 +15,9 @@
   process only loads a shared library. The first build takes minutes on a 2-core CPU (``make bench``
   records it) and needs a C++ compiler. Cosine similarity to ``fp32`` about 0.9997; checked at >= 0.999 on
   the build's check input. On a CPU without native bfloat16 (AVX2 only) it is emulated and slow.
+* ``exact``: ``onnx`` for MobileSAM on the CPU where onnxruntime is installed, else ``fp32``: the fastest path
+  whose embeddings are fp32's to rounding. The tables use it (``conf/experiment/``), so their numbers compare
+  with fp32 runs and with the peer codes' measurements (../shared/peer, made in fp32).
 * ``auto`` (the configs' default, or ``$PERSAM_ENCODER`` where set), on the CPU: ``bf16`` for the models in
   ``BF16_AUTO_MODELS`` where the CPU has native bfloat16 (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)
   and a C++ compiler is found; else ``onnx`` for MobileSAM (``vit_t``) where onnxruntime is installed; else
@@ -53,7 +56,7 @@ from torch import Tensor
 
 from persam.models.registry import IMAGE_SIZE, LoadedSam
 
-ENCODERS = ("auto", "fp32", "onnx", "bf16")
+ENCODERS = ("auto", "exact", "fp32", "onnx", "bf16")
 ONNX_OPSET = 17
 # Where ``auto`` picks ONNX Runtime: models whose ONNX path was measured faster on CPU (make bench).
 ONNX_AUTO_MODELS = ("vit_t",)
@@ -112,14 +115,27 @@ def onnxruntime_available() -> bool:
     return True
 
 
+def default_encoder() -> str:
+    """The encoder a run takes when none is named: ``$PERSAM_ENCODER``, else ``auto`` (as the model configs)."""
+    return os.environ.get("PERSAM_ENCODER") or "auto"
+
+
 def resolve_encoder(kind: str, loaded: LoadedSam) -> str:
     """The concrete backend (``fp32``, ``onnx`` or ``bf16``) that ``kind`` means for ``loaded``."""
     if kind not in ENCODERS:
         raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {kind!r}")
+    if kind == "exact":
+        return exact_choice(loaded.name, loaded.device.type, onnxruntime_available())
     if kind != "auto":
         return kind
     return auto_choice(loaded.name, loaded.device.type, this_cpu_flags(), cxx_compiler_available(),
                        onnxruntime_available())
+
+
+def exact_choice(model: str, device_type: str, has_onnxruntime: bool) -> str:
+    """What ``exact`` means: the fastest backend whose embeddings equal fp32's to rounding (ONNX Runtime's fp32
+    graph for the models where it was measured faster, on the CPU), so results compare with fp32 runs."""
+    return "onnx" if device_type == "cpu" and model in ONNX_AUTO_MODELS and has_onnxruntime else "fp32"
 
 
 def auto_choice(model: str, device_type: str, flags: set[str], has_compiler: bool, has_onnxruntime: bool,
@@ -299,3 +315,22 @@ def build_encoder(loaded: LoadedSam, kind: str = "fp32") -> Callable[[Tensor], T
     if concrete == "bf16":
         return Bf16Encoder(loaded)
     return TorchEncoder(loaded)
+
+
+def prepare_default_encoder() -> str:
+    """Build what ``auto`` will use for MobileSAM on this machine, if it needs building (the bf16 package), so
+    the first run does not pay for it (``make install`` calls this); returns a one-line report."""
+    from persam.models.registry import build_sam
+
+    loaded = build_sam("vit_t", device="cpu", download=False)
+    kind = resolve_encoder("auto", loaded)
+    if kind != "bf16":
+        return f"encoder auto = {kind} for vit_t on this machine: nothing to build"
+    encoder = Bf16Encoder(loaded)
+    start = time.perf_counter()
+    encoder.package()
+    return f"encoder auto = bf16 for vit_t: {encoder.path} ready in {time.perf_counter() - start:.0f} s"
+
+
+if __name__ == "__main__":
+    print(prepare_default_encoder())
