@@ -29,6 +29,7 @@ import csv
 import datetime as dt
 import json
 import math
+import statistics
 import sys
 import tempfile
 import time
@@ -196,6 +197,40 @@ class Bench:
             got = torch.from_numpy(session.run(None, feeds)[0])
         self.record("candidate", "decoder_onnx_max_logit_diff", float((got - expected).abs().max()), "logit", 1,
                     "ONNX Runtime vs PyTorch mask decoder, unguided, one real embedding")
+        self.transformer_candidates(embedding, sam.prompt_encoder.get_dense_pe(), sparse)
+
+    def transformer_candidates(self, embedding: torch.Tensor, pe: torch.Tensor, sparse: torch.Tensor,
+                               batch: int = 4) -> None:
+        """The decoder's two-way transformer (its bulk: every image token, per prompt set) for a batch of
+        ``batch`` prompt sets, as a video frame with that many objects: eager fp32 (what runs), and compiled
+        (torch.compile) fp32 and bf16 copies, candidates for the extra video object's cost."""
+        import copy
+
+        print("decoder candidates: the two-way transformer eager, compiled fp32, compiled bf16", flush=True)
+        transformer = self.loaded.sam.mask_decoder.transformer
+        tokens = torch.cat([self.loaded.sam.mask_decoder.iou_token.weight,
+                            self.loaded.sam.mask_decoder.mask_tokens.weight])[None].expand(batch, -1, -1)
+        args = (embedding.expand(batch, -1, -1, -1), pe.expand(batch, -1, -1, -1),
+                torch.cat([tokens, sparse.expand(batch, -1, -1)], dim=1))
+        bf16 = copy.deepcopy(transformer).to(torch.bfloat16)
+        paths = {"eager_fp32": (transformer, args), "compiled_fp32": (torch.compile(transformer), args),
+                 "compiled_bf16": (torch.compile(bf16), tuple(a.to(torch.bfloat16) for a in args))}
+        with torch.no_grad():
+            expected = transformer(*args)[0]
+            for name, (module, inputs) in paths.items():
+                start = time.perf_counter()
+                got = module(*inputs)[0].float()
+                first = time.perf_counter() - start
+                seconds = []
+                for _ in range(3 if self.quick else 5):
+                    start = time.perf_counter()
+                    module(*inputs)
+                    seconds.append(time.perf_counter() - start)
+                cos = float(torch.nn.functional.cosine_similarity(got.flatten(), expected.flatten(), dim=0))
+                self.record("stage", f"decoder_transformer_{name}_s_per_set", statistics.median(seconds) / batch,
+                            "s", len(seconds), f"two-way transformer, {batch} prompt sets per call, per set; first "
+                            f"call {first:.1f} s{' (compiling)' if 'compiled' in name else ''}; token cosine to "
+                            f"eager fp32 {cos:.6f}")
 
     # -- 1 + 2: PerSeg: encoders, quality, stages, end to end ---------------------------------------------
     def perseg(self) -> None:
@@ -643,7 +678,7 @@ class Bench:
                 lines.append(f"| {r['name']} | {r['value']:.4g} | {r['unit']} | {r['note']} |")
         lines += ["", "## Notes", "",
                   "- The fp32 path is upstream's encoder in eager PyTorch; the fast path is chosen by `model.encoder` "
-                  "(`auto`: ONNX Runtime for vit_t on CPU, see `persam/models/encoders.py`).",
+                  f"(`auto`, here {self.fast_id}; see `persam/models/encoders.py`).",
                   "- Every encoder path is also timed on one real image (`encode_<path>_s`, with its cosine similarity "
                   "to fp32 in bench.csv): ONNX Runtime fp32, AOTInductor bf16, ONNX Runtime int8 (dynamic "
                   "quantization; a candidate only, not selectable: chosen only if it met the checks) and "
@@ -654,8 +689,9 @@ class Bench:
                   "encoder); the prior, guidance and fusion around it are small. Targets on the post-encoder time, "
                   "the end-to-end time, the extra video object and the sweep ratio (each variant adds its decoding "
                   "per image, while the encoding is shared) follow from that pass time on this CPU; "
-                  "bfloat16 autocast and torch.compile of the decoder were tried during development and saved "
-                  "under 15%" + (self.decoder_estimate(v, e32) if "decoder_onnx_s" in v else "") + ".",
+                  "the decoder's two-way transformer, its bulk, is timed per prompt set eager and compiled "
+                  "(`decoder_transformer_*_s_per_set` in the candidates, not used by any path yet)"
+                  + (self.decoder_estimate(v, e32) if "decoder_onnx_s" in v else "") + ".",
                   "- The memory comparison runs in a reduced-cost mode (`benchmarks/memory_run.py`: SAM's image encoder "
                   "and mask decoder are stubs; reading, hashing, the disk cache, prior, prompts, refinement, "
                   "upsampling and writing are the real code) so that 1,000 images fit in the benchmark's time; the "

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from persam.methods.presence import Calibration, decide
 from persam.methods.protocol import Prediction, Prompts
 from persam.methods.target import mask_on_grid
 from persam.models.predictor import ImageEmbedding
@@ -86,3 +87,18 @@ def find_instances(predict: Callable[[Prompts | None], Prediction], threshold: f
         logits = torch.stack([p.logits for p in found]).max(0).values
     extra = {**first.extra, "instance_scores": [float(p.score) for p in found]}
     return dataclasses.replace(first, mask=labels > 0, instances=labels, logits=logits, extra=extra)
+
+
+def checked_predict(predict_one: Callable[[Prompts | None], Prediction], calibration: Calibration | None,
+                    presence: bool, max_instances: int, prompts: Prompts | None = None) -> Prediction:
+    """A method's answer from its single prediction ``predict_one(prompts)`` with the protocol's checks on top:
+    empty below the calibrated threshold when ``presence`` is on, and several instances when ``max_instances``
+    > 1 (``calibration`` is then required; see :func:`persam.methods.presence.calibrate`)."""
+    threshold = calibration.threshold if calibration is not None and presence else None
+
+    def one(extra: Prompts | None) -> Prediction:
+        return decide(predict_one(extra), threshold)
+
+    if max_instances > 1:
+        return find_instances(one, calibration.instance_threshold, max_instances, prompts)
+    return one(prompts)

@@ -35,10 +35,10 @@ import torch
 from torch import Tensor
 
 from persam.methods.guidance import attention_bias
-from persam.methods.instances import find_instances, suppress_region
+from persam.methods.instances import checked_predict, suppress_region
 from persam.methods.location_prior import select_points, similarity_image
 from persam.methods.multi_reference import best_match_grid, prototypes, stacked_fit_inputs
-from persam.methods.presence import DEFAULT_MARGIN, Calibration, calibrate, decide, pooled_similarity
+from persam.methods.presence import DEFAULT_MARGIN, Calibration, calibrate, pooled_similarity
 from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
 from persam.methods.refinement import Stage, refine, refine_batch
 from persam.methods.scale_fusion import fit_scale_weights, fit_scale_weights_autograd, fuse
@@ -172,15 +172,8 @@ class PerSAM(Method):
         ``prompts`` are added to the prior's points, see :class:`Prompts`), with its presence score; empty
         when ``presence`` says absent; the instances' label map when ``max_instances`` > 1."""
         cfg = self.config
-        calibration = reference.presence
-        threshold = calibration.threshold if calibration is not None and cfg.presence else None
-
-        def one(extra: Prompts | None) -> Prediction:
-            return decide(self._predict_one(embedding, reference, extra), threshold)
-
-        if cfg.max_instances > 1:
-            return find_instances(one, calibration.instance_threshold, cfg.max_instances, prompts)
-        return one(prompts)
+        return checked_predict(lambda extra: self._predict_one(embedding, reference, extra), reference.presence,
+                               cfg.presence, cfg.max_instances, prompts)
 
     def _predict_one(self, embedding: ImageEmbedding, reference: Reference, prompts: Prompts | None) -> Prediction:
         cfg = self.config

@@ -89,9 +89,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from persam.methods.guidance import attention_bias, valid_cells
-from persam.methods.instances import find_instances, suppress_region
+from persam.methods.instances import checked_predict, suppress_region
 from persam.methods.location_prior import select_points, similarity_grid, similarity_image
-from persam.methods.presence import DEFAULT_MARGIN, Calibration, calibrate, decide
+from persam.methods.presence import DEFAULT_MARGIN, Calibration, calibrate
 from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
 from persam.methods.refinement import Stage, refine
 from persam.methods.target import CENTER_THRESHOLD, PATCH, mask_on_grid, object_cells
@@ -291,15 +291,8 @@ class PerSAMPlus(Method):
         """The object's mask in a target image (``gt`` is ignored; ``prompts`` are appended, rule 8), with its
         presence score; empty when ``presence`` says absent; the instances' label map when ``max_instances`` > 1."""
         cfg = self.config
-        calibration = reference.presence
-        threshold = calibration.threshold if calibration is not None and cfg.presence else None
-
-        def one(extra: Prompts | None) -> Prediction:
-            return decide(self._predict_one(embedding, reference, extra), threshold)
-
-        if cfg.max_instances > 1:
-            return find_instances(one, calibration.instance_threshold, cfg.max_instances, prompts)
-        return one(prompts)
+        return checked_predict(lambda extra: self._predict_one(embedding, reference, extra), reference.presence,
+                               cfg.presence, cfg.max_instances, prompts)
 
     def _score_on(self, embedding: ImageEmbedding, reference: PlusReference, exclude: np.ndarray | None) -> float:
         return self._predict_one(embedding, reference, Prompts(exclude=exclude)).score
