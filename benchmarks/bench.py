@@ -54,6 +54,7 @@ from common import (  # noqa: E402
     perseg_root,
     run_child,
     run_module_measured,
+    shared_cpu,
     synthesize_perseg,
     versions,
 )
@@ -629,7 +630,8 @@ class Bench:
                  f"- machine: {facts['cpu']}, {facts['cores']} cores; SIMD: {facts['simd']}; "
                  f"torch threads: {vers['torch_threads']}",
                  f"- load average (1/5/15 min) at start: {self.load_start}; at end: {self.load_end} "
-                 "(above the core count, other processes shared the CPU)",
+                 + ("(at the start above the core count: other processes shared the CPU)" if shared_cpu(
+                     self.load_start, facts["cores"]) else "(the bench's own threads count in the load at the end)"),
                  f"- versions: python {vers['python']}, torch {vers['torch']}, onnxruntime {vers['onnxruntime']}, "
                  f"numpy {vers['numpy']}",
                  f"- model: vit_t (MobileSAM), checkpoint SHA-256 {self.loaded.sha256[:16]}...; fast path: "

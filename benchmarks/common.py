@@ -70,6 +70,14 @@ def cpu_facts() -> dict:
             "amx_or_avx512_bf16": bool({"amx_bf16", "avx512_bf16"} & flags)}
 
 
+def shared_cpu(load: str, cores: int) -> bool:
+    """Whether a ``load_average()`` text says other work held the CPU: its 1-minute load above the cores."""
+    try:
+        return float(load.split()[0]) > cores
+    except (ValueError, IndexError):
+        return False
+
+
 def load_average() -> str:
     try:
         return " ".join(Path("/proc/loadavg").read_text().split()[:3])
