@@ -22,8 +22,6 @@ the targets for every k.
 
 from __future__ import annotations
 
-import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -33,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "data_prep"))
 sys.path.insert(0, str(ROOT))
 
-from davis_to_perseg import copy_frame, default_sequences, derive, target_indices  # noqa: E402
+from davis_to_perseg import command_line, copy_frame, derive, target_indices  # noqa: E402
 
 EXTRA_REFERENCE_FRACTIONS = {"r1": 0.3, "r2": 0.7}
 REFERENCE_STEMS = ["00", *EXTRA_REFERENCE_FRACTIONS]
@@ -63,16 +61,7 @@ def derive_fewshot(davis: Path, out: Path, sequences: list[str]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--davis", type=Path, required=True, help="a DAVIS root (JPEGImages/, Annotations/, ImageSets/)")
-    parser.add_argument("--out", type=Path, default=ROOT / "data" / "davis_fewshot")
-    parser.add_argument("--sequences", nargs="*", help="default: ImageSets/2017/val_available.txt, else val.txt")
-    args = parser.parse_args()
-    sequences = args.sequences or default_sequences(args.davis)
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    derive_fewshot(args.davis, args.out, sequences)
-    return 0
+    return command_line(__doc__.split("\n")[0], ROOT / "data" / "davis_fewshot", derive_fewshot)
 
 
 if __name__ == "__main__":

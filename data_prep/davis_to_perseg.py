@@ -60,17 +60,23 @@ def default_sequences(davis: Path) -> list[str]:
     return split.read_text().split()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def command_line(description: str, default_out: Path, derive_fn) -> int:
+    """The command line of a DAVIS derivation: ``--davis``, ``--out`` (replaced if it exists), ``--sequences``;
+    runs ``derive_fn(davis, out, sequences)``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--davis", type=Path, required=True, help="a DAVIS root (JPEGImages/, Annotations/, ImageSets/)")
-    parser.add_argument("--out", type=Path, default=ROOT / "data" / "davis_perseg")
+    parser.add_argument("--out", type=Path, default=default_out)
     parser.add_argument("--sequences", nargs="*", help="default: ImageSets/2017/val_available.txt, else val.txt")
     args = parser.parse_args()
     sequences = args.sequences or default_sequences(args.davis)
     if args.out.exists():
         shutil.rmtree(args.out)
-    derive(args.davis, args.out, sequences)
+    derive_fn(args.davis, args.out, sequences)
     return 0
+
+
+def main() -> int:
+    return command_line(__doc__.split("\n")[0], ROOT / "data" / "davis_perseg", derive)
 
 
 if __name__ == "__main__":

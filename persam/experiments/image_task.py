@@ -70,14 +70,28 @@ def write_overlay(path: Path, image, prediction, gt) -> None:
     write_image(path, overlay(image, prediction.mask, prediction.point_coords, prediction.point_labels, gt))
 
 
+def task_objects(ctx: TaskContext) -> dict[str, PerSegObject]:
+    """The run's objects by name; the run's ``subset`` column names them when the config gives no subset."""
+    objects = {o.name: o for o in load_objects(ctx.cfg)}
+    if not ctx.cfg.dataset.subset:
+        ctx.base = {**ctx.base, "subset": subset_label(ctx.cfg, dataset_root(ctx.cfg), len(objects))}
+    return objects
+
+
+def fit_object(ctx: TaskContext, obj: PerSegObject) -> tuple[object, float]:
+    """The method fitted on the object's references, and the seconds it took (counted as method time)."""
+    shots = reference_shots(ctx, obj)
+    start = time.perf_counter()
+    reference = ctx.method.fit(shots)
+    seconds = time.perf_counter() - start
+    ctx.clock.method_seconds += seconds
+    return reference, seconds
+
+
 def run_object(ctx: TaskContext, obj: PerSegObject, bar) -> dict:
     """Fit on the object's references, predict every target, write masks and overlays; the object's record."""
     cfg, method, out_dir, base = ctx.cfg, ctx.method, ctx.out_dir, ctx.base
-    shots = reference_shots(ctx, obj)
-    start = time.perf_counter()
-    reference = method.fit(shots)
-    fit_seconds = time.perf_counter() - start
-    ctx.clock.method_seconds += fit_seconds
+    reference, fit_seconds = fit_object(ctx, obj)
     score = ObjectScore()
     for stem, image_path, gt_path in obj.targets:
         with ctx.times("read"):
@@ -106,9 +120,7 @@ def run_object(ctx: TaskContext, obj: PerSegObject, bar) -> dict:
 def run_image_task(ctx: TaskContext) -> TaskOutput:
     cfg = ctx.cfg
     root = dataset_root(cfg)
-    objects = {o.name: o for o in load_objects(cfg)}
-    if not cfg.dataset.subset:
-        ctx.base = {**ctx.base, "subset": subset_label(cfg, root, len(objects))}
+    objects = task_objects(ctx)
     start = time.perf_counter()
     loop = run_items(list(objects), lambda name: len(objects[name].targets),
                      lambda name, bar: run_object(ctx, objects[name], bar), ctx.out_dir, ctx.key,

@@ -25,7 +25,7 @@ from dataclasses import asdict
 import numpy as np
 
 from persam.data.io import DEFAULT_PALETTE, DataError, read_image, read_label_map, write_mask
-from persam.experiments.image_task import dataset_root, load_objects, reference_shots, subset_label
+from persam.experiments.image_task import dataset_root, fit_object, task_objects
 from persam.experiments.item_loop import run_items
 from persam.experiments.overlays import overlay_labels, write_image
 from persam.experiments.provenance import portable_path
@@ -45,18 +45,14 @@ def predicted_labels(prediction) -> np.ndarray:
 def run_instances_task(ctx: TaskContext) -> TaskOutput:
     cfg = ctx.cfg
     root = dataset_root(cfg)
-    objects = {o.name: o for o in load_objects(cfg)}
-    if not cfg.dataset.subset:
-        ctx.base = {**ctx.base, "subset": subset_label(cfg, root, len(objects))}
+    objects = task_objects(ctx)
     # Runs of one method differ by max_instances: the label says which (tables keep them apart by label).
     ctx.base = {**ctx.base, "label": f"{ctx.base['label']} (max_instances={cfg.method.get('max_instances', 1)})"}
     base = ctx.base
 
     def compute(name: str, bar) -> dict:
         obj = objects[name]
-        start = time.perf_counter()
-        reference = ctx.method.fit(reference_shots(ctx, obj))
-        ctx.clock.method_seconds += time.perf_counter() - start
+        reference, _ = fit_object(ctx, obj)
         counts, union, single = InstanceCounts(), ObjectScore(), ObjectScore()
         for stem, image_path, gt_path in obj.targets:
             image = read_image(image_path)

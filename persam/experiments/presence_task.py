@@ -26,7 +26,7 @@ from dataclasses import asdict
 import numpy as np
 
 from persam.data.io import DataError, read_image, read_mask, write_mask
-from persam.experiments.image_task import dataset_root, load_objects, reference_shots, subset_label
+from persam.experiments.image_task import dataset_root, fit_object, task_objects
 from persam.experiments.item_loop import run_items
 from persam.experiments.overlays import overlay, write_image
 from persam.experiments.provenance import portable_path
@@ -52,19 +52,15 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
     if not cfg.method.get("presence", False):
         raise ValueError(f"method {cfg.method.name!r} runs without a presence check; the presence task needs "
                          "method.presence=true (on a method that has the setting)")
-    objects = {o.name: o for o in load_objects(cfg)}
+    objects = task_objects(ctx)
     if len(objects) < 2:
         raise DataError(f"{dataset_root(cfg)}: cross negatives need at least 2 objects, found {len(objects)}")
-    if not cfg.dataset.subset:
-        ctx.base = {**ctx.base, "subset": subset_label(cfg, dataset_root(cfg), len(objects))}
     base = ctx.base
     pool = [(o.name, stem, image, gt) for o in objects.values() for stem, image, gt in o.targets]
 
     def compute(name: str, bar) -> dict:
         obj = objects[name]
-        start = time.perf_counter()
-        reference = ctx.method.fit(reference_shots(ctx, obj))
-        ctx.clock.method_seconds += time.perf_counter() - start
+        reference, _ = fit_object(ctx, obj)
         checked, unchecked = ObjectScore(), ObjectScore()
         scores, labels, present = [], [], []
         for owner, stem, image_path, gt_path in pool:

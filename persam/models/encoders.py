@@ -174,32 +174,44 @@ _SESSIONS: dict[tuple[str, int], object] = {}
 _SESSIONS_LOCK = threading.Lock()
 
 
+def _write_checked(path: Path, build: Callable[[str], tuple[Tensor, Tensor]], min_cosine: float, what: str) -> None:
+    """Publish a converted encoder at ``path`` atomically, only when it reproduces the eager fp32 encoder.
+
+    ``build(tmp)`` writes the converted encoder to the temporary file ``tmp`` (beside ``path``) and returns its
+    output and the eager fp32 encoder's on the check input; they must agree to ``min_cosine``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        got, expected = build(tmp)
+        cosine = _cosine(got.float(), expected)
+        if got.shape != expected.shape or not cosine >= min_cosine:
+            raise RuntimeError(f"{what} does not reproduce the eager fp32 encoder "
+                               f"(cosine similarity {cosine:.6f} < {min_cosine})")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def _export_onnx(loaded: LoadedSam, path: Path) -> None:
     """Export ``loaded``'s image encoder to ``path`` (atomically) and check it against the eager encoder."""
     import onnxruntime as ort
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     encoder = loaded.sam.image_encoder
     check = _check_input()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".onnx")
-    os.close(fd)
-    try:
+
+    def build(tmp: str) -> tuple[Tensor, Tensor]:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracer warnings about TinyViT's shape asserts
             torch.onnx.export(encoder, (check,), tmp, dynamo=False, opset_version=ONNX_OPSET,
                               input_names=["image"], output_names=["features"])
             expected = encoder(check)
         session = ort.InferenceSession(tmp, providers=["CPUExecutionProvider"])
-        got = torch.from_numpy(session.run(None, {"image": check.numpy()})[0])
-        cosine = _cosine(got, expected)
-        if got.shape != expected.shape or not cosine >= ONNX_MIN_COSINE:
-            raise RuntimeError(f"the ONNX export of {loaded.name} does not reproduce the eager encoder "
-                               f"(cosine similarity {cosine:.6f})")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        return torch.from_numpy(session.run(None, {"image": check.numpy()})[0]), expected
+
+    _write_checked(path, build, ONNX_MIN_COSINE, f"the ONNX export of {loaded.name}")
 
 
 class OnnxEncoder:
@@ -244,29 +256,19 @@ _PACKAGES: dict[str, Callable] = {}
 def _build_aoti_bf16(loaded: LoadedSam, path: Path) -> None:
     """Compile a bf16 copy of ``loaded``'s encoder into the AOTInductor package ``path`` (atomically) and
     check it against the eager fp32 encoder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    device = loaded.device
     encoder = loaded.sam.image_encoder
-    check = _check_input().to(device)
+    check = _check_input().to(loaded.device)
     module = copy.deepcopy(encoder).to(torch.bfloat16).eval()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt2")
-    os.close(fd)
-    try:
+
+    def build(tmp: str) -> tuple[Tensor, Tensor]:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.export.export(module, (check.to(torch.bfloat16),))
             torch._inductor.aoti_compile_and_package(program, package_path=tmp, inductor_configs={"freezing": True})
             expected = encoder(check)
-            got = torch._inductor.aoti_load_package(tmp)(check.to(torch.bfloat16))
-        cosine = _cosine(got.float(), expected)
-        if got.shape != expected.shape or not cosine >= BF16_MIN_COSINE:
-            raise RuntimeError(f"the bf16 build of {loaded.name} does not reproduce the fp32 encoder "
-                               f"(cosine similarity {cosine:.6f} < {BF16_MIN_COSINE})")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+            return torch._inductor.aoti_load_package(tmp)(check.to(torch.bfloat16)), expected
+
+    _write_checked(path, build, BF16_MIN_COSINE, f"the bf16 build of {loaded.name}")
 
 
 class Bf16Encoder:
