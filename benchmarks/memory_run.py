@@ -62,12 +62,12 @@ def main() -> None:
     root, out, cache = sys.argv[1:4]
     torch.set_num_threads(1)  # memory does not depend on it; on a shared CPU one thread is much faster here
     overrides = [f"dataset.root={root}", "dataset.ref_stems=['000']", f"cache.dir={cache}", "cache.max_gb=0.25",
-                 "progress=false", "model.encoder=fp32", "experiment_name=bench_memory"]
+                 "progress=false", "model.encoder=fp32", "model.decoder=eager", "experiment_name=bench_memory"]
     with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
         cfg = compose(config_name="config", overrides=overrides)
     predictor = build_predictor(cfg)
     predictor.encoder = StubEncoder()
-    predictor.model.mask_decoder = StubMaskDecoder()
+    predictor.mask_decoder = StubMaskDecoder()
     start = time.perf_counter()
     rows = evaluate(cfg, out, predictor=predictor)
     peak = peak_rss_mib()  # VmHWM: ru_maxrss would start from the parent's peak

@@ -21,15 +21,17 @@ from persam.data.io import read_image, read_label_map
 from persam.metrics.davis import evaluate_sequence, j_and_f
 
 
-def run_breakdown(data_root: Path, work: Path, encoder: str, extra: list[str] | None = None) -> dict:
-    """A PerSAM run over the PerSeg-layout ``data_root`` with ``model.encoder=encoder`` and an empty cache.
+def run_breakdown(data_root: Path, work: Path, encoder: str, decoder: str, extra: list[str] | None = None) -> dict:
+    """A PerSAM run over the PerSeg-layout ``data_root`` with ``model.encoder=encoder``,
+    ``model.decoder=decoder`` and an empty cache.
 
     Returns {"wall_s": process seconds, "task_s": the task's own seconds, "targets": target images,
     "sec_per_image" (the task's seconds / targets), "miou" (percent), "stages": {stage: {"seconds", "calls"}},
-    "encoder_id"}."""
+    "encoder_id", "decoder_id"}."""
     out, cache = work / f"run-{encoder}", work / f"cache-{encoder}"
     wall, _ = run_child([sys.executable, "-m", "persam.run", "method=persam", "dataset=davis_perseg",
-                         f"dataset.root={data_root}", f"model.encoder={encoder}", f"cache.dir={cache}",
+                         f"dataset.root={data_root}", f"model.encoder={encoder}", f"model.decoder={decoder}",
+                         f"cache.dir={cache}",
                          f"hydra.run.dir={out}", "progress=false", *(extra or [])])
     provenance = json.loads((out / "provenance.json").read_text())
     with open(out / "results.csv") as f:
@@ -37,7 +39,8 @@ def run_breakdown(data_root: Path, work: Path, encoder: str, extra: list[str] | 
     targets = provenance["data"]["target_images"]
     return {"wall_s": wall, "task_s": provenance["wall_seconds"], "targets": targets,
             "sec_per_image": provenance["wall_seconds"] / targets, "miou": rows[("ALL", "miou")],
-            "stages": provenance.get("stage_times", {}), "encoder_id": provenance["model"]["encoder"]}
+            "stages": provenance.get("stage_times", {}), "encoder_id": provenance["model"]["encoder"],
+            "decoder_id": provenance["model"]["decoder"]}
 
 
 def video_jf(method, predictor, root: Path, sequences: list[str], n_frames: int, config) -> float:

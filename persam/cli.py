@@ -41,6 +41,7 @@ from persam.methods.protocol import Shot
 from persam.methods.video import start, step
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam
 from persam.models.checkpoints import CheckpointError
+from persam.models.decoders import default_decoder
 from persam.models.encoders import default_encoder
 from persam.output_paths import image_files
 from persam.run import CONFIG_DIR
@@ -65,7 +66,9 @@ def segment(args: argparse.Namespace) -> int:
         cfg = compose(config_name="config", overrides=overrides)
     files = image_files(args.images)
     predictor = GuidedPredictor(build_sam(args.model, args.checkpoint, args.device),
-                                None if args.no_cache else EmbeddingCache(), encoder=default_encoder())
+                                None if args.no_cache else EmbeddingCache(), encoder=default_encoder(),
+                                decoder=default_decoder())
+    predictor.expect_images(len(files))
     references = []
     for i, image_path in enumerate(args.ref_image):
         ref_image = read_image(image_path)
@@ -120,7 +123,9 @@ def track(args: argparse.Namespace) -> int:
     if args.ref_mask is not None:
         labels, palette = reference_labels(args.ref_mask, first.shape[:2])
     predictor = GuidedPredictor(build_sam(args.model, args.checkpoint, args.device),
-                                None if args.no_cache else EmbeddingCache(), encoder=default_encoder())
+                                None if args.no_cache else EmbeddingCache(), encoder=default_encoder(),
+                                decoder=default_decoder())
+    predictor.expect_images(len(frames))
     if args.ref_mask is None:
         labels, palette = reference_from_clicks(args, predictor, first, frames[0]).astype(np.uint8), DEFAULT_PALETTE
     spec = method_spec(cfg.method)

@@ -16,6 +16,9 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # pinned numbers are fp32's, and a bf16 auto would compile its package (minutes) inside whichever test runs
 # first. The bf16 path has its own test (slow) and make bench's checks; a test that sets model.encoder gets it.
 os.environ.setdefault("PERSAM_ENCODER", "onnx")
+# Likewise the eager decoder: compiling it costs each test process about 25 s on a cold cache; the compiled path
+# has its own test (tests/test_decoders.py) and make bench's checks.
+os.environ.setdefault("PERSAM_DECODER", "eager")
 
 
 @pytest.fixture(scope="session")

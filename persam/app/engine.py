@@ -32,6 +32,7 @@ from persam.methods.builder import build_method
 from persam.methods.protocol import Shot
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam
 from persam.models.checkpoints import CheckpointError
+from persam.models.decoders import default_decoder
 from persam.models.encoders import default_encoder
 from persam.models.predictor import ImageEmbedding
 
@@ -72,7 +73,8 @@ class Engine:
             if key not in self._predictors:
                 # The runs' default encoder (auto: the fastest path that passed make bench's accuracy checks).
                 self._predictors[key] = GuidedPredictor(build_sam(model, checkpoint or None, device), self.cache,
-                                                        encoder=default_encoder())
+                                                        encoder=default_encoder(),
+                                                        decoder=default_decoder())
             return self._predictors[key]
 
     def embed(self, predictor: GuidedPredictor, image: np.ndarray) -> ImageEmbedding:

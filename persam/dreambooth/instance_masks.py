@@ -22,6 +22,7 @@ from persam.experiments.overlays import overlay, write_image
 from persam.methods.builder import build_method, composed_method
 from persam.methods.protocol import Shot
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam
+from persam.models.decoders import default_decoder
 from persam.models.encoders import default_encoder
 
 SHEET_NAME = "contact_sheet.png"
@@ -68,7 +69,7 @@ def parse_point(text: str) -> tuple[float, float]:
 def build_predictor(model: str = "vit_t", checkpoint: str | None = None, device: str | None = None,
                     cache: bool = True) -> GuidedPredictor:
     return GuidedPredictor(build_sam(model, checkpoint, device), EmbeddingCache() if cache else None,
-                           encoder=default_encoder())
+                           encoder=default_encoder(), decoder=default_decoder())
 
 
 def reference_mask(predictor: GuidedPredictor, reference: Reference, image: np.ndarray) -> np.ndarray:

@@ -52,7 +52,8 @@ def build_predictor(cfg: DictConfig) -> GuidedPredictor:
     if cfg.cache.enabled:
         kwargs = {"max_bytes": int(cfg.cache.max_gb * 2**30)}
         cache = EmbeddingCache(cfg.cache.dir, **kwargs) if cfg.cache.dir else EmbeddingCache(**kwargs)
-    return GuidedPredictor(loaded, cache, encoder=cfg.model.get("encoder") or "auto")
+    return GuidedPredictor(loaded, cache, encoder=cfg.model.get("encoder") or "auto",
+                           decoder=cfg.model.get("decoder") or "auto")
 
 
 def seed_everything(seed: int) -> None:
@@ -77,7 +78,8 @@ def run_method_spec(cfg: DictConfig) -> MethodSpec:
 
 
 def fingerprint(cfg: DictConfig, checkpoint_sha256: str, encoder_id: str) -> str:
-    """What must match for a finished item to be reused: method, model weights, encoder, dataset settings."""
+    """What must match for a finished item to be reused: method, model weights, encoder, dataset settings (not
+    the decoder path: they agree to rounding, persam/models/decoders.py)."""
     return digest({
         "method": OmegaConf.to_container(cfg.method, resolve=True),
         "model": cfg.model.name,
@@ -154,7 +156,8 @@ def evaluate(cfg: DictConfig, out_dir: str | Path, predictor: GuidedPredictor | 
                             "source": provenance.portable_path(spec.source),
                             "settings": effective_settings(method) or spec.settings, **output.extra.pop("method", {})},
         "model": {"name": predictor.loaded.name, "checkpoint": provenance.portable_path(predictor.loaded.checkpoint),
-                  "sha256": predictor.loaded.sha256, "encoder": predictor.encoder_id},
+                  "sha256": predictor.loaded.sha256, "encoder": predictor.encoder_id,
+                  "decoder": predictor.decoder_id},
         "device": str(predictor.device),
         "data": {"dataset": cfg.dataset.name, "root": output.extra.pop("root", None),
                  "subset": output.extra.pop("subset", base_row(cfg, spec)["subset"]),

@@ -124,7 +124,8 @@ def run_image_task(ctx: TaskContext) -> TaskOutput:
     start = time.perf_counter()
     loop = run_items(list(objects), lambda name: len(objects[name].targets),
                      lambda name, bar: run_object(ctx, objects[name], bar), ctx.out_dir, ctx.key,
-                     f"{ctx.spec.name} on {cfg.dataset.name}", "img", cfg.progress, clock=ctx.clock)
+                     f"{ctx.spec.name} on {cfg.dataset.name}", "img", cfg.progress, clock=ctx.clock,
+                     plan=ctx.predictor.expect_images)
     elapsed = time.perf_counter() - start
     rows = [row for record in loop.records.values() for row in record["rows"]]
     miou, macc = mean_scores({n: ObjectScore(**r["counts"]) for n, r in loop.records.items()})

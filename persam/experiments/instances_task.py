@@ -88,7 +88,8 @@ def run_instances_task(ctx: TaskContext) -> TaskOutput:
 
     start = time.perf_counter()
     result = run_items(list(objects), lambda name: len(objects[name].targets), compute, ctx.out_dir, ctx.key,
-                       f"{cfg.method.name} instances on {cfg.dataset.name}", "img", cfg.progress, clock=ctx.clock)
+                       f"{cfg.method.name} instances on {cfg.dataset.name}", "img", cfg.progress, clock=ctx.clock,
+                       plan=ctx.predictor.expect_images)
     records = list(result.records.values())
     total = InstanceCounts(*(sum(r["counts"][k] for r in records) for k in ("matched", "true", "predicted")))
     rows = [row for r in records for row in r["rows"]]

@@ -42,17 +42,23 @@ def _add(clock, amounts: dict) -> None:
 
 
 def run_items(names: Sequence[str], units: Callable[[str], int], compute: Callable[[str, tqdm], dict],
-              out_dir: Path, key: str, desc: str, unit: str, progress: bool = True, clock=None) -> LoopResult:
+              out_dir: Path, key: str, desc: str, unit: str, progress: bool = True, clock=None,
+              plan: Callable[[int], None] | None = None) -> LoopResult:
     """Compute (or reuse) every item. ``compute(name, bar)`` returns the item's record (with ``rows``) and
     advances ``bar`` by the item's units (images, frames) as it goes; ``units(name)`` is that count.
     ``clock`` (a dataclass of stage totals, :class:`persam.experiments.task_context.StageClock`) gains each
-    item's share, computed now or read back from its record."""
+    item's share, computed now or read back from its record. ``plan`` is told the units left to compute before
+    the first is computed (the predictor's ``expect_images``: whether compiling its decoder pays)."""
     result = LoopResult({})
+    paths = {name: out_dir / "items" / f"{name.replace('/', '__')}.json" for name in names}
+    finished = {name: finished_record(path, key) for name, path in paths.items()}
+    if plan is not None:
+        plan(sum(units(n) for n in names if finished[n] is None))
     with tqdm(total=sum(units(n) for n in names), desc=desc, unit=unit, disable=not progress,
               dynamic_ncols=True) as bar:
         for name in names:
-            path = out_dir / "items" / f"{name.replace('/', '__')}.json"
-            record = finished_record(path, key)
+            path = paths[name]
+            record = finished[name]
             if record is not None:
                 result.reused.append(name)
                 bar.update(units(name))

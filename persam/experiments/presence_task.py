@@ -99,7 +99,8 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
 
     start = time.perf_counter()
     result = run_items(list(objects), lambda name: len(pool), compute, ctx.out_dir, ctx.key,
-                       f"{cfg.method.name} presence on {cfg.dataset.name}", "img", cfg.progress, clock=ctx.clock)
+                       f"{cfg.method.name} presence on {cfg.dataset.name}", "img", cfg.progress, clock=ctx.clock,
+                       plan=ctx.predictor.expect_images)
     records = list(result.records.values())
     labels = np.concatenate([r["labels"] for r in records]).astype(bool)
     present = np.concatenate([r["present"] for r in records]).astype(bool)

@@ -190,7 +190,8 @@ def run_video_task(ctx: TaskContext) -> TaskOutput:
 
     start_time = time.perf_counter()
     loop = run_items(list(seqs), lambda name: len(seqs[name].frames) - 1, compute, ctx.out_dir, ctx.key,
-                     f"{ctx.spec.name} on {cfg.dataset.name}", "frame", cfg.progress, clock=ctx.clock)
+                     f"{ctx.spec.name} on {cfg.dataset.name}", "frame", cfg.progress, clock=ctx.clock,
+                     plan=ctx.predictor.expect_images)
     elapsed = time.perf_counter() - start_time
     rows = [row for record in loop.records.values() for row in record["rows"]]
     per_object = [(np.array(s["J"]), np.array(s["F"])) for r in loop.records.values() for s in r["scores"].values()]

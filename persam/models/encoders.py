@@ -8,12 +8,14 @@
   attention matmuls, and lays the convolutions out in blocked (NCHWc) form. Same precision as ``fp32``:
   embeddings agree to ~1e-6 (cosine similarity 1.0 to 6 digits). About half the eager time for MobileSAM on a
   2-core CPU (``make bench``).
-* ``bf16``: a bfloat16 copy of the encoder (weights and activations), exported with ``torch.export`` and
+* ``bf16``: the encoder under bfloat16 autocast (convolutions and matrix products in bf16 with fp32
+  accumulation; the residual stream, norms and softmax stay fp32, which lowers the error of an all-bf16 copy
+  at the same speed), exported with ``torch.export`` and
   compiled ahead of time by AOTInductor (with freezing: constant-folded weights, oneDNN's prepacked bf16
   convolutions and matmuls, which use AMX / AVX512-BF16 where the CPU has them) into a ``.pt2`` package,
   built once per (model, checkpoint, torch version, device) and cached on disk like the ONNX file, so a new
   process only loads a shared library. The first build takes minutes on a 2-core CPU (``make bench``
-  records it) and needs a C++ compiler. Cosine similarity to ``fp32`` about 0.9997; checked at >= 0.999 on
+  records it) and needs a C++ compiler. Cosine similarity to ``fp32`` about 0.9998; checked at >= 0.999 on
   the build's check input. On a CPU without native bfloat16 (AVX2 only) it is emulated and slow.
 * ``exact``: ``onnx`` for MobileSAM on the CPU where onnxruntime is installed, else ``fp32``: the fastest path
   whose embeddings are fp32's to rounding. The tables use it (``conf/experiment/``), so their numbers compare
@@ -253,32 +255,44 @@ class OnnxEncoder:
 _PACKAGES: dict[str, Callable] = {}
 
 
+class _Bf16Autocast(torch.nn.Module):
+    """``encoder`` under bfloat16 autocast: fp32 in, fp32 out."""
+
+    def __init__(self, encoder: torch.nn.Module, device_type: str) -> None:
+        super().__init__()
+        self.encoder, self.device_type = encoder, device_type
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.autocast(self.device_type, dtype=torch.bfloat16):
+            return self.encoder(x).float()
+
+
 def _build_aoti_bf16(loaded: LoadedSam, path: Path) -> None:
-    """Compile a bf16 copy of ``loaded``'s encoder into the AOTInductor package ``path`` (atomically) and
+    """Compile ``loaded``'s encoder under bf16 autocast into the AOTInductor package ``path`` (atomically) and
     check it against the eager fp32 encoder."""
     encoder = loaded.sam.image_encoder
     check = _check_input().to(loaded.device)
-    module = copy.deepcopy(encoder).to(torch.bfloat16).eval()
+    module = _Bf16Autocast(copy.deepcopy(encoder), loaded.device.type).eval()
 
     def build(tmp: str) -> tuple[Tensor, Tensor]:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.export.export(module, (check.to(torch.bfloat16),))
+            program = torch.export.export(module, (check,))
             torch._inductor.aoti_compile_and_package(program, package_path=tmp, inductor_configs={"freezing": True})
             expected = encoder(check)
-            return torch._inductor.aoti_load_package(tmp)(check.to(torch.bfloat16)), expected
+            return torch._inductor.aoti_load_package(tmp)(check), expected
 
     _write_checked(path, build, BF16_MIN_COSINE, f"the bf16 build of {loaded.name}")
 
 
 class Bf16Encoder:
-    """A bfloat16 copy of the encoder, compiled ahead of time by AOTInductor (see the module doc)."""
+    """The encoder under bfloat16 autocast, compiled ahead of time by AOTInductor (see the module doc)."""
 
     def __init__(self, loaded: LoadedSam) -> None:
         self.loaded = loaded
         self.path = aoti_dir() / (f"{loaded.name}-{loaded.sha256[:16]}-torch{torch.__version__}-"
-                                  f"{loaded.device.type}-bf16.pt2")
-        self.id = f"torch{torch.__version__}-aoti-bf16"
+                                  f"{loaded.device.type}-bf16-autocast.pt2")
+        self.id = f"torch{torch.__version__}-aoti-bf16-autocast"
 
     def package(self) -> Callable:
         """The loaded package, built first if needed (once per machine; loaded once per process)."""
@@ -303,7 +317,7 @@ class Bf16Encoder:
             return _PACKAGES[key]
 
     def __call__(self, x: Tensor) -> Tensor:
-        return self.package()(x.to(torch.bfloat16)).float()
+        return self.package()(x)
 
 
 def build_encoder(loaded: LoadedSam, kind: str = "fp32") -> Callable[[Tensor], Tensor]:

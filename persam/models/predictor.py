@@ -19,6 +19,7 @@ import torch
 from segment_anything import SamPredictor
 from torch import Tensor
 
+from persam.models.decoders import MaskDecoderRunner
 from persam.models.embedding_cache import EmbeddingCache
 from persam.models.encoders import build_encoder
 from persam.models.guided_decoder import DecoderGuidance, Guidance
@@ -85,22 +86,34 @@ class Decoded:
 
 
 class GuidedPredictor(SamPredictor):
-    """segment-anything's ``SamPredictor`` with an embedding cache, a choice of encoder backend and PerSAM's
-    decoder guidance. ``encoder``: ``fp32`` (upstream's, the default), ``onnx``, ``bf16`` or ``auto``; see
-    :mod:`persam.models.encoders`."""
+    """segment-anything's ``SamPredictor`` with an embedding cache, a choice of encoder and decoder backend and
+    PerSAM's decoder guidance. ``encoder``: ``fp32`` (upstream's, the default), ``onnx``, ``bf16``, ``exact`` or
+    ``auto`` (:mod:`persam.models.encoders`); ``decoder``: ``eager`` (the default), ``compiled`` or ``auto``
+    (:mod:`persam.models.decoders`)."""
 
-    def __init__(self, loaded: LoadedSam, cache: EmbeddingCache | None = None, encoder: str = "fp32") -> None:
+    def __init__(self, loaded: LoadedSam, cache: EmbeddingCache | None = None, encoder: str = "fp32",
+                 decoder: str = "eager") -> None:
         super().__init__(loaded.sam)
         self.loaded = loaded
         self.cache = cache
         self.encoder = build_encoder(loaded, encoder)
-        self.guidance = DecoderGuidance.of(loaded.sam.mask_decoder)
+        self.guidance = DecoderGuidance.of(loaded.sam.mask_decoder)  # installed before compiling: hooks included
+        self.mask_decoder = MaskDecoderRunner(loaded.sam.mask_decoder, loaded.device.type, decoder)
         self.encoder_calls = 0
 
     @property
     def encoder_id(self) -> str:
         """The encoder backend that produces this predictor's embeddings (in cache keys and provenance)."""
         return self.encoder.id
+
+    @property
+    def decoder_id(self) -> str:
+        """How this predictor runs SAM's mask decoder (in provenance)."""
+        return self.mask_decoder.id
+
+    def expect_images(self, images: int) -> None:
+        """The job will decode about ``images`` images: ``decoder=auto`` compiles the decoder if that pays."""
+        self.mask_decoder.expect(images)
 
     @torch.no_grad()
     def embed(self, image: np.ndarray) -> ImageEmbedding:
@@ -218,7 +231,7 @@ class GuidedPredictor(SamPredictor):
             ) if (has_bias or has_semantic) else None
             sparse, dense = self.model.prompt_encoder(points=points, boxes=box_tensor, masks=mask_tensor)
             with self.guidance.active(batched), self.guidance.ignoring(self._padding(point_coords, members, sparse)):
-                low_res, iou = self.model.mask_decoder(
+                low_res, iou = self.mask_decoder(
                     image_embeddings=self.features,
                     image_pe=self._dense_pe(),
                     sparse_prompt_embeddings=sparse,
