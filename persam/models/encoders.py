@@ -14,7 +14,7 @@
   compiled ahead of time by AOTInductor (with freezing: constant-folded weights, oneDNN's prepacked bf16
   convolutions and matmuls, which use AMX / AVX512-BF16 where the CPU has them) into a ``.pt2`` package,
   built once per (model, checkpoint, torch version, device) and cached on disk like the ONNX file, so a new
-  process only loads a shared library. The first build takes minutes on a 2-core CPU (``make bench``
+  process only loads a shared library. The first build takes about 30 s on a 2-core CPU (``make bench``
   records it) and needs a C++ compiler. Cosine similarity to ``fp32`` about 0.9998; checked at >= 0.999 on
   the build's check input. On a CPU without native bfloat16 (AVX2 only) it is emulated and slow.
 * ``exact``: ``onnx`` for MobileSAM on the CPU where onnxruntime is installed, else ``fp32``: the fastest path
@@ -304,7 +304,7 @@ class Bf16Encoder:
                         raise RuntimeError("encoder 'bf16' compiles C++ with AOTInductor: no C++ compiler found "
                                            "(install g++ or set CXX), or use encoder=onnx / fp32")
                     start = time.perf_counter()
-                    print(f"persam: building the bf16 encoder of {self.loaded.name} once for this machine (minutes; "
+                    print(f"persam: building the bf16 encoder of {self.loaded.name} once for this machine (about 30 s; "
                           f"cached in {self.path.parent}; model.encoder=onnx skips it)", file=sys.stderr, flush=True)
                     _build_aoti_bf16(self.loaded, self.path)
                     # What the one-off build cost, for make bench to report after the package is cached.
