@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from peak_rss import peak_rss_mib  # noqa: E402
 
 from persam.experiments.evaluate import build_predictor, evaluate  # noqa: E402
+from persam.models.decoders import MaskDecoderRunner  # noqa: E402
 from persam.run import CONFIG_DIR  # noqa: E402
 
 
@@ -67,7 +68,7 @@ def main() -> None:
         cfg = compose(config_name="config", overrides=overrides)
     predictor = build_predictor(cfg)
     predictor.encoder = StubEncoder()
-    predictor.mask_decoder = StubMaskDecoder()
+    predictor.mask_decoder = MaskDecoderRunner(StubMaskDecoder(), "cpu", "eager")
     start = time.perf_counter()
     rows = evaluate(cfg, out, predictor=predictor)
     peak = peak_rss_mib()  # VmHWM: ru_maxrss would start from the parent's peak
