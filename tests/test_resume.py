@@ -91,3 +91,20 @@ def test_two_processes_writing_one_entry_leave_a_readable_entry(tmp_path):
     assert entry is not None and float(entry["features"][0, 0, 0]) in (1.0, 2.0)
     assert not [p for p in tmp_path.rglob(".tmp-*")]
     assert os.listdir(tmp_path)
+
+
+def test_the_item_loop_plans_for_the_items_left_to_compute(tmp_path):
+    from persam.experiments.item_loop import run_items
+
+    units = {"a": 3, "b": 5, "c": 7}
+
+    def compute(name, bar):
+        bar.update(units[name])
+        return {"rows": [name]}
+
+    planned = []
+    run_items(["a", "b"], units.get, compute, tmp_path, "key", "test", "img", progress=False, plan=planned.append)
+    result = run_items(list(units), units.get, compute, tmp_path, "key", "test", "img", progress=False,
+                       plan=planned.append)
+    assert planned == [8, 7]  # the second run reuses a and b: only c's images are left to decode
+    assert result.reused == ["a", "b"] and [r["rows"] for r in result.records.values()] == [["a"], ["b"], ["c"]]

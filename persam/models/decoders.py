@@ -24,6 +24,7 @@ choice depends on how much of a run is left.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable
 
@@ -89,7 +90,12 @@ class MaskDecoderRunner:
     def expect(self, images: int) -> None:
         """The job will decode ``images`` images: ``auto`` chooses by it (until the first decoding)."""
         if self.requested == "auto" and not self.started:
+            first = id(self.decoder) not in _COMPILED
             self._use(resolve_decoder("auto", self.device_type, images))
+            if self.kind == "compiled" and first:  # the first decodings stall while it compiles: say why
+                print(f"persam: compiling SAM's mask decoder for {images} images (seconds from Inductor's cache, "
+                      "about 25 s on a cold one; model.decoder=eager or PERSAM_DECODER=eager skips it)",
+                      file=sys.stderr, flush=True)
 
     def __call__(self, **kwargs):
         self.started = True
