@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
+import torch
 import torch.nn.functional as F
 from conftest import SAMPLE
 
 from persam.data.io import read_image
 from persam.models import EmbeddingCache, GuidedPredictor
 from persam.models.encoders import (
+    _Bf16Autocast,
+    _Fp32Convolution,
     auto_choice,
     cpu_flags,
     cxx_compiler_available,
@@ -35,9 +40,27 @@ def test_cpu_flags_are_read_from_the_first_processor():
     assert not native_bf16(cpu_flags(AVX2_CPUINFO))
 
 
-def test_auto_keeps_onnx_for_mobilesam_until_its_bf16_accuracy_checks_hold():
-    assert auto_choice("vit_t", "cpu", {"amx_bf16"}, True, True) == "onnx"
+def test_auto_takes_bf16_for_mobilesam_only_its_accuracy_checks_were_recorded_for():
+    assert auto_choice("vit_t", "cpu", {"amx_bf16"}, True, True) == "bf16"
     assert auto_choice("vit_b", "cpu", {"amx_bf16"}, True, True) == "fp32"
+
+
+def test_bf16_build_runs_convolutions_in_fp32_and_linear_layers_in_bf16():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 4))
+    reference = copy.deepcopy(net)
+    wrapped = _Bf16Autocast(net, "cpu")
+    assert isinstance(wrapped.encoder[0], _Fp32Convolution)
+    x = torch.randn(2, 3, 8, 8)
+    seen = {}
+    wrapped.encoder[0].register_forward_hook(lambda m, i, o: seen.update(conv=o))
+    wrapped.encoder[2].register_forward_hook(lambda m, i, o: seen.update(linear=o))
+    with torch.no_grad():
+        out = wrapped(x)
+        assert seen["conv"].dtype == torch.float32 and torch.equal(seen["conv"], reference[0](x))
+        assert seen["linear"].dtype == torch.bfloat16
+        assert out.dtype == torch.float32
+        torch.testing.assert_close(out, reference(x), rtol=2e-2, atol=2e-2)
 
 
 def test_exact_is_fp32_to_rounding_onnx_where_measured_faster_else_fp32():
@@ -71,7 +94,8 @@ def test_bf16_embedding_matches_fp32_on_a_real_image_with_its_own_cache_key(vit_
     image = read_image(SAMPLE / "Images" / "colorful_sneaker" / "01.jpg")
     a, b = fp32.embed(image), bf16.embed(image)
     cosine = F.cosine_similarity(a.features.flatten().double(), b.features.flatten().double(), dim=0).item()
-    assert cosine >= 0.999, cosine
+    # Every product in bf16 gave 0.9992-0.9998 on real images; with the convolutions in fp32 about 0.99999.
+    assert cosine >= 0.9999, cosine
     assert b.features.dtype == a.features.dtype and b.features.shape == a.features.shape == (1, 256, 64, 64)
     assert bf16.encoder_calls == 1  # its key differs from fp32's: no cross-backend hit
     assert bf16.encoder_id != fp32.encoder_id and "bf16" in bf16.encoder_id

@@ -8,32 +8,34 @@
   attention matmuls, and lays the convolutions out in blocked (NCHWc) form. Same precision as ``fp32``:
   embeddings agree to ~1e-6 (cosine similarity 1.0 to 6 digits). About half the eager time for MobileSAM on a
   2-core CPU (``make bench``).
-* ``bf16``: the encoder under bfloat16 autocast (convolutions and matrix products in bf16 with fp32
-  accumulation; the residual stream, norms and softmax stay fp32, which lowers the error of an all-bf16 copy
-  at the same speed), exported with ``torch.export`` and
+* ``bf16``: the encoder under bfloat16 autocast, its convolutions in float32: the matrix products of the
+  attention and MLP layers in bf16 with fp32 accumulation; the convolutions (with their batch norms and the
+  activations around them), the residual stream, norms and softmax in fp32. Why the convolutions: rounding
+  their inputs, weights and outputs to bf16 was most of an all-autocast build's error (development
+  measurement on five davis_perseg frames: 1 - cosine to fp32 1.5e-4 with every product in bf16, 1.0e-5
+  with the convolutions in fp32), and that error was enough to move PerSAM's points to another near-tie on
+  hard objects (they are argmaxes of a similarity map): the all-autocast build moved DAVIS-frame PerSAM-F
+  by +2.7 mIoU points, past the 0.3-point check. MobileSAM's convolutions are its high-resolution first
+  stage, so keeping them fp32 costs time: about 0.30x the fp32 encoder against 0.18x (2-core AMX machine).
+  Exported with ``torch.export`` and
   compiled ahead of time by AOTInductor (with freezing: constant-folded weights, oneDNN's prepacked bf16
-  convolutions and matmuls, which use AMX / AVX512-BF16 where the CPU has them) into a ``.pt2`` package,
+  matmuls, which use AMX / AVX512-BF16 where the CPU has them) into a ``.pt2`` package,
   built once per (model, checkpoint, torch version, device) and cached on disk like the ONNX file, so a new
   process only loads a shared library. The first build takes about 30 s on a 2-core CPU (``make bench``
-  records it) and needs a C++ compiler. Cosine similarity to ``fp32`` about 0.9998 on the build's check input,
-  where it is checked at >= 0.999 (0.9992 or more on the bench's real images). On a CPU without native
-  bfloat16 (AVX2 only) it is emulated and slow.
+  records it) and needs a C++ compiler. Cosine similarity to ``fp32`` about 0.99999, checked at >= 0.999 on
+  the build's check input and on every bench image. On a CPU without native bfloat16 (AVX2 only) it is
+  emulated and slow.
 * ``exact``: ``onnx`` for MobileSAM on the CPU where onnxruntime is installed, else ``fp32``: the fastest path
   whose embeddings are fp32's to rounding. The tables use it (``conf/experiment/``), so their numbers compare
   with fp32 runs and with the peer codes' measurements (../shared/peer, made in fp32).
 * ``auto`` (the configs' default, or ``$PERSAM_ENCODER`` where set), on the CPU: ``bf16`` for the models in
-  ``BF16_AUTO_MODELS`` where the CPU has native bfloat16 (``avx512_bf16`` or ``amx_bf16`` in /proc/cpuinfo)
-  and a C++ compiler is found; else ``onnx`` for MobileSAM (``vit_t``) where onnxruntime is installed; else
-  ``fp32``. On a GPU: ``fp32``. A model goes into ``BF16_AUTO_MODELS`` only when ``make bench`` records its
-  bf16 accuracy checks as met (cosine >= 0.999 to fp32 on every bench image, mIoU / J&F change <= 0.3 points
-  on the image benchmarks and the video bench). None is today. MobileSAM's bf16 build (about 0.18x the fp32
-  encoder on the 2-core AMX machine, cosine >= 0.999) moves a few of PerSAM's points to another near-tie:
-  they are argmaxes of a similarity map, and on hard objects any bf16 rounding flips some (1 to 4 of
-  davis_perseg's 65 targets in development runs of four bf16 variants), so some check among the seven always
-  failed: ``make bench`` runs every check on the bf16 candidate and says which (``results/bench/``; the
-  all-bf16 build this autocast one replaced moved davis_perseg's mIoU by +4.3 points). The tables use
-  ``exact``, never bf16. ``vit_b/l/h`` were not measured (``vit_h``'s 2.5 GB graph also exceeds ONNX's 2 GB
-  single-file limit), so they stay on ``fp32``.
+  ``BF16_AUTO_MODELS`` (MobileSAM) where the CPU has native bfloat16 (``avx512_bf16`` or ``amx_bf16`` in
+  /proc/cpuinfo) and a C++ compiler is found; else ``onnx`` for MobileSAM (``vit_t``) where onnxruntime is
+  installed; else ``fp32``. On a GPU: ``fp32``. A model goes into ``BF16_AUTO_MODELS`` only when ``make bench``
+  records its bf16 accuracy checks as met: cosine >= 0.999 to fp32 on every bench image, mIoU / J&F change
+  <= 0.3 points on the image benchmarks and the video bench (``results/bench/``: the fast path's quality
+  table is bf16's where auto takes it). The tables use ``exact``, never bf16. ``vit_b/l/h`` were not measured
+  (``vit_h``'s 2.5 GB graph also exceeds ONNX's 2 GB single-file limit), so they stay on ``fp32``.
 
 Each backend has an ``id`` that goes into the embedding-cache key, so embeddings of different backends never
 mix, and into the run's provenance. The ONNX and AOTInductor files are written once to
@@ -67,8 +69,9 @@ ENCODERS = ("auto", "exact", "fp32", "onnx", "bf16")
 ONNX_OPSET = 17
 # Where ``auto`` picks ONNX Runtime: models whose ONNX path was measured faster on CPU (make bench).
 ONNX_AUTO_MODELS = ("vit_t",)
-# Where ``auto`` picks bf16 on a CPU with native bfloat16: models whose bf16 accuracy checks hold in make bench.
-BF16_AUTO_MODELS: tuple[str, ...] = ()
+# Where ``auto`` picks bf16 on a CPU with native bfloat16: models whose bf16 accuracy checks hold in make bench
+# (results/bench/, MobileSAM's since its convolutions run in fp32).
+BF16_AUTO_MODELS: tuple[str, ...] = ("vit_t",)
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 # A converted encoder must reproduce the eager fp32 encoder on a check input to at least this cosine similarity.
 ONNX_MIN_COSINE = 0.99999
@@ -259,11 +262,34 @@ class OnnxEncoder:
 _PACKAGES: dict[str, Callable] = {}
 
 
+class _Fp32Convolution(torch.nn.Module):
+    """A convolution run in float32 inside a bfloat16 autocast region (its input cast up, autocast off)."""
+
+    def __init__(self, conv: torch.nn.Conv2d, device_type: str) -> None:
+        super().__init__()
+        self.conv, self.device_type = conv, device_type
+
+    def forward(self, x: Tensor) -> Tensor:
+        with torch.autocast(self.device_type, enabled=False):
+            return self.conv(x.float())
+
+
+def _convolutions_in_fp32(module: torch.nn.Module, device_type: str) -> None:
+    """Wrap every ``Conv2d`` under ``module`` (in place) in :class:`_Fp32Convolution`."""
+    for name, child in module.named_children():
+        if isinstance(child, torch.nn.Conv2d):
+            setattr(module, name, _Fp32Convolution(child, device_type))
+        else:
+            _convolutions_in_fp32(child, device_type)
+
+
 class _Bf16Autocast(torch.nn.Module):
-    """``encoder`` under bfloat16 autocast: fp32 in, fp32 out."""
+    """``encoder`` under bfloat16 autocast, its convolutions in float32 (see the module doc): fp32 in, fp32 out.
+    ``encoder`` is changed in place: pass a copy."""
 
     def __init__(self, encoder: torch.nn.Module, device_type: str) -> None:
         super().__init__()
+        _convolutions_in_fp32(encoder, device_type)
         self.encoder, self.device_type = encoder, device_type
 
     def forward(self, x: Tensor) -> Tensor:
@@ -290,13 +316,14 @@ def _build_aoti_bf16(loaded: LoadedSam, path: Path) -> None:
 
 
 class Bf16Encoder:
-    """The encoder under bfloat16 autocast, compiled ahead of time by AOTInductor (see the module doc)."""
+    """The encoder under bfloat16 autocast with float32 convolutions, compiled ahead of time by AOTInductor (see
+    the module doc)."""
 
     def __init__(self, loaded: LoadedSam) -> None:
         self.loaded = loaded
         self.path = aoti_dir() / (f"{loaded.name}-{loaded.sha256[:16]}-torch{torch.__version__}-"
-                                  f"{loaded.device.type}-bf16-autocast.pt2")
-        self.id = f"torch{torch.__version__}-aoti-bf16-autocast"
+                                  f"{loaded.device.type}-bf16-autocast-fp32conv.pt2")
+        self.id = f"torch{torch.__version__}-aoti-bf16-autocast-fp32conv"
 
     def package(self) -> Callable:
         """The loaded package, built first if needed (once per machine; loaded once per process)."""
