@@ -21,7 +21,9 @@ average at the start and the end is recorded). Sections:
 4. a 6-variant sweep (Table 3's ladder: ``python -m persam.run -m``) against one variant's run, each a fresh
    process with an empty embedding cache;
 5. peak memory of a 1,000-image run against a 10-image run, in a reduced-cost mode (``memory_run.py``: SAM's
-   encoder and mask decoder stubbed; the rest is the real pipeline and cache).
+   encoder and mask decoder stubbed; the rest is the real pipeline and cache);
+6. the allocator: the fp32 and fast encoders in fresh processes with the C library's default ``malloc``
+   settings and with persam's (``persam/allocator.py``, which this bench, like persam's entry points, applies).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from common import (  # noqa: E402
 from roofline import cuda_encoder_seconds, encoder_flops, gemm_gflops, int8_candidate  # noqa: E402
 from speed_checks import run_breakdown, video_jf  # noqa: E402
 
+from persam.allocator import keep_large_buffers  # noqa: E402
 from persam.data.io import read_image, read_mask  # noqa: E402
 from persam.data.perseg import load_perseg  # noqa: E402
 from persam.methods import PerSAM, PerSAMConfig  # noqa: E402
@@ -71,7 +74,7 @@ from persam.methods.protocol import Shot  # noqa: E402
 from persam.metrics import ObjectScore, mean_scores  # noqa: E402
 from persam.models import GuidedPredictor, build_sam  # noqa: E402
 from persam.models.decoders import AUTO_COMPILE_MIN_IMAGES  # noqa: E402
-from persam.models.encoders import Bf16Encoder, OnnxEncoder, cxx_compiler_available  # noqa: E402
+from persam.models.encoders import Bf16Encoder, OnnxEncoder, cxx_compiler_available, resolve_encoder  # noqa: E402
 
 PERSAM_F = dict(negative_prior=False, guided_attention=False, semantic_prompting=False,
                 embedding_pooling="mean_max", scale_fusion=True)
@@ -127,8 +130,8 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 class Bench:
-    def __init__(self, out: Path, quick: bool) -> None:
-        self.out, self.quick = out, quick
+    def __init__(self, out: Path, quick: bool, malloc: bool) -> None:
+        self.out, self.quick, self.malloc = out, quick, malloc
         self.rows: list[dict] = []
         self.timer = Timer()
         self.notes: list[str] = []
@@ -546,6 +549,22 @@ class Bench:
                     "peak RSS, 1,000-image run / 10-image run")
 
     # ------------------------------------------------------------------------------------------------------
+    # -- 6: what persam's allocator setting does, each encoder in a fresh process with and without it ----------
+    def allocator_effect(self) -> None:
+        print("allocator: fp32 and fast encoders in fresh processes, C library default and persam's", flush=True)
+        image = str(load_perseg(perseg_root())[0].ref_image)
+        encoders = ["fp32", resolve_encoder("auto", self.loaded)]
+        for setting in ("default", "persam"):
+            env = {"PERSAM_MALLOC": "default"} if setting == "default" else {"PERSAM_MALLOC": ""}
+            _, out = run_child([sys.executable, str(REPO / "benchmarks" / "allocator_effect.py"), image, *encoders], env)
+            result = json.loads(out.strip().splitlines()[-1])
+            what = ("the C library's default malloc settings (PERSAM_MALLOC=default)" if setting == "default" else
+                    "persam's (large buffers kept in the heap)" if result["in_force"] else
+                    "persam's, not available on this C library (so the default)")
+            for name, seconds in result["seconds"].items():
+                self.record("allocator", f"malloc_{setting}_encode_{name}_s", seconds, "s", 5,
+                            f"{name} encoder in a fresh process, one real image, {what}")
+
     def summarise(self) -> None:
         t = self.timer
         e32, efast = t.median("encode_fp32"), t.median("encode_fast")
@@ -553,7 +572,7 @@ class Bench:
         self.record("stage", "encode_fp32_s", e32, "s", n32, "image encoder, 1024x1024 input, torch eager fp32")
         self.record("stage", "encode_fast_s", efast, "s", nfast, f"image encoder, fast path ({self.fast_id})")
         candidates = {"onnx": "ONNX Runtime fp32",
-                      "bf16": "AOTInductor bf16 autocast (bf16 products, fp32 residuals and norms)",
+                      "bf16": "AOTInductor bf16 autocast (bf16 matrix products; fp32 convolutions, residuals, norms)",
                       "int8": "ONNX Runtime int8 dynamic quantization", "channels_last": "channels-last fp32"}
         for name, what in candidates.items():
             if t.count(f"encode_{name}"):
@@ -751,9 +770,9 @@ class Bench:
                 lines.append(row)
         lines.append(f"\nMinimum cosine similarity of fast vs fp32 embeddings: {v['min_cosine']['value']:.7f} over "
                      f"{v['min_cosine']['n']} real images.")
-        lines += ["", "## Sweep and memory", "", "| measure | value | unit | what |", "|---|---|---|---|"]
+        lines += ["", "## Sweep, memory and the allocator", "", "| measure | value | unit | what |", "|---|---|---|---|"]
         for r in self.rows:
-            if r["section"] in ("sweep", "memory", "setup"):
+            if r["section"] in ("sweep", "memory", "setup", "allocator"):
                 lines.append(f"| {r['name']} | {r['value']:.4g} | {r['unit']} | {r['note']} |")
         lines += ["", "## Notes", "",
                   "- The fp32 path is upstream's encoder and mask decoder in eager PyTorch; the fast path is chosen by "
@@ -777,7 +796,14 @@ class Bench:
                   "- The memory comparison runs in a reduced-cost mode (`benchmarks/memory_run.py`: SAM's image encoder "
                   "and mask decoder are stubs; reading, hashing, the disk cache, prior, prompts, refinement, "
                   "upsampling and writing are the real code) so that 1,000 images fit in the benchmark's time; the "
-                  "peak memory of real runs is in the table above."]
+                  "peak memory of real runs is in the table above.",
+                  "- Allocator: " + ("persam's entry points, and this bench, keep large tensor buffers in the heap "
+                                     "instead of mapping fresh pages for each (`persam/allocator.py`), so every timing "
+                                     "here, fp32's included, is under that setting" if self.malloc else
+                                     "persam's setting (`persam/allocator.py`) is not in force in this bench "
+                                     "(PERSAM_MALLOC=default, or a C library without mallopt)")
+                  + "; the `malloc_*` rows time the fp32 and fast encoders in fresh processes with the C library's "
+                  "default and with persam's setting."]
         lines += [f"- {note}" for note in self.notes]
         lines += ["", "Raw numbers: [`bench.csv`](bench.csv), [`bench.json`](bench.json) (with provenance).", ""]
         return "\n".join(lines)
@@ -813,12 +839,13 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "results" / "bench"))
     parser.add_argument("--quick", action="store_true", help="fewer images and frames (a smoke test)")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["candidates", "roofline", "davis", "run", "video", "sweep", "memory"])
+                        choices=["candidates", "roofline", "davis", "run", "video", "sweep", "memory", "allocator"])
     parser.add_argument("--davis-perseg", default=str(REPO / "data" / "davis_perseg"),
                         help="the davis_perseg benchmark for the real-run section (make davis_perseg)")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    bench = Bench(Path(args.out), args.quick)
+    # As persam's entry points do (persam/allocator.py): every timing below is under this setting.
+    bench = Bench(Path(args.out), args.quick, keep_large_buffers())
     with tempfile.TemporaryDirectory(prefix="persam-bench-") as tmp:
         bench.setup()
         if "candidates" not in args.skip:
@@ -841,6 +868,8 @@ def main() -> None:
             bench.sweep(Path(tmp))
         if "memory" not in args.skip:
             bench.memory(Path(tmp))
+        if "allocator" not in args.skip:
+            bench.allocator_effect()
         bench.summarise()
     bench.write()
     print(f"wrote {Path(args.out) / 'README.md'} and bench.csv in {time.perf_counter() - bench.started:.0f} s")

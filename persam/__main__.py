@@ -8,6 +8,9 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    from persam.allocator import keep_large_buffers
+
+    keep_large_buffers()
     if argv[:1] == ["app"]:
         from persam.app.options import app_parser
         from persam.app.ui import serve

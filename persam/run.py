@@ -13,6 +13,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from persam.allocator import keep_large_buffers
 from persam.data.io import DataError
 from persam.experiments.evaluate import evaluate
 from persam.experiments.loggers import log_rows
@@ -24,6 +25,7 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> float:
+    keep_large_buffers()
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         rows = evaluate(cfg, out_dir)

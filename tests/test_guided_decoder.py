@@ -9,15 +9,19 @@ import torch
 from segment_anything import SamPredictor
 
 from persam.models import Guidance, build_sam
+from persam.models.decoders import channels_last_upscaling
 from persam.models.guided_decoder import GuidedAttention
 
 POINTS = np.array([[600.0, 640.0], [40.0, 60.0]])
 LABELS = np.array([1, 0])
 
 
-def _upstream_decode(image, multimask):
-    """Upstream segment-anything on a fresh model that never had guidance installed."""
+def _upstream_decode(image, multimask, channels_last=True):
+    """Upstream segment-anything on a fresh model that never had guidance installed (by default with the
+    upscaling weights in the layout persam's decoder runner gives them on the CPU)."""
     fresh = build_sam("vit_t", device="cpu", download=False)
+    if channels_last:
+        channels_last_upscaling(fresh.sam.mask_decoder)
     upstream = SamPredictor(fresh.sam)
     upstream.set_image(image)
     with torch.no_grad():
@@ -36,6 +40,9 @@ def test_without_guidance_masks_equal_upstream(predictor, cat_images):
         assert torch.equal(ours.low_res_logits, low_res[0])
         assert torch.equal(ours.iou, iou[0])
         assert torch.equal(ours.logits > 0, logits[0] > 0)
+        # The layout alone changes the logits to float rounding only.
+        default_layout, _, _ = _upstream_decode(image, multimask, channels_last=False)
+        torch.testing.assert_close(ours.logits, default_layout[0], rtol=0, atol=1e-4)
 
 
 def test_guidance_changes_the_output_and_is_switched_off_afterwards(predictor, cat_images):

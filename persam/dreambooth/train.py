@@ -26,6 +26,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
+from persam.allocator import keep_large_buffers
 from persam.data.io import DataError
 from persam.dreambooth import checkpoints
 from persam.dreambooth.class_images import class_image_files, generate_class_images
@@ -350,6 +351,7 @@ def train(cfg: DictConfig) -> TrainResult:
 
 @hydra.main(version_base="1.3", config_path=str(Path(CONFIG_DIR) / "dreambooth"), config_name="default")
 def main(cfg: DictConfig) -> None:
+    keep_large_buffers()
     try:
         result = train(cfg)
     except (DataError, CheckpointError) as err:

@@ -83,8 +83,11 @@ def machine() -> dict:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
+    from persam.allocator import in_force
+
     info = {"host_cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": torch.get_num_threads(),
+            "malloc": "large buffers kept in the heap (persam.allocator)" if in_force() else "C library default"}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
