@@ -107,8 +107,10 @@ def resolve_overlaps(logits: dict[int, Tensor], size: tuple[int, int]) -> np.nda
         return np.zeros(size, dtype=np.uint8)
     if max(ids) > 254:
         raise ValueError(f"object ids must be in 1..254 (255 is DAVIS's void), got {max(ids)}")
-    stack = torch.stack([torch.zeros(size, dtype=torch.float32)] + [logits[k].float().cpu() for k in ids])
-    winner = stack.argmax(0).numpy()
+    # H x W x (1 + K): argmax over the last, contiguous dimension (over the first, PyTorch's CPU argmax took
+    # 75 ms for four objects of an 854 x 480 frame, against 5 ms).
+    stack = torch.stack([torch.zeros(size, dtype=torch.float32)] + [logits[k].float().cpu() for k in ids], dim=-1)
+    winner = stack.argmax(-1).numpy()
     lut = np.array([0, *ids], dtype=np.uint8)
     return lut[winner]
 
