@@ -16,7 +16,8 @@
   with the convolutions in fp32), and that error was enough to move PerSAM's points to another near-tie on
   hard objects (they are argmaxes of a similarity map): the all-autocast build moved DAVIS-frame PerSAM-F
   by +2.7 mIoU points, past the 0.3-point check. MobileSAM's convolutions are its high-resolution first
-  stage, so keeping them fp32 costs time: about 0.30x the fp32 encoder against 0.18x (2-core AMX machine).
+  stage, so keeping them fp32 costs time: about 0.30 s per image against 0.18 s on the 2-core AMX machine
+  (development measurement, the C library's default malloc; ``make bench`` records the build's time).
   Exported with ``torch.export`` and
   compiled ahead of time by AOTInductor (with freezing: constant-folded weights, oneDNN's prepacked bf16
   matmuls, which use AMX / AVX512-BF16 where the CPU has them) into a ``.pt2`` package,
