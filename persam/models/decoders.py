@@ -11,8 +11,9 @@
   recompile. Needs a C++ compiler on the CPU (Triton on a GPU).
 * ``auto`` (the configs' default, or ``$PERSAM_DECODER`` where set): ``compiled`` for a job that will decode at
   least ``AUTO_COMPILE_MIN_IMAGES`` images (the caller says so with :meth:`MaskDecoderRunner.expect`; the
-  experiment tasks do, with the images left to compute), where Inductor can run; else ``eager``. At 0.07 s
-  saved per image on the 2-core CPU, compiling pays back after about 60 images from a warm cache. ``persam
+  experiment tasks do, with the images left to compute), where Inductor can run; else ``eager``. At about 0.05 s
+  saved per PerSAM image on the 2-core CPU (dev measurement: 150 ms eager, 98 ms compiled), compiling pays back
+  after about 80 images from a warm cache and 500 from a cold one; the threshold, 100, lies between them. ``persam
   segment`` and ``persam track`` say how many images or frames they have; the web app and the DreamBooth masks
   decode a few images per request, so ``auto`` stays ``eager`` there.
 
