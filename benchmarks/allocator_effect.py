@@ -35,8 +35,7 @@ def main() -> None:
     with torch.no_grad():
         for name in encoders:
             predictor = GuidedPredictor(loaded, None, encoder=name, decoder="eager")
-            x = predictor.model.preprocess(
-                torch.as_tensor(predictor.transform.apply_image(read_image(image_path))).permute(2, 0, 1)[None])
+            x, _ = predictor.encoder_input(read_image(image_path))
             predictor.encoder(x)  # builds or loads the backend
             times = []
             for _ in range(5):

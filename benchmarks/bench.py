@@ -356,7 +356,6 @@ class Bench:
     def candidates(self) -> None:
         print("encoder candidates: ONNX fp32, AOTInductor bf16, ONNX Runtime int8, channels-last fp32", flush=True)
         image = read_image(load_perseg(perseg_root())[0].ref_image)
-        resized = self.fp32.transform.apply_image(image)
         self.first_calls: dict[str, float] = {}
         paths = {"channels_last": ChannelsLast(self.loaded)}
         onnx = OnnxEncoder(self.loaded)
@@ -371,7 +370,7 @@ class Bench:
         onnx.session()  # exports the fp32 graph the int8 model is quantized from
         paths["int8"], self.int8_id = int8_candidate(onnx.path, torch.get_num_threads())
         with torch.no_grad():
-            x = self.fp32.model.preprocess(torch.as_tensor(resized).permute(2, 0, 1).contiguous()[None])
+            x, _ = self.fp32.encoder_input(image)
             reference = self.fp32.encoder.encoder(x)
             for name, encoder in paths.items():
                 start = time.perf_counter()

@@ -13,8 +13,8 @@ fp32 eager encoder 0.96 s -> 0.51 s, the bf16 build 0.31 s -> 0.21 s, ONNX Runti
 the process ends (it is reused, not grown, by later images).
 
 ``keep_large_buffers()`` is called by persam's entry points (``persam``, ``python -m persam.run``, the app,
-DreamBooth's trainer, ``make bench``); a library user calls it once at start. ``PERSAM_MALLOC=default`` leaves the C library's
-settings alone. Elsewhere than glibc (musl, macOS, Windows) it does nothing.
+DreamBooth's trainer, ``make bench``); a library user calls it once at start. ``PERSAM_MALLOC=default`` leaves
+the C library's settings alone. Elsewhere than glibc (musl, macOS, Windows) it does nothing.
 """
 
 from __future__ import annotations

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from persam.allocator import in_force
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Tracked files whose changes do not make a run's code differ: the results the tables write.
 NOT_CODE = ("results",)
@@ -83,8 +85,6 @@ def machine() -> dict:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    from persam.allocator import in_force
-
     info = {"host_cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
             "torch_threads": torch.get_num_threads(),
             "malloc": "large buffers kept in the heap (persam.allocator)" if in_force() else "C library default"}

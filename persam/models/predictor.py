@@ -126,11 +126,10 @@ class GuidedPredictor(SamPredictor):
                 return ImageEmbedding(
                     entry["features"].to(self.device), tuple(entry["original_size"]), tuple(entry["input_size"])
                 )
-        resized = self.transform.apply_image(image)
-        tensor = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
-        features = self.encoder(self.model.preprocess(tensor))
+        x, input_size = self.encoder_input(image)
+        features = self.encoder(x)
         self.encoder_calls += 1
-        embedding = ImageEmbedding(features, tuple(image.shape[:2]), tuple(tensor.shape[-2:]))
+        embedding = ImageEmbedding(features, tuple(image.shape[:2]), input_size)
         if key is not None:
             self.cache.put(
                 key,
@@ -141,6 +140,13 @@ class GuidedPredictor(SamPredictor):
                 },
             )
         return embedding
+
+    def encoder_input(self, image: np.ndarray) -> tuple[Tensor, tuple[int, int]]:
+        """The encoder's 1 x 3 x 1024 x 1024 input for an H x W x 3 uint8 RGB image (resized, normalised and
+        padded, as upstream's ``set_image``) and its size before the padding."""
+        resized = self.transform.apply_image(image)
+        tensor = torch.as_tensor(resized, device=self.device).permute(2, 0, 1).contiguous()[None]
+        return self.model.preprocess(tensor), tuple(tensor.shape[-2:])
 
     def set_embedding(self, embedding: ImageEmbedding) -> None:
         """Make ``embedding`` the current image, as ``set_image`` would, without running the encoder."""
