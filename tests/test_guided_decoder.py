@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 from segment_anything import SamPredictor
+from segment_anything.modeling.transformer import Attention
 
 from persam.models import Guidance, build_sam
 from persam.models.decoders import channels_last_upscaling
@@ -103,3 +104,34 @@ def test_semantic_prompting_matches_the_original_codes_token_arithmetic(vit_t):
         expected_q = transformer.norm_final_attn(queries + out)
     torch.testing.assert_close(got_q, expected_q)
     torch.testing.assert_close(got_k, keys)
+
+
+def test_image_to_token_attention_keys_first_is_the_same_attention(vit_t):
+    attention = vit_t.sam.mask_decoder.transformer.layers[0].cross_attn_image_to_token
+    assert attention.few_keys
+    gen = torch.Generator().manual_seed(0)
+    image, tokens = torch.randn(2, 4096, 256, generator=gen), torch.randn(2, 9, 256, generator=gen)
+    key_mask = torch.zeros(2, 1, 1, 9).masked_fill(torch.arange(9) >= 7, -torch.inf)  # 2 padding tokens
+    with torch.no_grad():
+        torch.testing.assert_close(attention.keys_first(image, tokens, tokens),
+                                   Attention.forward(attention, image, tokens, tokens), atol=1e-5, rtol=1e-5)
+        attention.key_mask = key_mask
+        try:
+            masked, keys_first = attention(image, tokens, tokens), attention.keys_first(image, tokens, tokens)
+        finally:
+            attention.key_mask = None
+        alone = Attention.forward(attention, image, tokens[:, :7], tokens[:, :7])
+    torch.testing.assert_close(keys_first, masked, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(keys_first, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_keys_first_is_taken_under_compile_only(vit_t, monkeypatch):
+    attention = vit_t.sam.mask_decoder.transformer.layers[1].cross_attn_image_to_token
+    calls = []
+    monkeypatch.setattr(GuidedAttention, "keys_first", lambda self, q, k, v: calls.append(1) or q[..., :256] * 0)
+    image, tokens = torch.randn(1, 64, 256), torch.randn(1, 5, 256)
+    with torch.no_grad():
+        attention(image, tokens, tokens)
+        assert calls == []
+        torch.compile(attention, backend="eager", fullgraph=True)(image, tokens, tokens)
+    assert calls == [1]

@@ -16,6 +16,13 @@ keys are the tokens (token self-attention and image-to-token attention); such a 
 else, so prompt sets padded to a common point count decode as they would alone.
 
 With no :class:`Guidance` active, every hook is a no-op and the decoder is upstream's, bit for bit (tested).
+
+Under ``torch.compile`` only, the image-to-token attentions (4096 image queries, a few token keys) compute their
+logits keys x queries (:meth:`GuidedAttention.keys_first`): the same attention to float rounding. Inductor
+rewrites upstream's ``softmax(QK^T) V`` into its flash-attention kernel, which on the CPU is slow for so few
+keys; the keys-first layout is not rewritten, and its softmax runs along the 4096 queries. On the 2-core machine
+(dev measurements): 4 prompt sets of 4096 queries and 10 keys, 8 heads of 16, 6.7 ms a call against 2.7 ms; a
+video frame of 4 objects, 0.375 s -> 0.358 s. Eager decoding keeps upstream's formulation.
 """
 
 from __future__ import annotations
@@ -45,12 +52,16 @@ class Guidance:
 
 class GuidedAttention(Attention):
     """Upstream ``Attention`` whose attention map can be re-weighted by a per-image-token bias, and whose keys
-    can be masked out (``key_mask``: B x 1 x 1 x N_keys, 0 to keep a key, -inf to ignore it)."""
+    can be masked out (``key_mask``: B x 1 x 1 x N_keys, 0 to keep a key, -inf to ignore it). ``few_keys``: its
+    keys are the decoder's tokens and its queries the image (see the module doc on compiling)."""
 
     attn_bias: Tensor | None = None
     key_mask: Tensor | None = None
+    few_keys: bool = False
 
     def forward(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        if self.few_keys and self.attn_bias is None and torch.compiler.is_compiling():
+            return self.keys_first(q, k, v)
         if self.attn_bias is None and self.key_mask is None:
             return super().forward(q, k, v)
         q = self._separate_heads(self.q_proj(q), self.num_heads)
@@ -61,6 +72,17 @@ class GuidedAttention(Attention):
         if self.attn_bias is not None:
             attn = torch.softmax(attn + self.attn_bias, dim=-1)
         return self.out_proj(self._recombine_heads(attn @ v))
+
+    def keys_first(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        """The attention (key mask included, no bias) with its logits laid out B x heads x N_keys x N_queries."""
+        q = self._separate_heads(self.q_proj(q), self.num_heads)
+        k = self._separate_heads(self.k_proj(k), self.num_heads)
+        v = self._separate_heads(self.v_proj(v), self.num_heads)
+        logits = k @ q.transpose(-1, -2) / math.sqrt(q.shape[-1])
+        if self.key_mask is not None:
+            logits = logits + self.key_mask.transpose(-1, -2)
+        attn = torch.softmax(logits, dim=-2)
+        return self.out_proj(self._recombine_heads(attn.transpose(-1, -2) @ v))
 
 
 class DecoderGuidance:
@@ -78,6 +100,7 @@ class DecoderGuidance:
                     # Same parameters and buffers; only forward() gains the optional bias and key mask.
                     attention.__class__ = GuidedAttention
             self.guided_attentions.append(layer.cross_attn_token_to_image)
+            layer.cross_attn_image_to_token.few_keys = True
             self.token_attentions += [layer.self_attn, layer.cross_attn_image_to_token]
         transformer.register_forward_pre_hook(self._add_to_input_tokens, with_kwargs=True)
         for layer in list(transformer.layers)[1:]:
