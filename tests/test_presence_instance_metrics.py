@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from persam.metrics.instances import InstanceCounts, iou_matrix, match_instances
-from persam.metrics.presence import auroc, rates_at
+from persam.metrics.presence import auroc, negatives_above_every_positive, rates_at
 
 
 def _pairwise_auroc(scores, labels):
@@ -34,6 +34,15 @@ def test_rates_at_threshold():
     labels = np.array([1, 1, 1, 0, 0])
     tpr, fpr = rates_at(scores, labels, 0.5)
     assert tpr == pytest.approx(2 / 3) and fpr == 0.5
+
+
+def test_negatives_above_every_positive_counts_ties_as_present():
+    scores = np.array([0.9, 0.5, 0.7, 0.5, 0.6, 0.1])
+    labels = np.array([1, 1, 0, 0, 0, 0])
+    assert negatives_above_every_positive(scores, labels) == (3, 4)  # 0.7, 0.6 and the tie at 0.5
+    assert negatives_above_every_positive(np.array([0.9, 0.1]), np.array([1, 0])) == (0, 1)
+    with pytest.raises(ValueError, match="positives and negatives"):
+        negatives_above_every_positive(np.array([0.9, 0.1]), np.array([1, 1]))
 
 
 def test_presence_shape_and_nan_errors():

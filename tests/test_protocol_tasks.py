@@ -40,8 +40,9 @@ def test_presence_task_on_two_sample_objects(tmp_path, predictor):
     cfg = _cfg("experiment=presence", "dataset=perseg", f"dataset.root={SAMPLE}", "dataset.objects=[cat,duck_toy]")
     evaluate(cfg, tmp_path / "run", predictor=predictor)
     summary = _all(tmp_path / "run")
-    assert {"auroc", "tpr", "fpr", "miou_pos", "miou_unchecked"} <= set(summary.index)
+    assert {"auroc", "tpr", "fpr", "miou_pos", "miou_unchecked", "oracle_fpr"} <= set(summary.index)
     assert summary["auroc"] == 100 and summary["tpr"] == 100 and summary["fpr"] == 0  # measured on this sample
+    assert summary["oracle_fpr"] == 0  # AUROC 1: every negative scores below every positive
     assert summary["miou_pos"] == pytest.approx(summary["miou_unchecked"]) and summary["miou_pos"] > 85
     table = TABLES["presence"]([tmp_path / "run"], tmp_path / "table")
     assert table.iloc[0]["TPR"] == 100 and (tmp_path / "table" / "README.md").is_file()

@@ -12,7 +12,11 @@ Rows per object (``item`` = the object) and for ``ALL``:
   every decision);
 * ``miou_pos``: IoU over the positives with the presence check (an empty prediction there scores 0; ``ALL``:
   the mean over objects, as PerSeg's mIoU); ``miou_unchecked``: the same positives without the check (the
-  mask the method had before it decided "absent").
+  mask the method had before it decided "absent");
+* ``oracle_fpr``: the false-positive rate at the object's lowest positive score, the threshold that keeps every
+  positive (so ``miou_pos`` would equal ``miou_unchecked``) chosen on the targets themselves (``ALL``: pooled):
+  not a method's result but a bound on its score, which no calibration without the targets can beat while
+  keeping every positive.
 
 Each object is one item of the shared loop (resumable); its record keeps the scores and decisions.
 Masks: ``masks/<object>/<stem>.png`` (positives) and ``masks/<object>/negatives/<other>_<stem>.png``.
@@ -33,7 +37,7 @@ from persam.experiments.provenance import portable_path
 from persam.experiments.records import TaskOutput
 from persam.experiments.task_context import TaskContext
 from persam.metrics import ObjectScore
-from persam.metrics.presence import auroc
+from persam.metrics.presence import auroc, negatives_above_every_positive
 
 NEGATIVES = ("cross",)
 
@@ -87,11 +91,13 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
                 write_image(ctx.out_dir / "overlays" / name / f"{where}.jpg", picture)
             bar.update(1)
         labels_a, present_a = np.array(labels), np.array(present)
+        above = negatives_above_every_positive(np.array(scores), labels_a)
         rows = [{**base, "item": name, "metric": "auroc", "value": 100 * auroc(np.array(scores), labels_a)},
                 {**base, "item": name, "metric": "tpr", "value": 100 * present_a[labels_a].mean()},
                 {**base, "item": name, "metric": "fpr", "value": 100 * present_a[~labels_a].mean()},
                 {**base, "item": name, "metric": "iou_pos", "value": 100 * checked.iou},
-                {**base, "item": name, "metric": "iou_unchecked", "value": 100 * unchecked.iou}]
+                {**base, "item": name, "metric": "iou_unchecked", "value": 100 * unchecked.iou},
+                {**base, "item": name, "metric": "oracle_fpr", "value": 100 * np.divide(*above)}]
         calibration = getattr(reference, "presence", None)
         return {"rows": rows, "scores": scores, "labels": labels, "present": present,
                 "checked": asdict(checked), "unchecked": asdict(unchecked),
@@ -105,6 +111,8 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
     labels = np.concatenate([r["labels"] for r in records]).astype(bool)
     present = np.concatenate([r["present"] for r in records]).astype(bool)
     rows = [row for r in records for row in r["rows"]]
+    oracle_false, oracle_negatives = np.sum(
+        [negatives_above_every_positive(np.array(r["scores"]), np.array(r["labels"])) for r in records], axis=0)
     per_object = {m: np.mean([row["value"] for row in rows if row["metric"] == m])
                   for m in ("auroc", "iou_pos", "iou_unchecked")}
     rows += [
@@ -113,6 +121,7 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
         {**base, "item": "ALL", "metric": "fpr", "value": 100 * present[~labels].mean()},
         {**base, "item": "ALL", "metric": "miou_pos", "value": per_object["iou_pos"]},
         {**base, "item": "ALL", "metric": "miou_unchecked", "value": per_object["iou_unchecked"]},
+        {**base, "item": "ALL", "metric": "oracle_fpr", "value": 100 * oracle_false / oracle_negatives},
         *ctx.timing_rows(),
     ]
     return TaskOutput(rows, list(objects), len(objects) * len(pool), time.perf_counter() - start,

@@ -47,3 +47,12 @@ def rates_at(scores: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[
     tpr = float(present[labels].mean()) if labels.any() else float("nan")
     fpr = float(present[~labels].mean()) if (~labels).any() else float("nan")
     return tpr, fpr
+
+
+def negatives_above_every_positive(scores: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
+    """(negatives scoring at or above the lowest positive, negatives): the false positives of the one threshold
+    that keeps every positive. Chosen on the labels themselves, it is a bound on the score, not a decision."""
+    scores, labels = _check(scores, labels)
+    if not labels.any() or labels.all():
+        raise ValueError(f"needs positives and negatives (got {int(labels.sum())} and {int((~labels).sum())})")
+    return int((scores[~labels] >= scores[labels].min()).sum()), int((~labels).sum())

@@ -5,7 +5,8 @@
 For each object its own targets are positives and every other object's targets negatives. Rows (item ``ALL``):
 ``auroc`` of the presence score, ``tpr`` and ``fpr`` at the threshold calibrated without the targets, and
 ``miou_pos`` (mIoU over the positives, an empty prediction scoring 0), ``miou_unchecked`` (the same positives
-without the presence check); ``miou`` where the run has it.
+without the presence check); ``oracle_fpr``, the FPR of the threshold that keeps every positive, chosen on the
+targets (a bound on the score, not a result); ``miou`` where the run has it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from persam.tables.runs import Runs, Scope
 
 NAME = "presence"
 TITLE = "Presence: AUROC, TPR / FPR at the calibrated threshold, mIoU over positives (%)"
-HEADLINE = ["AUROC", "TPR", "FPR", "mIoU (positives)"]
+HEADLINE = ["AUROC", "TPR", "FPR", "mIoU (positives)", "FPR keeping every positive (oracle)"]
 METRICS = {"auroc": "AUROC", "tpr": "TPR", "fpr": "FPR", "miou_pos": "mIoU (positives)",
-           "miou_unchecked": "mIoU (positives, no check)", "miou": "mIoU"}
+           "miou_unchecked": "mIoU (positives, no check)", "oracle_fpr": "FPR keeping every positive (oracle)",
+           "miou": "mIoU"}
 
 
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
@@ -32,6 +34,9 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
     notes = ["AUROC: of the presence score, positives (the object's own targets) against negatives (every other "
              "object's targets). TPR / FPR: the share of positives / negatives called present at the threshold the "
              "method calibrated on its references alone. mIoU (positives): over the object's own targets, an empty "
-             "prediction scoring 0; without the check: the masks the method had before it decided 'absent'."]
+             "prediction scoring 0; without the check: the masks the method had before it decided 'absent'. FPR keeping "
+             "every positive (oracle): per object, the negatives scoring at or above its lowest positive, pooled; "
+             "that threshold is chosen on the targets themselves, so it bounds what the score allows (the check "
+             "keeps every positive only at that FPR or above) and is no method's result."]
     return generic.write(runs, out, NAME, TITLE, build(runs.rows, None),
                          [("AUROC", False), ("FPR", True), ("mIoU (positives)", False)], notes)
