@@ -574,7 +574,8 @@ class Bench:
         self.record("stage", "encode_fp32_s", e32, "s", n32, "image encoder, 1024x1024 input, torch eager fp32")
         self.record("stage", "encode_fast_s", efast, "s", nfast, f"image encoder, fast path ({self.fast_id})")
         candidates = {"onnx": "ONNX Runtime fp32",
-                      "bf16": "AOTInductor bf16 autocast (bf16 matrix products; fp32 convolutions, residuals, norms)",
+                      "bf16": "AOTInductor bf16 autocast (bf16 matrix products and neck; fp32 backbone convolutions, "
+                              "residuals, norms)",
                       "int8": "ONNX Runtime int8 dynamic quantization", "channels_last": "channels-last fp32"}
         for name, what in candidates.items():
             if t.count(f"encode_{name}"):

@@ -45,20 +45,35 @@ def test_auto_takes_bf16_for_mobilesam_only_its_accuracy_checks_were_recorded_fo
     assert auto_choice("vit_b", "cpu", {"amx_bf16"}, True, True) == "fp32"
 
 
-def test_bf16_build_runs_convolutions_in_fp32_and_linear_layers_in_bf16():
+class _EncoderLayout(torch.nn.Module):
+    """SAM's encoder layout in miniature: a convolution and a linear layer in the backbone, then a ``neck``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3)
+        self.mlp = torch.nn.Linear(8, 8)
+        self.neck = torch.nn.Sequential(torch.nn.Conv2d(8, 4, 1))
+
+    def forward(self, x):
+        x = self.stem(x)
+        return self.neck(self.mlp(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2))
+
+
+def test_bf16_build_runs_backbone_convolutions_in_fp32_and_linear_layers_and_neck_in_bf16():
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Flatten(), torch.nn.Linear(8 * 6 * 6, 4))
+    net = _EncoderLayout()
     reference = copy.deepcopy(net)
     wrapped = _Bf16Autocast(net, "cpu")
-    assert isinstance(wrapped.encoder[0], _Fp32Convolution)
+    assert isinstance(wrapped.encoder.stem, _Fp32Convolution)
+    assert type(wrapped.encoder.neck[0]) is torch.nn.Conv2d
     x = torch.randn(2, 3, 8, 8)
     seen = {}
-    wrapped.encoder[0].register_forward_hook(lambda m, i, o: seen.update(conv=o))
-    wrapped.encoder[2].register_forward_hook(lambda m, i, o: seen.update(linear=o))
+    for name in ("stem", "mlp", "neck"):
+        getattr(wrapped.encoder, name).register_forward_hook(lambda m, i, o, name=name: seen.update({name: o}))
     with torch.no_grad():
         out = wrapped(x)
-        assert seen["conv"].dtype == torch.float32 and torch.equal(seen["conv"], reference[0](x))
-        assert seen["linear"].dtype == torch.bfloat16
+        assert seen["stem"].dtype == torch.float32 and torch.equal(seen["stem"], reference.stem(x))
+        assert seen["mlp"].dtype == torch.bfloat16 and seen["neck"].dtype == torch.bfloat16
         assert out.dtype == torch.float32
         torch.testing.assert_close(out, reference(x), rtol=2e-2, atol=2e-2)
 
@@ -94,7 +109,7 @@ def test_bf16_embedding_matches_fp32_on_a_real_image_with_its_own_cache_key(vit_
     image = read_image(SAMPLE / "Images" / "colorful_sneaker" / "01.jpg")
     a, b = fp32.embed(image), bf16.embed(image)
     cosine = F.cosine_similarity(a.features.flatten().double(), b.features.flatten().double(), dim=0).item()
-    # Every product in bf16 gave 0.9992-0.9998 on real images; with the convolutions in fp32 about 0.99999.
+    # Every product in bf16 gave 0.9992-0.9998 on real images; with the backbone's convolutions in fp32 about 0.99997.
     assert cosine >= 0.9999, cosine
     assert b.features.dtype == a.features.dtype and b.features.shape == a.features.shape == (1, 256, 64, 64)
     assert bf16.encoder_calls == 1  # its key differs from fp32's: no cross-backend hit

@@ -8,24 +8,25 @@
   attention matmuls, and lays the convolutions out in blocked (NCHWc) form. Same precision as ``fp32``:
   embeddings agree to ~1e-6 (cosine similarity 1.0 to 6 digits). About half the eager time for MobileSAM on a
   2-core CPU (``make bench``).
-* ``bf16``: the encoder under bfloat16 autocast, its convolutions in float32: the matrix products of the
-  attention and MLP layers in bf16 with fp32 accumulation; the convolutions (with their batch norms and the
-  activations around them), the residual stream, norms and softmax in fp32. Why the convolutions: rounding
-  their inputs, weights and outputs to bf16 was most of an all-autocast build's error (development
-  measurement on five davis_perseg frames: 1 - cosine to fp32 1.5e-4 with every product in bf16, 1.0e-5
-  with the convolutions in fp32), and that error was enough to move PerSAM's points to another near-tie on
-  hard objects (they are argmaxes of a similarity map): the all-autocast build moved DAVIS-frame PerSAM-F
-  by +2.7 mIoU points, past the 0.3-point check. MobileSAM's convolutions are its high-resolution first
-  stage, so keeping them fp32 costs time: about 0.30 s per image against 0.18 s on the 2-core AMX machine
-  (development measurement, the C library's default malloc; ``make bench`` records the build's time).
-  Exported with ``torch.export`` and
-  compiled ahead of time by AOTInductor (with freezing: constant-folded weights, oneDNN's prepacked bf16
-  matmuls, which use AMX / AVX512-BF16 where the CPU has them) into a ``.pt2`` package,
-  built once per (model, checkpoint, torch version, device) and cached on disk like the ONNX file, so a new
-  process only loads a shared library. The first build takes about 30 s on a 2-core CPU (``make bench``
-  records it) and needs a C++ compiler. Cosine similarity to ``fp32`` about 0.99999, checked at >= 0.999 on
-  the build's check input and on every bench image. On a CPU without native bfloat16 (AVX2 only) it is
-  emulated and slow.
+* ``bf16``: the encoder under bfloat16 autocast, its backbone's convolutions in float32: the matrix products of the
+  attention and MLP layers in bf16 with fp32 accumulation; the backbone's convolutions (with their batch norms and
+  the activations around them), the residual stream, norms and softmax in fp32. Why the backbone's convolutions:
+  rounding their inputs, weights and outputs to bf16 was most of an all-autocast build's error (development
+  measurement on five davis_perseg frames: 1 - cosine to fp32 1.5e-4 with every product in bf16, 1.0e-5 with every
+  convolution in fp32), and that error was enough to move PerSAM's points to another near-tie on hard objects (they
+  are argmaxes of a similarity map): the all-autocast build moved DAVIS-frame PerSAM-F by +2.7 mIoU points, past the
+  0.3-point check. MobileSAM's backbone convolutions are mostly its high-resolution first stage, so keeping them
+  fp32 costs time. The ``neck``'s two convolutions (1x1 and 3x3 to 256 channels at 64 x 64, 5.5 of the encoder's
+  77.5 GFLOP, each followed by a layer norm) run in bf16: they are the encoder's last layers, so their rounding goes
+  through no later layer (1 - cosine 2.6e-5 on the same frames), and in fp32 they cost about 0.035 s of 0.24 s per
+  image on the 2-core AMX machine (development measurement, interleaved; ``make bench`` records the build's time and
+  its accuracy checks). Exported with ``torch.export`` and compiled ahead of time by AOTInductor (with freezing:
+  constant-folded weights, oneDNN's prepacked bf16 matmuls, which use AMX / AVX512-BF16 where the CPU has them) into
+  a ``.pt2`` package, built once per (model, checkpoint, torch version, device) and cached on disk like the ONNX
+  file, so a new process only loads a shared library. The first build takes about 30 s on a 2-core CPU (``make
+  bench`` records it) and needs a C++ compiler. Cosine similarity to ``fp32`` about 0.99997, checked at >= 0.999 on
+  the build's check input and on every bench image. On a CPU without native bfloat16 (AVX2 only) it is emulated and
+  slow.
 * ``exact``: ``onnx`` for MobileSAM on the CPU where onnxruntime is installed, else ``fp32``: the fastest path
   whose embeddings are fp32's to rounding. The tables use it (``conf/experiment/``), so their numbers compare
   with fp32 runs and with the peer codes' measurements (../shared/peer, made in fp32).
@@ -275,9 +276,12 @@ class _Fp32Convolution(torch.nn.Module):
             return self.conv(x.float())
 
 
-def _convolutions_in_fp32(module: torch.nn.Module, device_type: str) -> None:
-    """Wrap every ``Conv2d`` under ``module`` (in place) in :class:`_Fp32Convolution`."""
+def _convolutions_in_fp32(module: torch.nn.Module, device_type: str, skip: tuple[str, ...] = ()) -> None:
+    """Wrap every ``Conv2d`` under ``module`` (in place) in :class:`_Fp32Convolution`, except under the children
+    named in ``skip``."""
     for name, child in module.named_children():
+        if name in skip:
+            continue
         if isinstance(child, torch.nn.Conv2d):
             setattr(module, name, _Fp32Convolution(child, device_type))
         else:
@@ -285,12 +289,12 @@ def _convolutions_in_fp32(module: torch.nn.Module, device_type: str) -> None:
 
 
 class _Bf16Autocast(torch.nn.Module):
-    """``encoder`` under bfloat16 autocast, its convolutions in float32 (see the module doc): fp32 in, fp32 out.
-    ``encoder`` is changed in place: pass a copy."""
+    """``encoder`` under bfloat16 autocast, its backbone's convolutions in float32 and its ``neck``'s in bf16
+    (see the module doc): fp32 in, fp32 out. ``encoder`` is changed in place: pass a copy."""
 
     def __init__(self, encoder: torch.nn.Module, device_type: str) -> None:
         super().__init__()
-        _convolutions_in_fp32(encoder, device_type)
+        _convolutions_in_fp32(encoder, device_type, skip=("neck",))
         self.encoder, self.device_type = encoder, device_type
 
     def forward(self, x: Tensor) -> Tensor:
@@ -317,14 +321,14 @@ def _build_aoti_bf16(loaded: LoadedSam, path: Path) -> None:
 
 
 class Bf16Encoder:
-    """The encoder under bfloat16 autocast with float32 convolutions, compiled ahead of time by AOTInductor (see
-    the module doc)."""
+    """The encoder under bfloat16 autocast with its backbone's convolutions in float32, compiled ahead of time by
+    AOTInductor (see the module doc)."""
 
     def __init__(self, loaded: LoadedSam) -> None:
         self.loaded = loaded
         self.path = aoti_dir() / (f"{loaded.name}-{loaded.sha256[:16]}-torch{torch.__version__}-"
-                                  f"{loaded.device.type}-bf16-autocast-fp32conv.pt2")
-        self.id = f"torch{torch.__version__}-aoti-bf16-autocast-fp32conv"
+                                  f"{loaded.device.type}-bf16-autocast-fp32backbone.pt2")
+        self.id = f"torch{torch.__version__}-aoti-bf16-autocast-fp32backbone"
 
     def package(self) -> Callable:
         """The loaded package, built first if needed (once per machine; loaded once per process)."""
