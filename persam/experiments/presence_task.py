@@ -90,9 +90,9 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
                                   gt if positive else None)
                 write_image(ctx.out_dir / "overlays" / name / f"{where}.jpg", picture)
             bar.update(1)
-        labels_a, present_a = np.array(labels), np.array(present)
-        above = negatives_above_every_positive(np.array(scores), labels_a)
-        rows = [{**base, "item": name, "metric": "auroc", "value": 100 * auroc(np.array(scores), labels_a)},
+        scores_a, labels_a, present_a = np.array(scores), np.array(labels), np.array(present)
+        above = negatives_above_every_positive(scores_a, labels_a)
+        rows = [{**base, "item": name, "metric": "auroc", "value": 100 * auroc(scores_a, labels_a)},
                 {**base, "item": name, "metric": "tpr", "value": 100 * present_a[labels_a].mean()},
                 {**base, "item": name, "metric": "fpr", "value": 100 * present_a[~labels_a].mean()},
                 {**base, "item": name, "metric": "iou_pos", "value": 100 * checked.iou},
