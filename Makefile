@@ -5,6 +5,8 @@ PY     := $(VENV)/bin/python
 DATA   ?= $(firstword $(wildcard ../shared/data/perseg) persam/sample_data/perseg)
 # DAVIS data: for the derived davis_perseg image benchmark (and Table 2).
 DAVIS  ?= ../shared/data/davis2017
+# davis16_perseg: 20 DAVIS-2016 train objects already in the PerSeg layout (the davis_perseg rule), copied to data/.
+DAVIS16 ?= ../shared/data/davis16_train20_perseg
 SUBSET ?=
 RUNS   := runs
 
@@ -24,7 +26,8 @@ FRESH_CACHE = cache.dir=$(RUNS)/cache-$(1)
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo app test test-slow table1 table2 table2-reacquire table3 table4 tables readme davis_perseg \
-	bench lint clean davis_fewshot davis_instances perseg_instances fewshot presence instances
+	bench lint clean davis_fewshot davis_instances perseg_instances fewshot presence instances davis16_perseg \
+	davis16_instances
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,19 +63,26 @@ test-slow: install ## the slow tests only (full-resolution reference fits, whole
 davis_perseg: install ## derive the davis_perseg image benchmark from DAVIS -> data/davis_perseg/
 	$(PY) data_prep/davis_to_perseg.py --davis $(DAVIS) --out data/davis_perseg
 
-table1: install davis_perseg ## Table 1 (mIoU) on DATA (PerSeg) and davis_perseg -> results/table1/{perseg,davis_perseg}/
+davis16_perseg: ## copy the davis16_perseg image benchmark (20 DAVIS-2016 train objects) from DAVIS16 -> data/davis16_perseg/
+	@test -d $(DAVIS16)/Images || { echo "error: $(DAVIS16)/Images: not found (set DAVIS16=a PerSeg-layout folder)" >&2; exit 2; }
+	rm -rf data/davis16_perseg && mkdir -p data && cp -rL $(DAVIS16) data/davis16_perseg
+
+table1: install davis_perseg davis16_perseg ## Table 1 (mIoU) on DATA (PerSeg), davis_perseg, davis16_perseg -> results/table1/
 	$(call image_table,table1,perseg,$(DATA_ARGS))
 	$(call image_table,table1,davis_perseg,dataset=davis_perseg)
+	$(call image_table,table1,davis16_perseg,dataset=davis16_perseg)
 
-table3: install davis_perseg ## Table 3 (ablation ladder + baselines) on DATA and davis_perseg -> results/table3/
+table3: install davis_perseg davis16_perseg ## Table 3 (ablation ladder + baselines) on DATA, davis_perseg, davis16_perseg -> results/table3/
 	rm -rf $(RUNS)/cache-table3
 	$(call image_table,table3,perseg,$(DATA_ARGS) $(call FRESH_CACHE,table3))
 	$(call image_table,table3,davis_perseg,dataset=davis_perseg $(call FRESH_CACHE,table3))
+	$(call image_table,table3,davis16_perseg,dataset=davis16_perseg $(call FRESH_CACHE,table3))
 	rm -rf $(RUNS)/cache-table3
 
-table4: install davis_perseg ## Table 4 (eroded / dilated reference masks) on DATA and davis_perseg -> results/table4/
+table4: install davis_perseg davis16_perseg ## Table 4 (eroded / dilated reference masks) on DATA, davis_perseg, davis16_perseg -> results/table4/
 	$(call image_table,table4,perseg,$(DATA_ARGS))
 	$(call image_table,table4,davis_perseg,dataset=davis_perseg)
+	$(call image_table,table4,davis16_perseg,dataset=davis16_perseg)
 
 # Table 2 (video): DAVIS at $(DAVIS), the sequences of ImageSets/2017/$(DAVIS_SPLIT).txt (or DAVIS_SPLIT=a path).
 # VIDEO_ARGS: extra overrides (e.g. method.video.reacquire=true), written to TABLE2_OUT.
@@ -98,6 +108,9 @@ davis_fewshot: install ## derive davis_perseg plus 2 extra references per sequen
 davis_instances: install davis_perseg ## copy-paste composites of davis_perseg -> data/davis_perseg_instances/
 	$(PY) data_prep/copy_paste_instances.py --src data/davis_perseg --out data/davis_perseg_instances
 
+davis16_instances: install davis16_perseg ## copy-paste composites of davis16_perseg -> data/davis16_perseg_instances/
+	$(PY) data_prep/copy_paste_instances.py --src data/davis16_perseg --out data/davis16_perseg_instances
+
 perseg_instances: install ## copy-paste composites of DATA (PerSeg) -> data/perseg_instances/
 	$(PY) data_prep/copy_paste_instances.py --src $(DATA) --out data/perseg_instances
 
@@ -105,13 +118,15 @@ fewshot: install davis_fewshot ## k = 1, 2, 3 references on fixed targets (PerSe
 	$(call image_table,fewshot,perseg,$(DATA_ARGS) dataset=perseg 'dataset.not_targets=[01]' 'dataset.ref_stems=["00"]$(comma)["00"$(comma)"01"]')
 	$(call image_table,fewshot,davis_fewshot,dataset=davis_fewshot)
 
-presence: install davis_perseg ## presence with cross-object negatives on DATA and davis_perseg -> results/presence/
+presence: install davis_perseg davis16_perseg ## presence with cross-object negatives on the three image sets -> results/presence/
 	$(call image_table,presence,perseg,$(DATA_ARGS) dataset=perseg)
 	$(call image_table,presence,davis_perseg,dataset=davis_perseg)
+	$(call image_table,presence,davis16_perseg,dataset=davis16_perseg)
 
-instances: install davis_instances perseg_instances ## several instances on copy-paste composites -> results/instances/
+instances: install davis_instances davis16_instances perseg_instances ## several instances on copy-paste composites -> results/instances/
 	$(call image_table,instances,perseg,dataset=perseg_instances)
 	$(call image_table,instances,davis_perseg,dataset=davis_instances)
+	$(call image_table,instances,davis16_perseg,dataset=davis16_instances)
 
 tables: table1 table3 table4 readme ## every image table, then the README's results block
 

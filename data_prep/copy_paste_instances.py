@@ -150,7 +150,7 @@ def main() -> int:
         raise SystemExit(f"error: {err}") from None
     made = sum(len(v) for v in manifest["objects"].values())
     print(f"{args.out}: {len(manifest['objects'])} objects, {made} composites"
-          + (f", skipped (no room): {', '.join(manifest['skipped'])}" if manifest["skipped"] else ""))
+          + (f", skipped (no room, or an empty object): {', '.join(manifest['skipped'])}" if manifest["skipped"] else ""))
     return 0
 
 

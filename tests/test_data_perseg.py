@@ -140,3 +140,25 @@ def test_bundled_sample():
             mask = read_mask(mask_path, size=image.shape[:2])
             assert 0 < mask.mean() < 1  # a real object, not an empty or full mask
             assert np.issubdtype(image.dtype, np.uint8)
+
+
+def test_target_with_empty_ground_truth_is_accepted(tmp_path):
+    """A target whose object has left the view has an all-zero mask: a target like any other, not an error."""
+    _object(tmp_path, "bike", mask_stems=("00", "01"))
+    Image.new("L", (8, 6), 0).save(tmp_path / "Annotations/bike/02.png")
+    obj = load_object(tmp_path, "bike")
+    assert [t[0] for t in obj.targets] == ["01", "02"]
+    assert not read_mask(obj.targets[1][2]).any()
+
+
+DAVIS16 = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16_train20_perseg"
+
+
+@pytest.mark.skipif(not DAVIS16.is_dir(), reason="needs ../shared/data/davis16_train20_perseg")
+def test_davis16_perseg_loads_with_its_empty_target():
+    """The real davis16_perseg: 20 objects of 5 targets; bmx-bumps/04's ground truth is empty."""
+    objects = load_perseg(DAVIS16)
+    assert len(objects) == 20 and all(len(o.targets) == 5 for o in objects)
+    bmx = {o.name: o for o in objects}["bmx-bumps"]
+    empty = [stem for stem, image, gt in bmx.targets if not read_mask(gt, read_image(image).shape[:2]).any()]
+    assert empty == ["04"]

@@ -96,3 +96,13 @@ def test_mean_scores_of_nothing_raises():
     """No objects scored is an error, not NaN."""
     with pytest.raises(ValueError):
         mean_scores({})
+
+
+def test_empty_ground_truth_target_pools_into_its_object():
+    """A target with an empty ground truth (the object left the view) adds its false positives to the object's
+    union; the object's IoU is pooled over its targets, not the mean of per-target IoUs."""
+    score = ObjectScore()
+    score.add(PRED_A, GT_A)  # I 2, U 6
+    score.add(PRED_C, np.zeros((3, 3)))  # I 0, U 1: the prediction where nothing is
+    assert score.iou == pytest.approx(2 / 7)
+    assert score.acc == pytest.approx(2 / GT_A.sum())

@@ -27,7 +27,6 @@ from persam.methods.protocol import Shot
 from persam.metrics import ObjectScore, mean_scores
 
 SAMPLE_PERSEG = Path(__file__).resolve().parents[1] / "sample_data" / "perseg"
-PERSEG_OBJECTS = 40
 
 
 def dataset_root(cfg: DictConfig) -> Path:
@@ -35,10 +34,13 @@ def dataset_root(cfg: DictConfig) -> Path:
 
 
 def subset_label(cfg: DictConfig, root: Path, n_objects: int) -> str:
-    """What part of the dataset was evaluated, for tables: e.g. "3 of 40 objects (bundled sample)"."""
+    """What part of the dataset was evaluated, for tables: e.g. "3 of 40 objects (bundled sample)", or
+    "20 of 30 DAVIS-2016 train objects (data/davis16_perseg)"; the dataset config names the whole (``total_objects``,
+    ``objects_of``), so no set is counted against another's size."""
     where = "bundled sample" if root.resolve() == SAMPLE_PERSEG.resolve() else portable_path(cfg.dataset.root)
-    total = PERSEG_OBJECTS if cfg.dataset.name == "perseg" else None
-    count = f"{n_objects} of {total} objects" if total and n_objects < total else f"{n_objects} objects"
+    total, of = cfg.dataset.get("total_objects"), cfg.dataset.get("objects_of")
+    objects = f"{of} objects" if of else "objects"
+    count = f"{n_objects} of {total} {objects}" if total and n_objects < total else f"{n_objects} {objects}"
     return f"{count} ({where})"
 
 

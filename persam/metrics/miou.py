@@ -2,7 +2,10 @@
 
 For each object, intersection, union and ground-truth area are summed over its target images (the
 reference image excluded); IoU = sum I / sum U and Acc = sum I / sum GT. mIoU and mAcc are the means over
-objects. An object whose masks are all empty, predicted and true alike, scores 1 (perfect agreement).
+objects. A target whose ground truth is empty (the object has left the view, as davis16_perseg's
+``bmx-bumps/04``) is no special case: it adds its predicted pixels to the object's union and nothing to its
+intersection, so the object's IoU stays pooled over all its targets. An object whose masks are all empty,
+predicted and true alike, scores 1 (perfect agreement).
 """
 
 from __future__ import annotations
