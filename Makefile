@@ -20,6 +20,12 @@ define image_table
 	$(PY) -m persam.run -m experiment=$(1) $(3) hydra.sweep.dir=$(RUNS)/$(1)-$(2) progress=false
 	$(PY) -m persam.tables $(1) $(RUNS)/$(1)-$(2) --out results/$(1)/$(2)
 endef
+# $(call pooled_table,TABLE): the table over its dataset folders (each dataset and every object pooled, with
+# intervals and paired verdicts) -> results/TABLE/README.md and pooled.csv.
+IMAGE_SETS := perseg davis_perseg davis16_perseg
+define pooled_table
+	$(PY) -m persam.tables pooled $(1) $(addprefix results/$(1)/,$(IMAGE_SETS)) --out results/$(1)
+endef
 # Table 3 runs with a fresh embedding cache, so its provenance shows one encoder call per distinct image.
 # Paths stay relative to the repository, so no provenance record names a folder of this machine.
 FRESH_CACHE = cache.dir=$(RUNS)/cache-$(1)
@@ -71,6 +77,7 @@ table1: install davis_perseg davis16_perseg ## Table 1 (mIoU) on DATA (PerSeg), 
 	$(call image_table,table1,perseg,$(DATA_ARGS))
 	$(call image_table,table1,davis_perseg,dataset=davis_perseg)
 	$(call image_table,table1,davis16_perseg,dataset=davis16_perseg)
+	$(call pooled_table,table1)
 
 table3: install davis_perseg davis16_perseg ## Table 3 (ablation ladder + baselines) on DATA, davis_perseg, davis16_perseg -> results/table3/
 	rm -rf $(RUNS)/cache-table3
@@ -78,11 +85,13 @@ table3: install davis_perseg davis16_perseg ## Table 3 (ablation ladder + baseli
 	$(call image_table,table3,davis_perseg,dataset=davis_perseg $(call FRESH_CACHE,table3))
 	$(call image_table,table3,davis16_perseg,dataset=davis16_perseg $(call FRESH_CACHE,table3))
 	rm -rf $(RUNS)/cache-table3
+	$(call pooled_table,table3)
 
 table4: install davis_perseg davis16_perseg ## Table 4 (eroded / dilated reference masks) on DATA, davis_perseg, davis16_perseg -> results/table4/
 	$(call image_table,table4,perseg,$(DATA_ARGS))
 	$(call image_table,table4,davis_perseg,dataset=davis_perseg)
 	$(call image_table,table4,davis16_perseg,dataset=davis16_perseg)
+	$(call pooled_table,table4)
 
 # Table 2 (video): DAVIS at $(DAVIS), the sequences of ImageSets/2017/$(DAVIS_SPLIT).txt (or DAVIS_SPLIT=a path).
 # VIDEO_ARGS: extra overrides (e.g. method.video.reacquire=true), written to TABLE2_OUT.

@@ -3,8 +3,10 @@
     python -m persam.results_summary [--results results] [--readme README.md] [--check]
 
 Rewrites the block between ``<!-- results:begin -->`` and ``<!-- results:end -->`` in the README with one
-compact table per table (the headline columns of ``results/<table>/[<dataset>/]<table>.csv``; datasets side
-by side, or one under the other for wide tables); ``--check`` only compares and exits 1 when the README is out of date.
+compact table per table: an image table's pooled table (``results/<table>/pooled.csv``: every dataset and the
+pooled column over all their objects), else the headline columns of ``results/<table>/[<dataset>/]<table>.csv``
+(datasets side by side, or one under the other for wide tables), each mean with its interval; ``--check`` only
+compares and exits 1 when the README is out of date.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pandas as pd
 
 from persam.tables import MODULES
 from persam.tables.text import markdown
+from persam.tables.verdicts import HIGH, LOW
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 # table -> (title, headline columns of its CSV), from each table's own module.
@@ -38,22 +41,48 @@ def run_facts(csv: Path) -> tuple[str, set[str]]:
     return f"{rows['dataset'].iloc[0]}: {rows['subset'].iloc[0]}", set(rows["model"])
 
 
+def with_intervals(frame: pd.DataFrame, columns: list[str]) -> list[str]:
+    """``columns`` that ``frame`` has, each followed by its interval columns where it has them."""
+    return [name for c in columns if c in frame.columns for name in (c, c + LOW, c + HIGH) if name in frame.columns]
+
+
+def dataset_column(column: str, dataset: str) -> str:
+    """``mIoU (perseg)``, and ``mIoU (perseg) ci_low`` for its interval, so the two still print as one cell."""
+    for suffix in (LOW, HIGH):
+        if column.endswith(suffix):
+            return f"{column[:-len(suffix)]} ({dataset}){suffix}"
+    return f"{column} ({dataset})"
+
+
+def pooled_block(results: Path, table: str, title: str) -> str:
+    """An image table's pooled table (its ``pooled.csv``), measured rows only, as a README block."""
+    frame = pd.read_csv(results / table / "pooled.csv")
+    frame = frame[frame["kind"] != "reference"].drop(columns=["model"], errors="ignore")
+    return (f"**{title}**, pooled over every dataset's objects (object counts in the headers; details and paired "
+            f"verdicts: [{table}](results/{table}/README.md))\n\n{markdown(frame)}")
+
+
 def summary(results: Path) -> str:
     blocks = []
     for table, (title, columns) in TABLES.items():
+        if (results / table / "pooled.csv").is_file():
+            blocks.append(pooled_block(results, table, title))
+            continue
         parts = table_parts(results, table)
         if not parts:
             continue
         frames, order = [], []
+        found = {c for _, csv in parts for c in pd.read_csv(csv, nrows=0).columns}
+        wide = len(parts) > 1 and len([c for c in columns if c in found]) > 2  # datasets one under the other
         for dataset, csv in parts:
             frame = pd.read_csv(csv, dtype=str)
-            shown = [c for c in columns if c in frame.columns]
+            shown = with_intervals(frame, columns)
             frame = frame[["method", *shown]]
             order += [m for m in frame["method"] if m not in order]
-            if len(parts) > 1 and len(shown) > 2:  # wide tables: datasets one under the other
+            if wide:
                 frame.insert(1, "dataset", dataset)
             elif len(parts) > 1:  # narrow ones: datasets side by side
-                frame = frame.rename(columns={c: f"{c} ({dataset})" for c in shown})
+                frame = frame.rename(columns={c: dataset_column(c, dataset) for c in shown})
             frames.append(frame)
         if "dataset" in frames[0].columns:
             merged = pd.concat(frames, ignore_index=True)

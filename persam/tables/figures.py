@@ -4,11 +4,14 @@
 is sized to stay at most :data:`MAX_WIDTH_PX` wide. ``qualitative_grid``: for the table's main method, its worst
 and its best object by IoU; for each, the reference with its mask, the target's ground truth, then every shown
 method's prediction (tinted; ground truth outlined in yellow), all on the target image with the lowest IoU of the
-main method for that object (computed from the written masks). Cells keep the images' aspect ratio.
+main method for that object (computed from the written masks). Cells keep the images' aspect ratio. The grid
+needs the runs' masks; ``qualitative.json`` beside it records what it shows, so that a table rebuilt from its rows
+alone keeps the grid and its caption.
 """
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -28,6 +31,7 @@ MAX_WIDTH_PX = 1600
 DPI = 100
 SAMPLE_ROOT = Path(__file__).resolve().parents[1] / "sample_data" / "perseg"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+GRID_RECORD = "qualitative.json"  # what the grid shows, so a table rebuilt from its rows (no masks) keeps it
 
 
 def iou_heatmap(iou: pd.DataFrame, path: Path, title: str) -> None:
@@ -144,18 +148,26 @@ def write_figures(runs, rows: pd.DataFrame, out: Path, title: str, main: str, sh
             by_method[method] = (rows.loc[rows["method"] == method, "label"].iloc[0], runs.dirs[name],
                                  runs.provenances[name])
     methods = [m for m in shown if m in by_method]
-    if main not in methods:
-        return lines
+    if main not in methods:  # no masks at hand (a table rebuilt from its rows): keep the grid drawn with the runs
+        return lines + _kept_grid(out)
     main_iou = rows[(rows["method"] == main) & (rows["metric"] == "iou")].set_index("item")["value"]
     try:
         chosen = qualitative_grid([by_method[m] for m in methods], methods.index(main), main_iou,
                                   out / "qualitative.png")
     except DataError as err:  # the images are not where the run read them (another machine): no grid
         return [*lines, f"Qualitative grid not drawn: {err}.", ""]
-    if chosen:
-        main_label = by_method[main][0]
-        lines += ["![Qualitative results](qualitative.png)", "",
-                  f"Qualitative grid: the worst and the best object of {main_label} by IoU ({', '.join(chosen)}), each on "
-                  f"the target where {main_label}'s IoU is lowest; predictions tinted blue, ground truth outlined in "
-                  "yellow.", ""]
-    return lines
+    if not chosen:
+        return lines
+    (out / GRID_RECORD).write_text(json.dumps({"main": by_method[main][0], "chosen": chosen}, indent=2) + "\n")
+    return lines + _kept_grid(out)
+
+
+def _kept_grid(out: Path) -> list[str]:
+    """The lines that show ``qualitative.png``, from the record written beside it when it was drawn."""
+    if not (out / "qualitative.png").is_file() or not (out / GRID_RECORD).is_file():
+        return []
+    record = json.loads((out / GRID_RECORD).read_text())
+    main = record["main"]
+    return ["![Qualitative results](qualitative.png)", "",
+            f"Qualitative grid: the worst and the best object of {main} by IoU ({', '.join(record['chosen'])}), each on "
+            f"the target where {main}'s IoU is lowest; predictions tinted blue, ground truth outlined in yellow.", ""]

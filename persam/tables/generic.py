@@ -2,8 +2,9 @@
 
 :func:`begin` copies a table's sources into its folder, builds the table from the rows and writes its CSV.
 Each protocol's module names the ``ALL``-row metrics it shows; :func:`metric_table` makes one row per
-(method, model) with one column per metric (and per ``shots`` value where asked), and :func:`write` writes the
-protocol's table folder (``results.csv``, ``provenance/``, ``<name>.csv``, ``README.md``).
+(method, model) with one column per metric (and per ``shots`` value where asked), a mean over objects with its
+bootstrap interval beside it, and :func:`write` writes the protocol's table folder (``results.csv``,
+``provenance/``, ``<name>.csv``, ``README.md``) with the verdicts the protocol asks for.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.tables import references
-from persam.tables.runs import Runs, Scope, kind, save_sources, scope_of, summary_rows
-from persam.tables.text import best_line, dataset_line, markdown, provenance_section, timing_lines
+from persam.tables import references, verdicts
+from persam.tables.runs import Runs, Scope, kind, save_sources, scope_of
+from persam.tables.text import dataset_line, interval_note, markdown, provenance_section
 
 
 def begin(name: str, build, runs: Runs, out: Path) -> tuple[Scope, pd.DataFrame, list, list]:
@@ -30,40 +31,43 @@ def begin(name: str, build, runs: Runs, out: Path) -> tuple[Scope, pd.DataFrame,
 
 def metric_table(rows: pd.DataFrame, metrics: dict[str, str], per_shots: bool = False, digits: int = 2) -> pd.DataFrame:
     """One row per (method, model): ``metrics`` maps a metric name in the rows to its column name; with
-    ``per_shots`` each column is repeated per number of references, as ``<column> k=<shots>``."""
-    summary = summary_rows(rows)
-    summary = summary[summary["metric"].isin(metrics)]
+    ``per_shots`` each column is repeated per number of references, as ``<column> k=<shots>``. A metric that is
+    a mean over objects (:data:`persam.tables.verdicts.PER_OBJECT`) gets its interval from the per-object rows."""
+    summary = rows[(rows["item"] == "ALL") & rows["metric"].isin(metrics)]
     if summary.empty:
         raise ValueError(f"no rows with metric {', '.join(metrics)} (item ALL): not runs of this protocol")
     shots = sorted(set(summary["shots"]))
     out = []
-    for (method, label, model), group in summary.groupby(["method", "label", "model"], sort=False):
+    for (method, label, model), group in rows.groupby(["method", "label", "model"], sort=False):
         row = {"method": label, "key": method, "model": model, "kind": kind(method)}
         for metric, column in metrics.items():
             for k in shots if per_shots else [None]:
-                values = group[(group["metric"] == metric) & ((group["shots"] == k) if k is not None else True)]
+                these = group[(group["shots"] == k)] if k is not None else group
+                values = these[(these["metric"] == metric) & (these["item"] == "ALL")]
                 name = f"{column} k={k}" if per_shots else column
                 row[name] = round(float(values["value"].iloc[0]), digits) if len(values) else None
+                objects = these[(these["metric"] == verdicts.PER_OBJECT.get(metric)) & (these["item"] != "ALL")]
+                if len(values) and len(objects):
+                    row.update({name + s: v for s, v in verdicts.interval(objects["value"]).items()})
         out.append(row)
     return pd.DataFrame(out).dropna(axis=1, how="all")
 
 
-def write(runs: Runs, out: Path, name: str, heading: str, table: pd.DataFrame, best: list[tuple[str, bool]],
-          notes: list[str]) -> pd.DataFrame:
-    """Write the table folder; ``best``: (column, lowest is best) pairs to state the computed best for."""
+def write(runs: Runs, out: Path, name: str, heading: str, table: pd.DataFrame, notes: list[str],
+          verdict_lines: list[str]) -> pd.DataFrame:
+    """Write the table folder; ``verdict_lines``: the protocol's paired verdicts (Markdown)."""
     _, table, _, _ = begin(name, lambda rows, scope: table, runs, out)
-    claims = [best_line(table, column, lowest) for column, lowest in best if column in table]
     lines = [
         f"# {heading}",
         "",
         dataset_line(runs),
         "",
         markdown(table),
-        " ".join(c for c in claims if c),
+        interval_note(),
         "",
         *notes,
         "",
-        *timing_lines(runs),
+        *verdict_lines,
         *provenance_section(runs),
     ]
     (out / "README.md").write_text("\n".join(lines))

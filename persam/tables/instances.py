@@ -4,7 +4,8 @@
 
 Rows (item ``ALL``): instance ``recall`` and ``precision`` at IoU 0.5, and ``miou_union`` (mIoU of the union of
 the predicted instances against the union of the true ones); ``miou_single`` on the unmodified targets. Runs
-differ by ``max_instances``, which their labels carry.
+differ by ``max_instances``, which their labels carry. The mIoUs carry their bootstrap intervals over objects,
+and the README the paired verdicts of ``miou_union`` against :data:`BASELINE` within each ``max_instances``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import pandas as pd
 
 from persam.tables import generic
 from persam.tables.runs import Runs, Scope
+from persam.tables.text import verdicts_against
 
 NAME = "instances"
 TITLE = "Instances: recall and precision at IoU 0.5, mIoU of the union (%)"
 HEADLINE = ["recall", "precision", "mIoU (union)"]
 METRICS = {"recall": "recall", "precision": "precision", "miou_union": "mIoU (union)",
            "miou_single": "mIoU (single-instance targets)"}
+BASELINE = "persam"  # compared within each max_instances setting
 
 
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
@@ -31,5 +34,5 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
     notes = ["recall: the true instances that a predicted instance covers with IoU >= 0.5, over all true instances; "
              "precision: the predicted instances that cover a true one with IoU >= 0.5, over all predicted instances; "
              "mIoU (union): the union of the predicted instances against the union of the true ones."]
-    return generic.write(runs, out, NAME, TITLE, build(runs.rows, None),
-                         [("recall", False), ("precision", False), ("mIoU (union)", False)], notes)
+    return generic.write(runs, out, NAME, TITLE, build(runs.rows, None), notes,
+                         verdicts_against(runs.rows, "iou_union", BASELINE))

@@ -6,7 +6,8 @@ For each object its own targets are positives and every other object's targets n
 ``auroc`` of the presence score, ``tpr`` and ``fpr`` at the threshold calibrated without the targets, and
 ``miou_pos`` (mIoU over the positives, an empty prediction scoring 0), ``miou_unchecked`` (the same positives
 without the presence check); ``oracle_fpr``, the FPR of the threshold that keeps every positive, chosen on the
-targets (a bound on the score, not a result); ``miou`` where the run has it.
+targets (a bound on the score, not a result); ``miou`` where the run has it. The mIoUs carry their bootstrap
+intervals over objects, and the README the paired verdicts of ``miou_pos`` against :data:`BASELINE`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 
 from persam.tables import generic
 from persam.tables.runs import Runs, Scope
+from persam.tables.text import verdicts_against
 
 NAME = "presence"
 TITLE = "Presence: AUROC, TPR / FPR at the calibrated threshold, mIoU over positives (%)"
@@ -24,6 +26,7 @@ HEADLINE = ["AUROC", "TPR", "FPR", "mIoU (positives)", "FPR keeping every positi
 METRICS = {"auroc": "AUROC", "tpr": "TPR", "fpr": "FPR", "miou_pos": "mIoU (positives)",
            "miou_unchecked": "mIoU (positives, no check)", "oracle_fpr": "FPR keeping every positive (oracle)",
            "miou": "mIoU"}
+BASELINE = "persam"
 
 
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
@@ -38,5 +41,5 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
              "every positive (oracle): per object, the negatives scoring at or above its lowest positive, pooled; "
              "that threshold is chosen on the targets themselves, so it bounds what the score allows (the check "
              "keeps every positive only at that FPR or above) and is no method's result."]
-    return generic.write(runs, out, NAME, TITLE, build(runs.rows, None),
-                         [("AUROC", False), ("FPR", True), ("mIoU (positives)", False)], notes)
+    return generic.write(runs, out, NAME, TITLE, build(runs.rows, None), notes,
+                         verdicts_against(runs.rows, "iou_pos", BASELINE))

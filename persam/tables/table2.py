@@ -2,10 +2,11 @@
 
     python -m persam.tables table2 RUN_DIRS --out results/table2
 
-Writes ``table2.csv`` (per method: J&F, J, F, seconds per frame after the encoder; with the reference rows
+Writes ``table2.csv`` (per method: J&F with its bootstrap interval over sequences, J, F; with the reference rows
 whose scope matches the runs), ``table2_per_sequence.csv`` (J, F and J&F of every object per method),
 ``results.csv`` (every run's rows), ``provenance/`` and ``README.md``, which also says how the procedure
-differs from the original video code, read from each run's recorded settings.
+differs from the original video code, read from each run's recorded settings, and the paired verdicts of every
+method against :data:`BASELINE` over sequences. No timings: speed is ``make bench``'s.
 """
 
 from __future__ import annotations
@@ -14,38 +15,37 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.tables import references
+from persam.tables import references, verdicts
 from persam.tables.generic import begin
 from persam.tables.runs import Runs, Scope
 from persam.tables.text import (
-    POST_ENCODER,
-    best_line,
+    interval_note,
     markdown,
     provenance_section,
     reference_section,
     shown_root,
-    timing_lines,
+    verdicts_against,
 )
 
 NAME = "table2"
 TITLE = "Table 2: video object segmentation on DAVIS 2017, J&F (%)"
-HEADLINE = ["J&F", "J", "F", POST_ENCODER]
+HEADLINE = ["J&F", "J", "F"]
+BASELINE = "persam"
 
 
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
-    """Per method: J&F, J, F, mean fit seconds per object and seconds per frame after the encoder; then the
-    reference rows whose scope (sequences, model) matches."""
+    """Per method: J&F (with its interval over objects), J, F; then the reference rows whose scope (sequences,
+    model) matches."""
     if "J&F" not in set(rows["metric"]):
         raise ValueError("not video runs: no J&F in their results.csv")
     out = []
     for (method, model), group in rows.groupby(["method", "model"], sort=False):
         summary = group[group["item"] == "ALL"].set_index("metric")["value"]
-        fit = group[group["metric"] == "fit_sec"]["value"]
+        objects = verdicts.per_object(group, "J&F")["value"]
         out.append({
             "method": group["label"].iloc[0], "key": method, "model": model, "kind": "measured",
-            "J&F": round(summary["J&F"], 2), "J": round(summary["J"], 2), "F": round(summary["F"], 2),
-            "fit_sec": round(fit.mean(), 2) if len(fit) else None,
-            POST_ENCODER: round(summary[POST_ENCODER], 3) if POST_ENCODER in summary else None,
+            "J&F": round(summary["J&F"], 2), **{f"J&F{k}": v for k, v in verdicts.interval(objects).items()},
+            "J": round(summary["J"], 2), "F": round(summary["F"], 2),
         })
     shown, _ = references.for_table(NAME, scope)
     out += [{"method": r.label, "key": "", "model": next(iter(r.scope.models)), "kind": "reference", r.metric: r.value}
@@ -130,14 +130,11 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         f"given): {', '.join(scope.items)}.",
         "",
         markdown(table),
-        best_line(table, "J&F"),
-        "",
         "J: region IoU; F: boundary F-measure; both averaged per object over all frames but the first and last, "
         "then over objects (the official DAVIS 2017 semi-supervised definitions, checked against `vos-benchmark`). "
-        "Rows marked *reference* are not runs of this code (sources below). `fit_sec`: PerSAM-F weight fitting "
-        "per object.",
+        f"Rows marked *reference* are not runs of this code (sources below). {interval_note('sequence')}",
         "",
-        *timing_lines(runs, "tracked frame"),
+        *verdicts_against(runs.rows, "J&F", BASELINE, unit="sequence"),
         "## What differs from the original video code (persam_video.py, persam_video_f.py)",
         "",
         *notes,

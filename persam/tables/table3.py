@@ -14,18 +14,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.tables import references, settings
+from persam.metrics.bootstrap import paired
+from persam.tables import references, settings, verdicts
 from persam.tables.figures import write_figures
 from persam.tables.generic import begin
-from persam.tables.runs import Runs, Scope, kind, labels, summary_rows
+from persam.tables.runs import Runs, Scope, kind, labels
 from persam.tables.text import (
-    POST_ENCODER,
-    best_line,
     dataset_line,
+    interval_note,
     markdown,
     provenance_section,
     reference_section,
-    timing_lines,
+    verdicts_against,
 )
 
 NAME = "table3"
@@ -35,6 +35,8 @@ LADDER = ["ablation_pos", "ablation_neg", "ablation_refine", "ablation_attn", "p
 # PerSAM, read in the ladder as the component it adds (as in the paper); the other rungs' labels say so already.
 LADDER_LABELS = {"persam": "+ Target-semantic prompting (PerSAM)"}
 RELEASED = "persam_f"  # PerSAM-F as the original code has it: its own component set, not a rung
+BASELINE = "persam"  # the ladder's PerSAM: every row is compared with it, object by object
+PER_OBJECT = "iou"
 
 
 def row_label(method: str, label: str) -> str:
@@ -50,19 +52,24 @@ def order(methods: list[str]) -> list[str]:
     return ladder + released + [m for m in methods if m not in ladder and m not in released]
 
 
+def _gain(per_object: pd.Series, above: pd.Series) -> dict:
+    """A rung's gain over the rung above: the paired mean difference per object, with its interval."""
+    common = [i for i in per_object.index if i in above.index]
+    c = paired(per_object[common].to_numpy(), above[common].to_numpy())
+    return {"Gain": f"{c.mean_difference:+.2f}", "Gain ci_low": round(c.ci_low, 2), "Gain ci_high": round(c.ci_high, 2)}
+
+
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
-    summary = summary_rows(rows)
-    miou = summary[summary["metric"] == "miou"].drop_duplicates("method").set_index("method")["value"]
-    timing = summary[summary["metric"] == POST_ENCODER].drop_duplicates("method").set_index("method")["value"]
+    found = verdicts.per_object(rows, PER_OBJECT)
+    per_object = {m: g.drop_duplicates("item").set_index("item")["value"] for m, g in found.groupby("method", sort=False)}
     label = labels(rows)
     out, previous = [], None
-    for method in order(list(miou.index)):
-        value = round(float(miou[method]), 2)
+    for method in order(list(per_object)):
         rung = method in LADDER
-        gain = f"{value - previous:+.2f}" if rung and previous is not None else ""
-        out.append({"method": row_label(method, label[method]), "key": method, "kind": kind(method), "mIoU": value,
-                    "Gain": gain, POST_ENCODER: round(float(timing[method]), 3) if method in timing else None})
-        previous = value if rung else previous
+        gain = _gain(per_object[method], previous) if rung and previous is not None else {"Gain": ""}
+        out.append({"method": row_label(method, label[method]), "key": method, "kind": kind(method),
+                    **verdicts.with_interval("mIoU", per_object[method]), **gain})
+        previous = per_object[method] if rung else previous
     shown, _ = references.for_table(NAME, scope)
     for i, ref in enumerate(shown):  # the paper's own ladder, its gains within itself
         gain = f"{ref.value - shown[i - 1].value:+.2f}" if i else ""
@@ -115,12 +122,13 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         dataset_line(runs, "objects"),
         "",
         markdown(table),
-        f"The ladder is the first {len(ladder)} rows; Gain is a rung's mIoU minus the rung above (filled only within "
-        "a ladder), and what each rung changes is listed below. " + best_line(table, "mIoU"),
+        f"The ladder is the first {len(ladder)} rows; Gain is a rung's IoU minus the rung above's, per object, with "
+        "its paired-bootstrap interval (filled only within a ladder; an interval that holds 0 is no detectable "
+        f"gain), and what each rung changes is listed below. {interval_note()}",
         "",
-        *timing_lines(runs),
         *row_notes(runs, table),
         *shared_cache_line(runs),
+        *verdicts_against(runs.rows, PER_OBJECT, BASELINE),
         *write_figures(runs, runs.rows, out, "Table 3", "persam", order(list(dict.fromkeys(runs.rows["method"])))[:6]),
         *reference_section(shown, references.withheld_line(withheld, scope)),
         *provenance_section(runs),

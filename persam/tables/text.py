@@ -1,7 +1,8 @@
-"""The Markdown every generated table shares: the table, computed claims, timing lines, data and provenance.
+"""The Markdown every generated table shares: the table with its intervals, verdicts, data and provenance.
 
 Nothing here states a result that is not computed from the table or the runs' records at the moment of
-writing ("best" is the maximum of a column, a commit is read from provenance).
+writing: a claim ("better", "worse") comes from a paired verdict (:mod:`persam.tables.verdicts`), never from two
+means; a commit is read from provenance. Accuracy tables print no timings (speed is ``make bench``'s).
 """
 
 from __future__ import annotations
@@ -11,47 +12,38 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.tables.runs import Runs, summary_rows
+from persam.metrics.bootstrap import RESAMPLES, SEED, TIE
+from persam.tables import verdicts
+from persam.tables.runs import Runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-POST_ENCODER = "sec_per_image_post_encoder"
-ENCODER = "encoder_sec_per_image"
+
+
+def _with_interval(value, low, high) -> object:
+    if pd.isna(value) or pd.isna(low) or pd.isna(high):
+        return value
+    return f"{value} [{float(low):.1f}, {float(high):.1f}]"
 
 
 def markdown(table: pd.DataFrame, drop: tuple[str, ...] = ("key", "kind")) -> str:
-    """A DataFrame as a Markdown table, without the bookkeeping columns ``drop``; missing values are blank."""
+    """A DataFrame as a Markdown table, without the bookkeeping columns ``drop``; missing values are blank. A
+    column ``C`` with ``C ci_low`` and ``C ci_high`` beside it prints as one cell, ``77.97 [71.2, 84.1]``."""
     shown = table.drop(columns=[c for c in drop if c in table.columns]).astype(object)
+    for column in list(shown.columns):
+        low, high = f"{column}{verdicts.LOW}", f"{column}{verdicts.HIGH}"
+        if low in shown.columns and high in shown.columns:
+            shown[column] = [_with_interval(*cells) for cells in zip(shown[column], shown[low], shown[high], strict=True)]
+            shown = shown.drop(columns=[low, high])
     shown = shown.where(shown.notna(), "")
     header = "| " + " | ".join(map(str, shown.columns)) + " |\n|" + "---|" * len(shown.columns) + "\n"
     body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
     return header + body
 
 
-def best_line(table: pd.DataFrame, column: str, lowest: bool = False, what: str = "methods") -> str:
-    """Which measured row has the highest (or lowest) ``column``, computed from the table; ties all named."""
-    measured = table[(table["kind"] == "measured") & table[column].notna()] if column in table else table.iloc[:0]
-    if measured.empty:
-        return ""
-    values = pd.to_numeric(measured[column])
-    best = values.min() if lowest else values.max()
-    names = ", ".join(measured.loc[values == best, "method"])
-    return f"{'Lowest' if lowest else 'Highest'} `{column}` among the measured {what} in this table: {names} ({best:g})."
-
-
-def timing_lines(runs: Runs, unit: str = "target image") -> list[str]:
-    """What the timing column means (seconds per ``unit``), and the image encoder's cost once for the table."""
-    summary = summary_rows(runs.rows)
-    encoder = summary[summary["metric"] == ENCODER]
-    lines = [f"`{POST_ENCODER}`: wall seconds per {unit} after the image encoder, with every embedding "
-             "already computed (warm cache), so it compares the methods' own work whichever run encoded the images."]
-    if len(encoder):
-        per_model = encoder.groupby("model")["value"].agg(["mean", "count"])
-        costs = "; ".join(f"{model}: {row['mean']:.2f} s per image (mean over the {int(row['count'])} run(s) that encoded "
-                          "images)" for model, row in per_model.iterrows())
-        lines.append(f"Image encoder, the same for every method and paid once per image: {costs}.")
-    else:
-        lines.append("Image encoder: not timed here (every embedding came from the cache in these runs).")
-    return [" ".join(lines), ""]
+def interval_note(unit: str = "object") -> str:
+    """What the bracketed intervals in a table are."""
+    return (f"Brackets: the 95% interval of the mean by bootstrap over {unit}s ({RESAMPLES:,} resamples, seed {SEED}, "
+            "percentile); the CSV has them as `<column> ci_low` / `<column> ci_high`.")
 
 
 def shown_root(data: dict) -> str:
@@ -132,3 +124,31 @@ def reference_section(shown: list, withheld_lines: list[str]) -> list[str]:
     if not shown and not withheld_lines:
         return []
     return ["## Reference rows", "", *[r.citation() for r in shown], *([""] if shown else []), *withheld_lines]
+
+
+def verdict_section(comparisons: pd.DataFrame, baseline: str, unit: str = "object", heading: str = "") -> list[str]:
+    """The Markdown section of paired verdicts against ``baseline``: the claims line, then the table."""
+    if comparisons.empty:
+        return []
+    shown = verdicts.varying(comparisons)
+    table = comparisons.assign(
+        **{"difference [95% CI]": [f"{r.difference:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+                                   for r in comparisons.itertuples()],
+           "wins / ties / losses": [f"{r.wins} / {r.ties} / {r.losses}" for r in comparisons.itertuples()]})
+    columns = ["method", *shown, f"{unit}s", "difference [95% CI]", "wins / ties / losses", "verdict"]
+    table = table.rename(columns={"objects": f"{unit}s"})[columns]
+    return [f"## {heading or f'Paired verdicts against {baseline}'}", "",
+            f"Per {unit}, method minus {baseline} (points), on the {unit}s both ran: the mean difference with its "
+            f"paired-bootstrap 95% interval ({RESAMPLES:,} resamples over {unit}s, seed {SEED}, percentile), wins / "
+            f"ties / losses (a difference under {TIE} points is a tie), and the verdict: better or worse only when "
+            "the interval excludes 0, else no detectable difference.", "",
+            verdicts.claims(comparisons, baseline), "", markdown(table, drop=()), ""]
+
+
+def verdicts_against(rows: pd.DataFrame, metric: str, preferred: str, unit: str = "object") -> list[str]:
+    """The verdict section of every variant in ``rows`` against the table's baseline (``preferred`` where run)."""
+    baseline = verdicts.baseline_of(rows, preferred)
+    comparisons = verdicts.compare(rows, metric, baseline)
+    if comparisons.empty:
+        return []
+    return verdict_section(comparisons, comparisons["baseline"].iloc[0], unit)

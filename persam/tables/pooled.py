@@ -1,0 +1,89 @@
+"""An image table over all its datasets: each dataset's mIoU and the pooled mIoU over every object, with intervals
+and the paired verdicts on the pooled objects (the table's headline).
+
+    python -m persam.tables pooled table1 results/table1/perseg results/table1/davis_perseg \
+        results/table1/davis16_perseg --out results/table1
+
+Each source is a table folder of one dataset (as ``python -m persam.tables TABLE`` writes it). The pooled mean
+is over objects, not datasets: a dataset of 20 objects weighs 20 / 36. A table whose module names ``POOLED_BY``
+(Table 4: ``corruption``) gets one pooled column per value of it instead of one per dataset. Writes
+``pooled.csv`` and ``README.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from persam.tables import verdicts
+from persam.tables.runs import kind, load_runs
+from persam.tables.text import interval_note, markdown, verdict_section
+
+
+def _source_rows(dirs: list[Path]) -> tuple[pd.DataFrame, dict[str, Path]]:
+    """Every dataset's rows, and each dataset's folder."""
+    frames, where = [], {}
+    for folder in dirs:
+        rows = load_runs([folder]).rows
+        for dataset in dict.fromkeys(rows["dataset"]):
+            if dataset in where:
+                raise ValueError(f"{folder}: dataset {dataset} is also in {where[dataset]}; give each dataset once")
+            where[dataset] = folder
+        frames.append(rows)
+    return pd.concat(frames, ignore_index=True), where
+
+
+def build(module, rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per method: per dataset (or per ``module.POOLED_BY`` value) and pooled, the mean with its interval."""
+    by = getattr(module, "POOLED_BY", None)
+    found = verdicts.per_object(rows, module.PER_OBJECT)
+    datasets = list(dict.fromkeys(found["dataset"]))
+    out = []
+    for (method, label, model), group in found.groupby(["method", "label", "model"], sort=False):
+        row = {"method": label, "key": method, "model": model, "kind": kind(method)}
+        if by is None:
+            for dataset in datasets:
+                these = group[group["dataset"] == dataset]["value"]
+                row.update(verdicts.with_interval(f"{dataset} ({len(these)})", these))
+            row.update(verdicts.with_interval(f"pooled ({len(group)})", group["value"]))
+        else:
+            for value in dict.fromkeys(group[by]):
+                these = group[group[by] == value]["value"]
+                row.update(verdicts.with_interval(f"{value} (pooled, {len(these)})", these))
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:
+    rows, where = _source_rows([Path(d) for d in dirs])
+    table = build(module, rows)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "pooled.csv", index=False)
+    objects = verdicts.per_object(rows, module.PER_OBJECT)
+    counts = objects.groupby("dataset")["item"].nunique()
+    total = int(counts.sum())
+    baseline = verdicts.baseline_of(rows, module.BASELINE)
+    comparisons = verdicts.compare(rows, module.PER_OBJECT, baseline, pooled=True)
+    subsets = rows.drop_duplicates("dataset").set_index("dataset")["subset"]
+    links = [f"- [{d}]({Path(f).name}/README.md): {subsets[d]}; {int(counts.get(d, 0))} objects" for d, f in where.items()]
+    lines = [
+        f"# {module.TITLE}: pooled over {total} objects of {len(where)} datasets",
+        "",
+        *links,
+        "",
+        markdown(table),
+        f"Each column: the mean over its objects (the count in the header). {interval_note()} The pooled column "
+        "weighs every object once, whichever dataset holds it. Per-object values, figures, reference rows and "
+        "provenance: in each dataset's folder.",
+        "",
+        *(verdict_section(comparisons, comparisons["baseline"].iloc[0], heading=f"Paired verdicts against "
+                          f"{comparisons['baseline'].iloc[0]}, pooled over {total} objects")
+          if not comparisons.empty else []),
+        f"Written by `python -m persam.tables pooled {module.NAME} {' '.join(os.path.relpath(f) for f in dirs)} "
+        f"--out {os.path.relpath(out)}` from the datasets' rows.",
+        "",
+    ]
+    (out / "README.md").write_text("\n".join(lines))
+    return table

@@ -1,0 +1,148 @@
+"""Intervals and paired verdicts for the tables, from the runs' per-object rows (:mod:`persam.metrics.bootstrap`).
+
+Every mean a table shows (mIoU, J&F ...) is a mean over objects of a per-object row (:data:`PER_OBJECT`), so its
+interval and every comparison are computed from those rows, never from two printed means. A row's *condition*
+is what must match for two methods to be compared: dataset, model, reference corruption, number of references,
+and a swept setting that the runner writes into the label as a trailing ``(name=value)`` (e.g. ``max_instances``).
+``pooled=True`` joins the datasets: each object is ``<dataset>/<object>`` and the condition drops the dataset.
+
+Table CSVs carry ``<column> ci_low`` and ``<column> ci_high`` beside every column with an interval;
+:func:`persam.tables.text.markdown` prints them as ``77.97 [71.2, 84.1]``, and
+:func:`persam.tables.text.verdict_section` prints the comparisons.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from persam.metrics.bootstrap import BETTER, NO_DIFFERENCE, WORSE, bootstrap_ci, paired
+
+# A summary metric (item ALL) -> the per-object metric it is the mean of.
+PER_OBJECT = {"miou": "iou", "miou_pos": "iou_pos", "miou_unchecked": "iou_unchecked", "miou_union": "iou_union",
+              "miou_single": "iou_single", "J&F": "J&F"}
+CONDITION = ["dataset", "model", "corruption", "shots", "setting"]
+SETTING = r" \((\w+=[^()]*)\)$"
+LOW, HIGH = " ci_low", " ci_high"
+
+
+def _j_and_f(objects: pd.DataFrame) -> pd.DataFrame:
+    """Per-object J&F, the mean of the object's J and F (DAVIS's J&F is the mean of the two means, so the mean of
+    these), for video rows that record J and F per object only."""
+    keys = [c for c in objects.columns if c not in ("metric", "value")]
+    j = objects[objects["metric"] == "J"].set_index(keys)["value"]
+    f = objects[objects["metric"] == "F"].set_index(keys)["value"]
+    return ((j + f) / 2).dropna().rename("value").reset_index().assign(metric="J&F")
+
+
+def per_object(rows: pd.DataFrame, metric: str, pooled: bool = False) -> pd.DataFrame:
+    """The per-object rows of ``metric`` with their ``setting``; ``pooled``: objects named ``<dataset>/<object>``."""
+    objects = rows[rows["item"] != "ALL"]
+    found = objects[objects["metric"] == metric].copy()
+    if found.empty and metric == "J&F":
+        found = _j_and_f(objects[objects["metric"].isin(["J", "F"])])
+    found["setting"] = found["label"].str.extract(SETTING, expand=False).fillna("")
+    if pooled:
+        found["item"] = found["dataset"] + "/" + found["item"].astype(str)
+        found["dataset"] = "pooled"
+    return found
+
+
+def interval(values) -> dict[str, float]:
+    """``{" ci_low": .., " ci_high": ..}`` (suffixes, to be prefixed with the column's name), rounded to 2."""
+    low, high = bootstrap_ci(list(values))
+    return {LOW: round(low, 2), HIGH: round(high, 2)}
+
+
+def with_interval(column: str, values) -> dict:
+    """The mean of the per-object ``values`` as ``column`` and its interval as ``column ci_low / ci_high``."""
+    values = list(values)
+    if not values:
+        return {}
+    mean = sum(values) / len(values)
+    return {column: round(mean, 2), **{column + k: v for k, v in interval(values).items()}}
+
+
+def _pairs(variant: pd.DataFrame, base: pd.DataFrame) -> tuple[list[float], list[float]]:
+    a, b = variant.set_index("item")["value"], base.set_index("item")["value"]
+    common = [i for i in a.index if i in b.index]
+    return [float(a[i]) for i in common], [float(b[i]) for i in common]
+
+
+def _row(condition: dict, method: str, label: str, baseline: str, a: list[float], b: list[float]) -> dict:
+    c = paired(a, b)
+    return {**condition, "method": label, "key": method, "baseline": baseline, "objects": c.n,
+            "difference": round(c.mean_difference, 2), "ci_low": round(c.ci_low, 2), "ci_high": round(c.ci_high, 2),
+            "wins": c.wins, "ties": c.ties, "losses": c.losses, "verdict": c.verdict}
+
+
+def compare(rows: pd.DataFrame, metric: str, baseline: str, pooled: bool = False) -> pd.DataFrame:
+    """Every variant against ``baseline`` (a method key or label) under each condition, on the objects both ran.
+
+    One row per (condition, variant): the condition's columns, ``method`` (label), ``key``, ``baseline`` (its
+    label), ``objects``, ``difference`` (mean, points), ``ci_low``/``ci_high`` (paired bootstrap), ``wins``,
+    ``ties``, ``losses`` and ``verdict``. Conditions without the baseline are left out."""
+    found = per_object(rows, metric, pooled)
+    out = []
+    for values, group in found.groupby(CONDITION, sort=False):
+        condition = dict(zip(CONDITION, values, strict=True))
+        base = group[(group["method"] == baseline) | (group["label"] == baseline)]
+        if base.empty:
+            continue
+        base_label = base["label"].iloc[0]
+        base = base[base["label"] == base_label]
+        for (method, label), variant in group.groupby(["method", "label"], sort=False):
+            if label == base_label:
+                continue
+            a, b = _pairs(variant, base)
+            if a:
+                out.append(_row(condition, method, label, base_label, a, b))
+    return pd.DataFrame(out)
+
+
+def compare_shots(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Each method with k references against itself with one (the few-shot question: do references add up?)."""
+    found = per_object(rows, metric)
+    out = []
+    keys = [c for c in CONDITION if c != "shots"]
+    for values, group in found.groupby([*keys, "method"], sort=False):
+        condition = dict(zip(keys, values[:-1], strict=True))
+        one = group[group["shots"] == 1]
+        if one.empty:
+            continue
+        for shots, variant in group[group["shots"] != 1].groupby("shots", sort=True):
+            a, b = _pairs(variant, one)
+            label = variant["label"].iloc[0]
+            if a:
+                out.append({**_row({**condition, "shots": int(shots)}, values[-1], label, f"{label}, k=1", a, b)})
+    return pd.DataFrame(out)
+
+
+def varying(comparisons: pd.DataFrame) -> list[str]:
+    """The condition columns whose value differs between rows (the ones worth printing)."""
+    return [c for c in CONDITION if c in comparisons and comparisons[c].nunique() > 1]
+
+
+def claims(comparisons: pd.DataFrame, baseline: str) -> str:
+    """One sentence of claims, each from a verdict: which variants are better / worse than ``baseline``."""
+    if comparisons.empty:
+        return ""
+    shown = varying(comparisons)
+
+    def name(row) -> str:
+        where = ", ".join(f"k={row[c]}" if c == "shots" else str(row[c]) for c in shown)
+        return f"{row['method']}" + (f" ({where})" if where else "")
+
+    parts = []
+    for verdict in (BETTER, WORSE, NO_DIFFERENCE):
+        names = [name(r) for _, r in comparisons[comparisons["verdict"] == verdict].iterrows()]
+        if names:
+            parts.append(f"{verdict} than {baseline}: {'; '.join(names)}" if verdict != NO_DIFFERENCE
+                         else f"no detectable difference from {baseline}: {'; '.join(names)}")
+    return "Paired verdicts, per object: " + ". ".join(p[0].upper() + p[1:] for p in parts) + "."
+
+
+
+def baseline_of(rows: pd.DataFrame, preferred: str) -> str:
+    """The table's baseline method: ``preferred`` where the rows have it, else the first method they hold."""
+    methods = list(dict.fromkeys(rows["method"]))
+    return preferred if preferred in methods else methods[0]

@@ -1,0 +1,110 @@
+"""Uncertainty on every number: the bootstrap interval over objects, paired verdicts, the intervals a table
+carries (rebuilt here from its rows by an independent computation), the pooled table and ``compare``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_tables import OBJECTS, make_run
+
+from persam.metrics.bootstrap import BETTER, NO_DIFFERENCE, WORSE, bootstrap_ci, paired
+from persam.tables import main, write_table1
+
+
+def test_identical_methods_have_no_detectable_difference():
+    scores = np.random.default_rng(1).uniform(30, 97, size=20)
+    c = paired(scores, scores)
+    assert (c.ci_low, c.ci_high, c.mean_difference) == (0.0, 0.0, 0.0)
+    assert c.verdict == NO_DIFFERENCE and (c.wins, c.ties, c.losses) == (0, 20, 0)
+
+
+def test_noise_around_zero_is_no_detectable_difference():
+    rng = np.random.default_rng(2)
+    baseline = rng.uniform(30, 97, size=36)
+    noise = rng.normal(0, 5, size=36)
+    c = paired(baseline + noise - noise.mean(), baseline)  # differences of mean exactly 0
+    assert c.ci_low < 0 < c.ci_high and c.verdict == NO_DIFFERENCE
+    assert abs(c.mean_difference) < 1e-9
+
+
+def test_a_constant_gain_is_better_with_a_point_interval():
+    baseline = np.random.default_rng(3).uniform(30, 90, size=13)
+    c = paired(baseline + 5, baseline)
+    assert (c.ci_low, c.ci_high) == pytest.approx((5, 5)) and c.verdict == BETTER
+    assert (c.wins, c.ties, c.losses) == (13, 0, 0)
+    assert paired(baseline - 5, baseline).verdict == WORSE
+
+
+def test_interval_is_fixed_by_the_seed_and_not_by_the_object_order():
+    values = np.random.default_rng(4).uniform(0, 100, size=20)
+    low, high = bootstrap_ci(values)
+    assert low < values.mean() < high
+    assert bootstrap_ci(values[::-1]) == (low, high) == bootstrap_ci(list(values))
+    assert bootstrap_ci(values, seed=1) != (low, high)
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="NaN"):
+        bootstrap_ci([1.0, float("nan")])
+    with pytest.raises(ValueError, match="non-empty"):
+        bootstrap_ci([])
+    with pytest.raises(ValueError, match="same objects"):
+        paired([1.0, 2.0], [1.0])
+
+
+def test_table_intervals_are_rebuilt_from_the_per_object_rows(tmp_path):
+    """The CSV's mIoU ci_low / ci_high equal a percentile bootstrap computed here from the rows, independently."""
+    runs = [make_run(tmp_path / "runs", m, v) for m, v in (("persam", 70.0), ("persam_f", 80.0))]
+    rows = pd.read_csv(runs[0] / "results.csv")
+    noisy = rows["metric"] == "iou"
+    rows.loc[noisy, "value"] = [31.0, 64.0, 97.0]  # a spread, so the interval is not a point
+    rows.loc[rows["metric"] == "miou", "value"] = 64.0
+    rows.to_csv(runs[0] / "results.csv", index=False)
+    table = write_table1(runs, tmp_path / "out").set_index("key")
+    values = np.sort(np.array([31.0, 64.0, 97.0]))
+    picks = np.random.default_rng(0).integers(0, 3, size=(10_000, 3))
+    low, high = np.percentile(values[picks].mean(axis=1), [2.5, 97.5])
+    assert table.loc["persam", "mIoU"] == 64.0
+    assert (table.loc["persam", "mIoU ci_low"], table.loc["persam", "mIoU ci_high"]) == (round(low, 2), round(high, 2))
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert f"| 64.0 [{low:.1f}, {high:.1f}] |" in readme
+    assert "## Paired verdicts against PERSAM_F" in readme  # Table 1's baseline is PerSAM-F
+
+
+def _dataset_tables(tmp_path) -> list[str]:
+    """Two datasets' Table 1 folders: perseg (3 objects) and davis_perseg (2 objects)."""
+    out = []
+    for dataset, objects in (("perseg", OBJECTS), ("davis_perseg", ["dog", "goat"])):
+        runs = [make_run(tmp_path / dataset, m, v, objects=objects, dataset=dataset)
+                for m, v in (("persam", 70.0), ("persam_f", 80.0), ("persam_plus", 80.0))]
+        write_table1(runs, tmp_path / "results" / dataset)
+        out.append(str(tmp_path / "results" / dataset))
+    return out
+
+
+def test_pooled_table_weighs_every_object_once(tmp_path):
+    dirs = _dataset_tables(tmp_path)
+    assert main(["pooled", "table1", *dirs, "--out", str(tmp_path / "results")]) == 0
+    pooled = pd.read_csv(tmp_path / "results" / "pooled.csv").set_index("key")
+    # persam: perseg 70, 71, 72 and davis_perseg 70, 71 -> (70 + 71 + 72 + 70 + 71) / 5
+    assert pooled.loc["persam", "pooled (5)"] == 70.8
+    assert pooled.loc["persam", "perseg (3)"] == 71.0 and pooled.loc["persam", "davis_perseg (2)"] == 70.5
+    readme = (tmp_path / "results" / "README.md").read_text()
+    assert "Paired verdicts against PERSAM_F, pooled over 5 objects" in readme
+    assert "| PERSAM | 5 | -10.00 [-10.00, -10.00] | 0 / 0 / 5 | worse |" in readme
+
+
+def test_compare_prints_a_verdict_for_every_method(tmp_path, capsys):
+    dirs = _dataset_tables(tmp_path)
+    (tmp_path / "results" / "README.md").write_text("a file among the folders, as a shell glob gives it")
+    assert main(["compare", *dirs, str(tmp_path / "results" / "README.md"), "--baseline", "persam_f"]) == 0
+    out = capsys.readouterr().out
+    for name, count in (("perseg", 3), ("davis_perseg", 2), ("pooled", 5)):
+        assert f"## {name} ({count} objects, `iou`): against PERSAM_F" in out
+    assert out.count("| PERSAM | ") == 3 and out.count("| PERSAM_PLUS | ") == 3
+    assert "| PERSAM_PLUS | 5 | +0.00 [+0.00, +0.00] | 0 / 5 / 0 | no detectable difference |" in out
+    assert main(["compare", *dirs, "--baseline", "persam_f", "--dataset", "perseg"]) == 0
+    assert "## pooled" not in capsys.readouterr().out
+    assert main(["compare", *dirs, "--baseline", "nothing"]) == 2
+    assert "baseline 'nothing' is not among" in capsys.readouterr().err
