@@ -32,5 +32,14 @@ def test_an_erosion_that_removes_everything_keeps_the_most_interior_pixel():
 
 
 def test_unknown_operation_is_an_error():
-    with pytest.raises(ValueError, match="erode or dilate"):
+    with pytest.raises(ValueError, match="erode, dilate or box"):
         corrupt_mask(square(), "blur", 5)
+
+
+def test_box_is_the_filled_bounding_box():
+    """``box``: a user's rectangle around the object; every pixel of the mask stays inside it."""
+    mask = np.zeros((20, 30), bool)
+    mask[4, 6] = mask[12, 20] = mask[8, 10] = True  # an L-shaped scatter: its box is rows 4-12, columns 6-20
+    box = corrupt_mask(mask, "box")
+    assert box.sum() == 9 * 15 and box[4:13, 6:21].all() and not box[:4].any() and not box[:, 21:].any()
+    assert not corrupt_mask(np.zeros((5, 5), bool), "box").any()

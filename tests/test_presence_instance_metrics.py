@@ -91,3 +91,23 @@ def test_iou_matrix_shape_check():
     with pytest.raises(ValueError, match="differ in size"):
         iou_matrix(np.zeros((2, 3)), np.zeros((3, 2)))
     assert iou_matrix(np.zeros((4, 4)), _boxes((4, 4), (0, 2, 0, 2))).shape == (0, 1)
+
+
+def test_il_mcc_and_cgf1_on_a_hand_made_confusion():
+    """10 image-object pairs: 5 hold the object (3 found, 2 missed), 5 do not (1 false mask, 4 left empty)."""
+    from persam.metrics.presence import cgf1, il_mcc, image_level_counts, positive_micro_f1
+
+    truth = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0], bool)
+    predicted = np.array([1, 1, 1, 0, 0, 1, 0, 0, 0, 0], bool)
+    iou = np.array([0.9, 0.72, 0.4, 0, 0, 0, 0, 0, 0, 0])
+    assert image_level_counts(truth, predicted) == (3, 1, 4, 2)
+    mcc = (3 * 4 - 1 * 2) / np.sqrt(4 * 5 * 5 * 6)  # (TP TN - FP FN) / sqrt((TP+FP)(TP+FN)(TN+FP)(TN+FN))
+    assert il_mcc(3, 1, 4, 2) == pytest.approx(mcc, abs=1e-6)
+    # Thresholds 0.50 ... 0.70 (5 of 10): TP 2 (0.9, 0.72), FP 1 (the 0.4 mask), FN 3; 0.75 ... 0.90 (4): TP 1,
+    # FP 2, FN 4; 0.95: TP 0. F1 = 2 TP / (2 TP + FP + FN) up to SAM 3's 1e-4 terms.
+    f1 = (5 * (4 / 8) + 4 * (2 / 8) + 0) / 10
+    assert positive_micro_f1(truth, predicted, iou) == pytest.approx(f1, abs=1e-3)
+    assert cgf1(truth, predicted, iou) == pytest.approx(100 * f1 * mcc, abs=0.1)
+    # Perfect decisions and masks: MCC 1, cgF1 100; deciding at random against the truth: MCC 0.
+    assert cgf1(truth, truth, truth.astype(float)) == pytest.approx(100, abs=0.1)
+    assert il_mcc(*image_level_counts(np.array([1, 1, 0, 0], bool), np.array([1, 0, 1, 0], bool))) == 0

@@ -44,6 +44,9 @@ def test_presence_task_on_two_sample_objects(tmp_path, predictor):
     assert summary["auroc"] == 100 and summary["tpr"] == 100 and summary["fpr"] == 0  # measured on this sample
     assert summary["oracle_fpr"] == 0  # AUROC 1: every negative scores below every positive
     assert summary["miou_pos"] == pytest.approx(summary["miou_unchecked"]) and summary["miou_pos"] > 85
+    # Every decision right (TPR 100, FPR 0): IL_MCC 1; cgF1 = 100 x positive micro-F1, below 100 only where a
+    # mask's IoU misses the higher IoU thresholds.
+    assert summary["il_mcc"] == pytest.approx(1, abs=1e-5) and 50 < summary["cgf1"] < 100
     table = TABLES["presence"]([tmp_path / "run"], tmp_path / "table")
     assert table.iloc[0]["TPR"] == 100 and (tmp_path / "table" / "README.md").is_file()
 

@@ -1,7 +1,8 @@
 """The presence task (``dataset.task=presence``): is the object in the image, on a PerSeg-layout dataset?
 
 ``dataset.negatives=cross``: for each object, its own targets are the positives and every other object's
-targets in the same dataset are the negatives. The method is fitted on the object's references only (its
+targets in the same dataset are the negatives (an own target whose ground truth is empty, the object having left
+the view, is a negative too: the object is not in that image). The method is fitted on the object's references only (its
 presence threshold is calibrated there, never on targets) and predicts every positive and negative image.
 
 Rows per object (``item`` = the object) and for ``ALL``:
@@ -13,6 +14,9 @@ Rows per object (``item`` = the object) and for ``ALL``:
 * ``miou_pos``: IoU over the positives with the presence check (an empty prediction there scores 0; ``ALL``:
   the mean over objects, as PerSeg's mIoU); ``miou_unchecked``: the same positives without the check (the
   mask the method had before it decided "absent");
+* ``il_mcc`` and ``cgf1``: SAM 3's image-level Matthews correlation of the method's own decision (a non-empty
+  mask) against the truth, and its cgF1, 100 x positive micro-F1 (over IoU thresholds 0.5 ... 0.95) x IL_MCC
+  (:mod:`persam.metrics.presence`; ``ALL``: pooled over every image-object pair, as SAM 3 pools its pairs);
 * ``oracle_fpr``: the false-positive rate at the object's lowest positive score, the threshold that keeps every
   positive (so ``miou_pos`` would equal ``miou_unchecked``) chosen on the targets themselves (``ALL``: pooled):
   not a method's result but a bound on its score, which no calibration without the targets can beat while
@@ -37,7 +41,7 @@ from persam.experiments.provenance import portable_path
 from persam.experiments.records import TaskOutput
 from persam.experiments.task_context import TaskContext
 from persam.metrics import ObjectScore
-from persam.metrics.presence import auroc, negatives_above_every_positive
+from persam.metrics.presence import auroc, cgf1, il_mcc, image_level_counts, negatives_above_every_positive
 
 NEGATIVES = ("cross",)
 
@@ -66,7 +70,7 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
         obj = objects[name]
         reference, _ = fit_object(ctx, obj)
         checked, unchecked = ObjectScore(), ObjectScore()
-        scores, labels, present = [], [], []
+        scores, labels, present, masked, ious = [], [], [], [], []
         for owner, stem, image_path, gt_path in pool:
             positive = owner == name
             image = read_image(image_path)
@@ -80,8 +84,11 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
                 checked.add(prediction.mask, gt)
                 unchecked.add(unchecked_mask(prediction), gt)
             scores.append(float(prediction.score))
-            labels.append(positive)
+            labels.append(bool(gt.any()))
             present.append(bool(prediction.present))
+            masked.append(bool(prediction.mask.any()))
+            union = np.logical_or(prediction.mask, gt).sum()
+            ious.append(float(np.logical_and(prediction.mask, gt).sum() / union) if union else 0.0)
             where = f"{stem}" if positive else f"negatives/{owner}_{stem}"
             if cfg.outputs.masks:
                 write_mask(ctx.out_dir / "masks" / name / f"{where}.png", prediction.mask)
@@ -97,9 +104,11 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
                 {**base, "item": name, "metric": "fpr", "value": 100 * present_a[~labels_a].mean()},
                 {**base, "item": name, "metric": "iou_pos", "value": 100 * checked.iou},
                 {**base, "item": name, "metric": "iou_unchecked", "value": 100 * unchecked.iou},
-                {**base, "item": name, "metric": "oracle_fpr", "value": 100 * np.divide(*above)}]
+                {**base, "item": name, "metric": "oracle_fpr", "value": 100 * np.divide(*above)},
+                {**base, "item": name, "metric": "il_mcc", "value": il_mcc(*image_level_counts(labels_a, masked))},
+                {**base, "item": name, "metric": "cgf1", "value": cgf1(labels_a, masked, ious)}]
         calibration = getattr(reference, "presence", None)
-        return {"rows": rows, "scores": scores, "labels": labels, "present": present,
+        return {"rows": rows, "scores": scores, "labels": labels, "present": present, "masked": masked, "ious": ious,
                 "checked": asdict(checked), "unchecked": asdict(unchecked),
                 "calibration": asdict(calibration) if calibration is not None else None}
 
@@ -110,6 +119,8 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
     records = list(result.records.values())
     labels = np.concatenate([r["labels"] for r in records]).astype(bool)
     present = np.concatenate([r["present"] for r in records]).astype(bool)
+    masked = np.concatenate([r["masked"] for r in records]).astype(bool)
+    ious = np.concatenate([r["ious"] for r in records])
     rows = [row for r in records for row in r["rows"]]
     oracle_false, oracle_negatives = np.sum(
         [negatives_above_every_positive(np.array(r["scores"]), np.array(r["labels"])) for r in records], axis=0)
@@ -122,6 +133,8 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
         {**base, "item": "ALL", "metric": "miou_pos", "value": per_object["iou_pos"]},
         {**base, "item": "ALL", "metric": "miou_unchecked", "value": per_object["iou_unchecked"]},
         {**base, "item": "ALL", "metric": "oracle_fpr", "value": 100 * oracle_false / oracle_negatives},
+        {**base, "item": "ALL", "metric": "il_mcc", "value": il_mcc(*image_level_counts(labels, masked))},
+        {**base, "item": "ALL", "metric": "cgf1", "value": cgf1(labels, masked, ious)},
         *ctx.timing_rows(),
     ]
     return TaskOutput(rows, list(objects), len(objects) * len(pool), time.perf_counter() - start,

@@ -56,3 +56,46 @@ def negatives_above_every_positive(scores: np.ndarray, labels: np.ndarray) -> tu
     if not labels.any() or labels.all():
         raise ValueError(f"needs positives and negatives (got {int(labels.sum())} and {int((~labels).sum())})")
     return int((scores[~labels] >= scores[labels].min()).sum()), int((~labels).sum())
+
+
+# SAM 3's image-level terms (its ``sam3/eval/cgf1_eval.py``): each (image, prompt) pair is one decision. Here a
+# prompt is one object's references, an image holds the object when its ground truth is not empty, and the method
+# "predicts" the object when it returns a non-empty mask (its own presence decision, at its own threshold).
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)  # 0.50, 0.55, ..., 0.95, as SAM 3 averages its F1
+
+
+def image_level_counts(truth: np.ndarray, predicted: np.ndarray) -> tuple[int, int, int, int]:
+    """(TP, FP, TN, FN) over image-prompt pairs: ``truth`` the object is in the image, ``predicted`` a mask."""
+    truth, predicted = np.asarray(truth, dtype=bool), np.asarray(predicted, dtype=bool)
+    if truth.shape != predicted.shape or truth.ndim != 1:
+        raise ValueError(f"truth {truth.shape} and predicted {predicted.shape} must be 1-D arrays of one length")
+    return (int((truth & predicted).sum()), int((~truth & predicted).sum()), int((~truth & ~predicted).sum()),
+            int((truth & ~predicted).sum()))
+
+
+def il_mcc(tp: int, fp: int, tn: int, fn: int) -> float:
+    """Image-level Matthews correlation coefficient, with SAM 3's 1e-6 in the denominator (0 when a margin is 0)."""
+    denominator = float(tp + fp) * float(tp + fn) * float(tn + fp) * float(tn + fn)
+    return float(tp * tn - fp * fn) / (denominator ** 0.5 + 1e-6)
+
+
+def positive_micro_f1(truth: np.ndarray, predicted: np.ndarray, iou: np.ndarray) -> float:
+    """SAM 3's positive micro-F1 for one instance per image, averaged over :data:`IOU_THRESHOLDS`: a pair with the
+    object and a mask is a true positive where its ``iou`` (a fraction) reaches the threshold, else a false
+    positive; every image with the object and no matching mask is a false negative; images without the object
+    add nothing (their false positives are the image-level MCC's)."""
+    truth, predicted = np.asarray(truth, dtype=bool), np.asarray(predicted, dtype=bool)
+    both = truth & predicted
+    matched = np.asarray(iou, dtype=float)[both]
+    f1 = []
+    for threshold in IOU_THRESHOLDS:
+        tp = int((matched >= threshold).sum())
+        fp, fn = int(both.sum()) - tp, int(truth.sum()) - tp
+        precision, recall = tp / (tp + fp + 1e-4), tp / (tp + fn + 1e-4)
+        f1.append(2 * precision * recall / (precision + recall + 1e-4))
+    return float(np.mean(f1))
+
+
+def cgf1(truth: np.ndarray, predicted: np.ndarray, iou: np.ndarray) -> float:
+    """SAM 3's cgF1 (in %): 100 x positive micro-F1 x image-level MCC."""
+    return 100 * positive_micro_f1(truth, predicted, iou) * il_mcc(*image_level_counts(truth, predicted))
