@@ -320,3 +320,18 @@ def test_every_committed_pooled_table_is_rebuilt_from_its_datasets_rows(tmp_path
     assert main(["pooled", table, *datasets, "--out", str(tmp_path / "out")]) == 0
     rebuilt = pd.read_csv(tmp_path / "out" / "pooled.csv", dtype=str)
     pd.testing.assert_frame_equal(rebuilt, pd.read_csv(pooled_csv, dtype=str), check_dtype=False)
+
+
+def test_a_rerun_supersedes_the_rows_and_record_it_repeats(tmp_path):
+    """A committed table folder, then a rerun of one of its methods: the table holds the rerun's rows and record."""
+    runs = [make_run(tmp_path / "old", m, v) for m, v in (("persam", 70.0), ("persam_f", 80.0))]
+    write_table1(runs, tmp_path / "table")
+    rerun = make_run(tmp_path / "new", "persam_f", 90.0)
+    record = json.loads((rerun / "provenance.json").read_text())
+    (rerun / "provenance.json").write_text(json.dumps({**record, "git": {"commit": "def", "dirty": False}}))
+    table = write_table1([tmp_path / "table", rerun], tmp_path / "rebuilt").set_index("key")
+    assert table.loc["persam", "mIoU"] == 71.0 and table.loc["persam_f", "mIoU"] == 91.0
+    rows = pd.read_csv(tmp_path / "rebuilt" / "results.csv")
+    assert len(rows[rows.method == "persam_f"]) == len(rows[rows.method == "persam"])  # the old rows are gone
+    records = {p.name: json.loads(p.read_text())["git"]["commit"] for p in (tmp_path / "rebuilt" / "provenance").iterdir()}
+    assert sorted(records.values()) == ["abc", "def"]

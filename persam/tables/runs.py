@@ -10,6 +10,7 @@ from its rows. Rows written before a column existed get its neutral value (``cor
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import pandas as pd
 from persam.experiments.records import COLUMNS
 
 DEFAULTS = {"corruption": "none", "shots": 1}
+INSTANCES = re.compile(r"\(max_instances=(\d+)\)$")  # the instances task's label suffix
 
 
 @dataclass
@@ -85,19 +87,42 @@ def find_sources(paths: list[str | Path]) -> list[Path]:
     return found
 
 
+def _row_variants(rows: pd.DataFrame) -> pd.Series:
+    """Each row's variant: (dataset, method, model, corruption, shots, max_instances)."""
+    instances = pd.to_numeric(rows["label"].astype(str).str.extract(INSTANCES, expand=False)).fillna(1).astype(int)
+    return pd.Series(list(zip(rows["dataset"], rows["method"], rows["model"], rows["corruption"], rows["shots"],
+                              instances, strict=True)), index=rows.index)
+
+
+def _record_variant(record: dict) -> tuple:
+    """The variant a provenance record ran, as :func:`_row_variants` names its rows."""
+    config = record.get("config") or {}
+    method = config.get("method") or {}
+    return ((record.get("data") or {}).get("dataset"), method.get("name"), (record.get("model") or {}).get("name"),
+            (config.get("corruption") or {}).get("name", "none"), len((config.get("dataset") or {}).get("ref_stems")
+                                                                    or ["00"]), method.get("max_instances") or 1)
+
+
 def load_runs(paths: list[str | Path]) -> Runs:
     """Rows, provenance and run directories of every source in ``paths`` (see the module docstring)."""
     frames, provenances, dirs = [], {}, {}
     for source in find_sources(paths):
         if (source / "provenance.json").is_file() or not (source / "provenance").is_dir():
             name = source.name if source.name not in provenances else f"{source.parent.name}-{source.name}"
-            provenances[name] = _read_json(source / "provenance.json")
-            frames.append(_read_rows(source / "results.csv", name, provenances[name]))
-            dirs[name] = source
+            records = {name: _read_json(source / "provenance.json")}
+            rows = _read_rows(source / "results.csv", name, records[name])
+            here = {name: source}
         else:  # a table folder: its runs' rows in one file, their records in provenance/
             records = {p.stem: _read_json(p) for p in sorted((source / "provenance").glob("*.json"))}
-            provenances.update(records)
-            frames.append(_read_rows(source / "results.csv", "", None))
+            rows = _read_rows(source / "results.csv", "", None)
+            here = {}
+        redone = set(_row_variants(rows))
+        frames = [f[~_row_variants(f).isin(redone)] for f in frames]
+        provenances = {n: r for n, r in provenances.items() if _record_variant(r) not in redone}
+        dirs = {n: d for n, d in dirs.items() if n in provenances}
+        frames.append(rows)
+        provenances.update(records)
+        dirs.update(here)
     return Runs(pd.concat(frames, ignore_index=True), provenances, dirs)
 
 
