@@ -22,7 +22,7 @@ from persam.tables.runs import Runs, Scope
 from persam.tables.text import verdicts_against
 
 NAME = "presence"
-TITLE = "Presence: AUROC, TPR / FPR at the calibrated threshold, mIoU over positives (%)"
+TITLE = "Presence: IL_MCC and cgF1 (SAM 3's terms), AUROC, TPR / FPR at the calibrated threshold, mIoU over positives (%)"
 HEADLINE = ["IL_MCC", "cgF1", "AUROC", "TPR", "FPR", "mIoU (positives)"]
 METRICS = {"il_mcc": "IL_MCC", "cgf1": "cgF1", "auroc": "AUROC", "tpr": "TPR", "fpr": "FPR", "miou_pos": "mIoU (positives)",
            "miou_unchecked": "mIoU (positives, no check)", "oracle_fpr": "FPR keeping every positive (oracle)",
