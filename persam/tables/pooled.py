@@ -36,24 +36,28 @@ def _source_rows(dirs: list[Path]) -> tuple[pd.DataFrame, dict[str, Path]]:
 
 
 def build(module, rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per method: per dataset (or per ``module.POOLED_BY`` value) and pooled, the mean with its interval."""
+    """One row per method: per dataset (or per ``module.POOLED_BY`` value) and pooled, the mean with its interval.
+    A column's header counts the objects of its datasets; ``objects`` says how many of them a row ran, where that
+    is fewer than every object (a method left out of some dataset or corruption)."""
     by = getattr(module, "POOLED_BY", None)
     found = verdicts.per_object(rows, module.PER_OBJECT)
-    datasets = list(dict.fromkeys(found["dataset"]))
+    found["object"] = found["dataset"] + "/" + found["item"].astype(str)
+    total = found["object"].nunique()
+    sizes = found.groupby("dataset", sort=False)["item"].nunique()
     out = []
     for (method, label, model), group in found.groupby(["method", "label", "model"], sort=False):
         row = {"method": label, "key": method, "model": model, "kind": kind(method)}
         if by is None:
-            for dataset in datasets:
-                these = group[group["dataset"] == dataset]["value"]
-                row.update(verdicts.with_interval(f"{dataset} ({len(these)})", these))
-            row.update(verdicts.with_interval(f"pooled ({len(group)})", group["value"]))
+            for dataset, size in sizes.items():
+                row.update(verdicts.with_interval(f"{dataset} ({size})", group[group["dataset"] == dataset]["value"]))
+            row.update(verdicts.with_interval(f"pooled ({total})", group["value"]))
         else:
-            for value in dict.fromkeys(group[by]):
-                these = group[group[by] == value]["value"]
-                row.update(verdicts.with_interval(f"{value} (pooled, {len(these)})", these))
+            for value in dict.fromkeys(found[by]):
+                row.update(verdicts.with_interval(f"{value} (pooled, {total})", group[group[by] == value]["value"]))
+        ran = group.groupby(by)["object"].nunique().min() if by else group["object"].nunique()
+        row["objects"] = int(ran) if ran < total else None
         out.append(row)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out).dropna(axis=1, how="all")
 
 
 def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:
@@ -74,9 +78,9 @@ def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:
         *links,
         "",
         markdown(table),
-        f"Each column: the mean over its objects (the count in the header). {interval_note()} The pooled column "
-        "weighs every object once, whichever dataset holds it. Per-object values, figures, reference rows and "
-        "provenance: in each dataset's folder.",
+        f"Each column: the mean over its objects (the count in the header; `objects`, where shown: the fewest a row "
+        f"ran in any column). {interval_note()} The pooled column weighs every object once, whichever dataset holds "
+        "it. Per-object values, figures, reference rows and provenance: in each dataset's folder.",
         "",
         *(verdict_section(comparisons, comparisons["baseline"].iloc[0], heading=f"Paired verdicts against "
                           f"{comparisons['baseline'].iloc[0]}, pooled over {total} objects")
