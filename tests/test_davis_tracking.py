@@ -11,24 +11,22 @@ import numpy as np
 import pandas as pd
 import pytest
 from davis_util import DAVIS, copy_sequence, write_merged_sequence
-from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from persam.cli import main as cli_main
+from persam.config import compose
 from persam.data.davis import load_davis
 from persam.data.io import DataError, read_image
 from persam.experiments.evaluate import evaluate
 from persam.experiments.records import COLUMNS
 from persam.methods import PerSAM, PerSAMConfig
 from persam.methods.video import VideoConfig, box_prompts, resolve_overlaps, start, step
-from persam.run import CONFIG_DIR
 
 FRAMES = 4  # frame 0 given, frames 1-2 scored, frame 3 tracked but not scored (DAVIS protocol)
 
 
 def make_cfg(*overrides: str):
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        return compose(config_name="config", overrides=["progress=false", "dataset=davis2017", *overrides])
+    return compose(["progress=false", "dataset=davis2017", *overrides])
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ real MobileSAM weights and the bundled PerSeg sample."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,6 +10,7 @@ import torch.nn.functional as F
 from conftest import SAMPLE
 from omegaconf import OmegaConf
 
+from persam.config import config_file
 from persam.data.davis import load_davis
 from persam.data.io import read_image, read_mask
 from persam.data.perseg import load_perseg
@@ -32,7 +31,7 @@ from persam.methods.video import VideoConfig, start, step
 from persam.metrics.miou import ObjectScore
 from persam.models.predictor import ImageEmbedding
 
-CONFIG = Path(__file__).resolve().parents[1] / "conf" / "method" / "persam_plus.yaml"
+CONFIG = config_file("method", "persam_plus.yaml")
 DAVIS_SAMPLE = SAMPLE.parent / "davis"
 # Per-object IoU of this code on the bundled sample (reference 00, targets 01 and 02), as it measured them.
 SAMPLE_IOU = {"cat": 0.9308, "colorful_sneaker": 0.9343, "duck_toy": 0.9765}

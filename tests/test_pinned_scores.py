@@ -8,13 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import SAMPLE
-from hydra import compose, initialize_config_dir
 from PIL import Image
 
 from persam.cli import main as cli_main
+from persam.config import compose
 from persam.data.io import read_mask
 from persam.experiments.evaluate import evaluate
-from persam.run import CONFIG_DIR
 
 # Per-object IoU (%) on the sample's targets 01 and 02 (the original PerSAM code scores the same for PerSAM
 # and PerSAM-F on these images: ../shared/peer/original-persam/image_iou.csv).
@@ -27,9 +26,7 @@ PINNED = {
 
 
 def _cfg(method: str):
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        return compose(config_name="config", overrides=["progress=false", f"method={method}",
-                                                        "outputs.overlays=false"])
+    return compose(["progress=false", f"method={method}", "outputs.overlays=false"])
 
 
 @pytest.fixture(scope="module")

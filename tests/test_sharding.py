@@ -11,14 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import SAMPLE, SHARED_DATA
-from hydra import compose, initialize_config_dir
 from PIL import Image
 from wandb_records import offline_runs
 
+from persam.config import compose
 from persam.data.sharding import shard_items
 from persam.experiments.loggers import GROUP_FILE, shared_name
 from persam.experiments.merge import MergeError, merge_shards
-from persam.run import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 WANDB_OFFLINE = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
@@ -35,10 +34,8 @@ def test_shards_partition_the_items_deterministically():
 
 
 def test_slurm_launcher_config_composes_with_overrides():
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="config", return_hydra_config=True,
-                      overrides=["hydra/launcher=persam_slurm", "hydra.launcher.partition=gpu",
-                                 "hydra.launcher.timeout_min=30", "hydra.launcher.mem_gb=64"])
+    cfg = compose(["hydra/launcher=persam_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=30",
+                   "hydra.launcher.mem_gb=64"], return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.partition, launcher.timeout_min, launcher.mem_gb, launcher.gpus_per_node) == ("gpu", 30, 64, 1)

@@ -2,6 +2,8 @@
 
 Paths are written so that they mean the same on any machine and name none: relative to the repository when
 inside it, ``~/...`` under the home folder, ``site-packages/...`` for installed files, otherwise as given.
+Run from an installed wheel (not a checkout), there is no repository: no git state, and persam's own files
+(its configs) are ``site-packages/persam/...``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from pathlib import Path
 
 from persam.allocator import in_force
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+_CHECKOUT = Path(__file__).resolve().parents[2]
+# The repository persam runs from (a checkout, editable install or not); None for an installed wheel, whose
+# parents[2] is site-packages (or a folder holding it, whose git state is not persam's).
+REPO_ROOT: Path | None = _CHECKOUT if (_CHECKOUT / "pyproject.toml").is_file() else None
 # Tracked files whose changes do not make a run's code differ: the results the tables write.
 NOT_CODE = ("results",)
 
@@ -31,7 +36,8 @@ def portable_path(path: str | Path | None) -> str | None:
     if not p.is_absolute():
         return str(path)
     p = p.resolve()
-    anchors = [(REPO_ROOT, ""), *((Path(d).resolve(), "site-packages/") for d in site.getsitepackages()),
+    anchors = [*([(REPO_ROOT, "")] if REPO_ROOT else []),
+               *((Path(d).resolve(), "site-packages/") for d in site.getsitepackages()),
                (Path.home().resolve(), "~/")]
     for anchor, prefix in anchors:
         if p.is_relative_to(anchor):
@@ -40,9 +46,11 @@ def portable_path(path: str | Path | None) -> str | None:
     return p.name  # outside every known place: keep the name only, never the machine's folders
 
 
-def git_state(root: Path = REPO_ROOT) -> dict:
+def git_state(root: Path | None = REPO_ROOT) -> dict:
     """Commit hash; ``dirty`` when tracked source (anything outside ``results/``) differs from it, then the
-    changed files and a hash of the diff; nulls outside a checkout."""
+    changed files and a hash of the diff; nulls outside a checkout (``root`` None: an installed wheel)."""
+    if root is None:
+        return {"commit": None, "dirty": None}
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=True).stdout
 
