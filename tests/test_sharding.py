@@ -62,6 +62,15 @@ def test_merge_refuses_a_missing_shard(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_merge_refuses_an_unfinished_shard(tmp_path):
+    runs = [_fake_shard(tmp_path, 0, 2, ["a"]), _fake_shard(tmp_path, 1, 2, ["b"])]
+    record = json.loads((runs[1] / "provenance.json").read_text())
+    (runs[1] / "provenance.json").write_text(json.dumps({**record, "status": "running"}))  # it stopped at its end
+    with pytest.raises(MergeError, match=r"did not finish .*shard1"):
+        merge_shards(runs, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_merge_refuses_overlapping_shards(tmp_path):
     runs = [_fake_shard(tmp_path, 0, 2, ["a", "b"]), _fake_shard(tmp_path, 1, 2, ["b"])]
     with pytest.raises(MergeError, match="'b' is in two shards"):

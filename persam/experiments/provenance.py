@@ -1,7 +1,10 @@
 """Where a result came from: code version, configuration, model weights, data, software and machine.
 
 Paths are written so that they mean the same on any machine and name none: relative to the repository when
-inside it, ``~/...`` under the home folder, ``site-packages/...`` for installed files, otherwise as given.
+inside it, ``~/...`` under the home folder, ``site-packages/...`` for installed files, otherwise as given (a
+relative path) or by its name only. A path is placed as it was given, never resolved first: a dataset root or
+an object folder that is a symbolic link is recorded under its own name, and nothing here needs a link's target
+to lie inside anything (resolving did, and a run on linked data crashed at its very end).
 Run from an installed wheel (not a checkout), there is no repository: no git state, and persam's own files
 (its configs) are ``site-packages/persam/...``.
 """
@@ -35,10 +38,11 @@ def portable_path(path: str | Path | None) -> str | None:
     p = Path(path).expanduser()
     if not p.is_absolute():
         return str(path)
-    p = p.resolve()
-    anchors = [*([(REPO_ROOT, "")] if REPO_ROOT else []),
-               *((Path(d).resolve(), "site-packages/") for d in site.getsitepackages()),
-               (Path.home().resolve(), "~/")]
+    p = Path(os.path.normpath(p))  # ".." folded, links kept
+    places = [*([(REPO_ROOT, "")] if REPO_ROOT else []),
+              *((Path(d), "site-packages/") for d in site.getsitepackages()), (Path.home(), "~/")]
+    # Each place as written and as resolved (a checkout or home reached through a link), the path never resolved.
+    anchors = [(form, prefix) for place, prefix in places for form in (Path(os.path.normpath(place)), place.resolve())]
     for anchor, prefix in anchors:
         if p.is_relative_to(anchor):
             rel = p.relative_to(anchor).as_posix()
@@ -77,8 +81,11 @@ def file_sha256(path: Path) -> str:
 
 
 def data_manifest(files: Iterable[Path], root: Path) -> dict:
-    """How many data files a run read and one hash over their paths (relative to ``root``) and contents."""
-    entries = sorted((Path(f).resolve().relative_to(Path(root).resolve()).as_posix(), file_sha256(Path(f)))
+    """How many data files a run read and one hash over their paths (relative to ``root``) and contents. The
+    paths are taken as the run named them (``root/Images/cat/00.jpg``), never resolved: an object folder that is
+    a link to elsewhere is still inside its root, and the hash is the same as for a copy of the data."""
+    base = os.path.abspath(root)
+    entries = sorted((Path(os.path.relpath(os.path.abspath(f), base)).as_posix(), file_sha256(Path(f)))
                      for f in set(files))
     listing = "\n".join(f"{sha}  {rel}" for rel, sha in entries)
     return {"files": len(entries), "sha256": hashlib.sha256(listing.encode()).hexdigest()}
@@ -101,11 +108,15 @@ def machine() -> dict:
     return info
 
 
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def collect(extra: dict) -> dict:
     import torch
 
     return {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_now(),
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "git": git_state(),
         "python": sys.version.split()[0],
