@@ -66,6 +66,7 @@ from roofline import cuda_encoder_seconds, encoder_flops, gemm_gflops, int8_cand
 from speed_checks import run_breakdown, video_jf  # noqa: E402
 
 from persam.allocator import keep_large_buffers  # noqa: E402
+from persam.config import config_file  # noqa: E402
 from persam.data.io import read_image, read_mask  # noqa: E402
 from persam.data.perseg import load_perseg  # noqa: E402
 from persam.methods import PerSAM, PerSAMConfig  # noqa: E402
@@ -516,7 +517,7 @@ class Bench:
     # -- 4: sweep ------------------------------------------------------------------------------------------
     def sweep(self, tmp: Path) -> None:
         print("sweep: 6 variants against 1", flush=True)
-        available = [m for m in SWEEP if (REPO / "conf" / "method" / f"{m}.yaml").is_file()]
+        available = [m for m in SWEEP if config_file("method", f"{m}.yaml").is_file()]
         common = [f"dataset.root={perseg_root()}", "progress=false"]
         single, single_rss = run_module_measured(
             "persam.run", ["method=persam", *common, f"cache.dir={tmp / 'cache-single'}",
@@ -827,10 +828,11 @@ class Bench:
 
 
 def video_overrides() -> dict:
-    """PerSAM's video settings (the ``video.settings`` block of conf/method/persam.yaml), where that file has them."""
+    """PerSAM's video settings (the ``video.settings`` block of persam/conf/method/persam.yaml), where that file has
+    them."""
     from omegaconf import OmegaConf
 
-    path = REPO / "conf" / "method" / "persam.yaml"
+    path = config_file("method", "persam.yaml")
     if not path.is_file():
         return {}
     video = OmegaConf.to_container(OmegaConf.load(path)).get("video") or {}

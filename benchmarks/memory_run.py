@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -26,9 +25,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from peak_rss import peak_rss_mib  # noqa: E402
 
+from persam.config import compose  # noqa: E402
 from persam.experiments.evaluate import build_predictor, evaluate  # noqa: E402
 from persam.models.decoders import MaskDecoderRunner  # noqa: E402
-from persam.run import CONFIG_DIR  # noqa: E402
 
 
 class StubEncoder:
@@ -64,8 +63,7 @@ def main() -> None:
     torch.set_num_threads(1)  # memory does not depend on it; on a shared CPU one thread is much faster here
     overrides = [f"dataset.root={root}", "dataset.ref_stems=['000']", f"cache.dir={cache}", "cache.max_gb=0.25",
                  "progress=false", "model.encoder=fp32", "model.decoder=eager", "experiment_name=bench_memory"]
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg = compose(overrides)
     predictor = build_predictor(cfg)
     predictor.encoder = StubEncoder()
     predictor.mask_decoder = MaskDecoderRunner(StubMaskDecoder(), "cpu", "eager")

@@ -25,13 +25,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
 from PIL import Image
 from tqdm import tqdm
 
 from persam.app.options import add_app_options
 from persam.cli_clicks import add_click_options, check_reference_source, reference_from_clicks
 from persam.coco_export import CocoMasks
+from persam.config import compose
 from persam.data.davis import annotation_palette
 from persam.data.io import DEFAULT_PALETTE, DataError, read_image, read_label_map, read_mask, write_mask
 from persam.experiments.overlays import overlay_labels
@@ -44,7 +44,6 @@ from persam.models.checkpoints import CheckpointError
 from persam.models.decoders import default_decoder
 from persam.models.encoders import default_encoder
 from persam.output_paths import image_files
-from persam.run import CONFIG_DIR
 from persam.segment_images import segment_files, summary
 
 
@@ -54,16 +53,15 @@ def segment(args: argparse.Namespace) -> int:
                         f"{len(args.ref_mask)} masks")
     if not args.ref_mask and len(args.ref_image) > 1:
         raise DataError("clicks (--ref-point/--ref-box) segment one reference image; give masks for several")
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="config", overrides=[f"method={args.method}"])
-        overrides = [f"method={args.method}"]
-        if "presence" in cfg.method:  # on by default where the method has it
-            overrides.append(f"method.presence={str(not args.always_mask).lower()}")
-        if args.max_instances != 1:
-            if "max_instances" not in cfg.method:
-                raise DataError(f"method {args.method!r} finds one instance only (no max_instances setting)")
-            overrides.append(f"method.max_instances={args.max_instances}")
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg = compose([f"method={args.method}"])
+    overrides = [f"method={args.method}"]
+    if "presence" in cfg.method:  # on by default where the method has it
+        overrides.append(f"method.presence={str(not args.always_mask).lower()}")
+    if args.max_instances != 1:
+        if "max_instances" not in cfg.method:
+            raise DataError(f"method {args.method!r} finds one instance only (no max_instances setting)")
+        overrides.append(f"method.max_instances={args.max_instances}")
+    cfg = compose(overrides)
     files = image_files(args.images)
     predictor = GuidedPredictor(build_sam(args.model, args.checkpoint, args.device),
                                 None if args.no_cache else EmbeddingCache(), encoder=default_encoder(),
@@ -116,8 +114,7 @@ def reference_labels(path: Path, size: tuple[int, int]) -> tuple[np.ndarray, lis
 
 
 def track(args: argparse.Namespace) -> int:
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="config", overrides=[f"method={args.method}"])
+    cfg = compose([f"method={args.method}"])
     frames = [path for path, _ in image_files([args.frames])]
     first = read_image(frames[0])
     if args.ref_mask is not None:

@@ -8,6 +8,7 @@ name (``masks/00.png``); when several folders or files are given, the folder's n
 
 from __future__ import annotations
 
+import os
 from pathlib import Path, PurePosixPath
 
 from persam.data.io import IMAGE_SUFFIXES, DataError
@@ -25,7 +26,8 @@ def image_files(paths: list[Path]) -> list[tuple[Path, PurePosixPath]]:
     found: list[tuple[Path, PurePosixPath]] = []
     for path in paths:
         if path.is_dir():
-            prefix = PurePosixPath(path.resolve().name) if several else PurePosixPath()
+            # The folder's name as given ("." and ".." made absolute first), not a link's target's name.
+            prefix = PurePosixPath(Path(os.path.abspath(path)).name) if several else PurePosixPath()
             found += [(p, prefix / p.stem) for p in images_in(path)]
         elif path.is_file():
             found.append((path, PurePosixPath(path.stem)))

@@ -1,7 +1,8 @@
 """Hydra entry point: ``python -m persam.run method=persam dataset.root=DIR hydra.run.dir=OUT``.
 
-Config groups (see ``conf/``): model, method, dataset, logger, experiment. The work itself is
-:func:`persam.experiments.evaluate.evaluate`; this module only wires Hydra, logging and error reporting.
+Config groups (see ``persam/conf/``, :mod:`persam.config`): model, method, dataset, logger, experiment. The
+work itself is :func:`persam.experiments.evaluate.evaluate`; this module only wires Hydra, logging and error
+reporting.
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from persam.allocator import keep_large_buffers
+from persam.config import CONFIG_DIR
 from persam.data.io import DataError
 from persam.experiments.evaluate import evaluate
 from persam.experiments.loggers import log_rows
 from persam.methods.builder import MethodConfigError
 from persam.models.checkpoints import CheckpointError
-
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")

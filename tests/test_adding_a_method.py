@@ -22,7 +22,7 @@ def walkthrough() -> str:
 
 
 def _package_state() -> str:
-    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "persam", "conf"], cwd=REPO,
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "persam"], cwd=REPO,
                           capture_output=True, text=True).stdout
 
 

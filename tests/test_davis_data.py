@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 from davis_util import SHARED_DAVIS as DAVIS
 from davis_util import needs_shared_davis
-from hydra import compose, initialize_config_dir
 from PIL import Image
 
+from persam.config import compose
 from persam.data.davis import load_davis, read_annotation, split_names
 from persam.data.io import DEFAULT_PALETTE, DataError
 from persam.methods import PerSAMConfig
-from persam.run import CONFIG_DIR
 
 PALETTE = [7, 8, 9] + DEFAULT_PALETTE[3:]
 
@@ -103,8 +102,7 @@ def test_real_davis_subset():
 
 
 def _compose(*overrides, hydra=False):
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra)
+    return compose(overrides, return_hydra_config=hydra)
 
 
 def test_video_configs_compose():

@@ -14,13 +14,12 @@ import pytest
 import torch
 from conftest import SAMPLE
 from dreambooth_tiny import one_thread, save_tiny_pipeline  # noqa: F401  (one_thread: a fixture)
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from wandb_records import offline_runs, records
 
+from persam.config import compose
 from persam.data.io import DataError, read_mask
 from persam.dreambooth.train import train
-from persam.run import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTOS = SAMPLE / "Images" / "cat"
@@ -39,14 +38,13 @@ def class_dir(tmp_path_factory) -> Path:
 
 
 def config(tiny_model: Path, class_dir: Path, output_dir: Path, *overrides: str):
-    """The real config (conf/dreambooth/default.yaml) scaled down to the tiny pipeline."""
-    with initialize_config_dir(version_base="1.3", config_dir=str(Path(CONFIG_DIR) / "dreambooth")):
-        return compose(config_name="default", overrides=[
-            f"pretrained_model={tiny_model}", f"instance.dir={PHOTOS}", "instance.prompt=a photo of sks cat",
-            "class_data.prompt=a photo of cat", f"class_data.dir={class_dir}", "class_data.num_images=3",
-            "class_data.inference_steps=2", "resolution=64", "train.lr=1e-3", "samples.at_steps=[]",
-            "samples.inference_steps=2", "samples.per_prompt=1", "logger.mode=disabled", f"output_dir={output_dir}",
-            f"masks.dir={SAMPLE / 'Annotations' / 'cat'}", *overrides])
+    """The real config (persam/conf/dreambooth/default.yaml) scaled down to the tiny pipeline."""
+    return compose([
+        f"pretrained_model={tiny_model}", f"instance.dir={PHOTOS}", "instance.prompt=a photo of sks cat",
+        "class_data.prompt=a photo of cat", f"class_data.dir={class_dir}", "class_data.num_images=3",
+        "class_data.inference_steps=2", "resolution=64", "train.lr=1e-3", "samples.at_steps=[]",
+        "samples.inference_steps=2", "samples.per_prompt=1", "logger.mode=disabled", f"output_dir={output_dir}",
+        f"masks.dir={SAMPLE / 'Annotations' / 'cat'}", *overrides], "default", group="dreambooth")
 
 
 def unet_weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -142,8 +140,7 @@ def leaves(node, prefix=""):
 def test_help_lists_every_option():
     out = subprocess.run([sys.executable, "-m", "persam.dreambooth.train", "--help"], cwd=REPO, capture_output=True,
                          text=True, check=True, env={"PYTHONPATH": str(REPO), "PATH": ""}).stdout
-    with initialize_config_dir(version_base="1.3", config_dir=str(Path(CONFIG_DIR) / "dreambooth")):
-        cfg = OmegaConf.to_container(compose(config_name="default"))
+    cfg = OmegaConf.to_container(compose(config_name="default", group="dreambooth"))
     options = out.split("== Options ==")[1].split("== Defaults ==")[0]
     missing = [k for k in leaves(cfg) if f"  {k} " not in options]
     assert not missing, f"--help does not explain {missing}"

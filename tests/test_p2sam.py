@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -11,13 +9,14 @@ from conftest import SAMPLE
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from persam.config import config_file
 from persam.data.io import read_image, read_mask
 from persam.data.perseg import load_perseg
 from persam.methods.p2sam import P2SAM, cell_distances, wasserstein
 from persam.methods.protocol import Prompts, Shot
 from persam.metrics.miou import ObjectScore
 
-CONF = Path(__file__).resolve().parents[1] / "conf" / "method" / "p2sam.yaml"
+CONF = config_file("method", "p2sam.yaml")
 
 # This code's per-object IoU (%) on the bundled sample (reference 00, targets 01 and 02), batched decoding; the
 # authors' code with the same weights scores the same to two decimals (../shared/peer/p2sam/p2sam_iou.csv).

@@ -3,8 +3,6 @@ real MobileSAM weights and the bundled PerSeg sample."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -12,6 +10,7 @@ import torch.nn.functional as F
 from conftest import SAMPLE
 from omegaconf import OmegaConf
 
+from persam.config import config_file
 from persam.data.davis import load_davis
 from persam.data.io import read_image, read_mask
 from persam.data.perseg import load_perseg
@@ -32,10 +31,15 @@ from persam.methods.video import VideoConfig, start, step
 from persam.metrics.miou import ObjectScore
 from persam.models.predictor import ImageEmbedding
 
-CONFIG = Path(__file__).resolve().parents[1] / "conf" / "method" / "persam_plus.yaml"
+CONFIG = config_file("method", "persam_plus.yaml")
 DAVIS_SAMPLE = SAMPLE.parent / "davis"
-# Per-object IoU of this code on the bundled sample (reference 00, targets 01 and 02), as it measured them.
-SAMPLE_IOU = {"cat": 0.9308, "colorful_sneaker": 0.9343, "duck_toy": 0.9765}
+# Pinned in percent, compared at +-0.05 points: re-measured with this code on the bundled sample and the real
+# MobileSAM weights through the tests' predictor (torch fp32 encoder, eager decoder), on an Intel Xeon (AVX-512)
+# with 2 cores; the same to 4 decimals with 1 and 2 threads. Per-object IoU (sum I / sum U over targets 01 and 02,
+# reference 00), as persam.run scores it (tests/test_pinned_scores.py pins the runner's):
+SAMPLE_IOU = {"cat": 93.0821, "colorful_sneaker": 93.4262, "duck_toy": 97.6543}
+TWO_REFERENCES_IOU = 90.1540  # the cat's target 02 from references 00 and 01 pooled
+SWAN_FRAME_1_IOU = 96.0796  # the bundled swan's frame 1, tracked from frame 0 with persam_plus.yaml's video block
 
 
 # -- building blocks on synthetic tensors ------------------------------------------------------------------
@@ -141,17 +145,17 @@ def method(predictor):
 
 
 def _object_iou(predictor, method, obj) -> float:
-    """IoU (sum I / sum U over the targets) of the method on one sample object; checks every prediction."""
+    """IoU (%, sum I / sum U over the targets) of the method on one sample object; checks every prediction."""
     reference = method.fit([_shot(predictor, obj)])
     score = ObjectScore()
     for _, image, gt_path in obj.targets:
         embedding = predictor.embed(read_image(image))
         prediction = method.predict(embedding, reference)
         assert isinstance(prediction, Prediction) and prediction.present
-        assert 0.8 < prediction.score <= 1.0  # the object is there: its mask looks like the reference
+        assert prediction.score > 0.8  # the object is there: its mask looks like the reference
         assert prediction.point_labels[0] == 1 and prediction.logits.shape == prediction.mask.shape
         score.add(prediction.mask, read_mask(gt_path, embedding.original_size))
-    return score.iou
+    return 100 * score.iou
 
 
 def test_sample_iou_of_the_cat_is_pinned(predictor, method):
@@ -179,7 +183,7 @@ def test_fit_pools_every_reference(predictor, method):
     embedding = predictor.embed(read_image(image))
     gt = read_mask(gt_path, embedding.original_size)
     mask = method.predict(embedding, both).mask
-    assert (mask & gt).sum() / (mask | gt).sum() > 0.85
+    assert 100 * (mask & gt).sum() / (mask | gt).sum() == pytest.approx(TWO_REFERENCES_IOU, abs=0.05)
     with pytest.raises(ValueError, match="at least one reference"):
         method.fit([])
 
@@ -207,7 +211,7 @@ def test_tracks_the_bundled_swan(predictor, method):
     states = start(method, predictor.embed(read_image(swan.frames[0][1])), swan.annotation(0), config=tracker)
     result, states = step(method, predictor.embed(read_image(swan.frames[1][1])), states, tracker)
     found, truth = result.labels == 1, swan.annotation(1) == 1
-    assert (found & truth).sum() / (found | truth).sum() > 0.85
+    assert 100 * (found & truth).sum() / (found | truth).sum() == pytest.approx(SWAN_FRAME_1_IOU, abs=0.05)
     assert np.isfinite(result.predictions[1].score)
     point = method.most_similar_point(predictor.embed(read_image(swan.frames[1][1])), states[0].reference)
     assert truth[int(point[1]), int(point[0])]

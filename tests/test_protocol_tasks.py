@@ -8,18 +8,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import SAMPLE
-from hydra import compose, initialize_config_dir
 
+from persam.config import compose
 from persam.experiments.evaluate import evaluate
-from persam.run import CONFIG_DIR
 from persam.tables.cli import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cfg(*overrides):
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        return compose(config_name="config", overrides=["progress=false", "outputs.overlays=false", *overrides])
+    return compose(["progress=false", "outputs.overlays=false", *overrides])
 
 
 def _all(run: Path) -> pd.Series:

@@ -62,12 +62,15 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, sig, cach
     assert process.wait(timeout=60) != 0
     assert (out / "items" / "duck_toy.json").exists() and not (out / "items" / "cat.json").exists()
     assert not (out / "results.csv").exists()
+    started = json.loads((out / "provenance.json").read_text())  # written when the run started
+    assert started["status"] == "running" and started["config"]["dataset"]["objects"] == ["duck_toy", "cat"]
     for path in out.rglob(".*tmp*"):  # a torn temporary file may remain; it is never read as a result
         assert not path.name.endswith((".json", ".png", ".csv")), path
     resumed = _run(out, cache)
     assert resumed.wait(timeout=600) == 0, resumed.communicate()[0]
     record = json.loads((out / "provenance.json").read_text())
-    assert record["resumed_items"] == ["duck_toy"]
+    assert record["resumed_items"] == ["duck_toy"] and record["status"] == "complete"
+    assert record["fingerprint"] == started["fingerprint"]
     pd.testing.assert_frame_equal(_scores(out), _scores(uninterrupted))
     for mask in (uninterrupted / "masks").rglob("*.png"):
         assert mask.read_bytes() == (out / mask.relative_to(uninterrupted)).read_bytes(), mask

@@ -11,14 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import SAMPLE, SHARED_DATA
-from hydra import compose, initialize_config_dir
 from PIL import Image
 from wandb_records import offline_runs
 
+from persam.config import compose
 from persam.data.sharding import shard_items
 from persam.experiments.loggers import GROUP_FILE, shared_name
 from persam.experiments.merge import MergeError, merge_shards
-from persam.run import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 WANDB_OFFLINE = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
@@ -35,10 +34,8 @@ def test_shards_partition_the_items_deterministically():
 
 
 def test_slurm_launcher_config_composes_with_overrides():
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="config", return_hydra_config=True,
-                      overrides=["hydra/launcher=persam_slurm", "hydra.launcher.partition=gpu",
-                                 "hydra.launcher.timeout_min=30", "hydra.launcher.mem_gb=64"])
+    cfg = compose(["hydra/launcher=persam_slurm", "hydra.launcher.partition=gpu", "hydra.launcher.timeout_min=30",
+                   "hydra.launcher.mem_gb=64"], return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert (launcher.partition, launcher.timeout_min, launcher.mem_gb, launcher.gpus_per_node) == ("gpu", 30, 64, 1)
@@ -61,6 +58,15 @@ def _fake_shard(root: Path, index: int, count: int, items: list[str]) -> Path:
 def test_merge_refuses_a_missing_shard(tmp_path):
     runs = [_fake_shard(tmp_path, 0, 3, ["a"]), _fake_shard(tmp_path, 2, 3, ["c"])]
     with pytest.raises(MergeError, match="missing shard.*1 of 3"):
+        merge_shards(runs, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_merge_refuses_an_unfinished_shard(tmp_path):
+    runs = [_fake_shard(tmp_path, 0, 2, ["a"]), _fake_shard(tmp_path, 1, 2, ["b"])]
+    record = json.loads((runs[1] / "provenance.json").read_text())
+    (runs[1] / "provenance.json").write_text(json.dumps({**record, "status": "running"}))  # it stopped at its end
+    with pytest.raises(MergeError, match=r"did not finish .*shard1"):
         merge_shards(runs, tmp_path / "out")
     assert not (tmp_path / "out").exists()
 

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 
+from persam.config import compose
 from persam.data.io import DataError
 from persam.experiments.evaluate import evaluate
-from persam.run import CONFIG_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,9 +46,7 @@ def test_a_sharded_sweep_with_the_default_subdir_keeps_every_object(tmp_path, em
 
 def test_a_folder_with_another_configurations_results_is_refused(tmp_path, predictor):
     def cfg(*overrides):
-        with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-            return compose(config_name="config", overrides=["progress=false", "dataset.objects=[duck_toy]",
-                                                            "outputs.overlays=false", *overrides])
+        return compose(["progress=false", "dataset.objects=[duck_toy]", "outputs.overlays=false", *overrides])
 
     evaluate(cfg("method=persam"), tmp_path / "run", predictor=predictor)
     before = (tmp_path / "run" / "results.csv").read_text()

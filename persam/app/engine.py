@@ -90,7 +90,7 @@ class Engine:
             return reference_mask_from_clicks(predictor, image, points, labels)
 
     def build(self, predictor: GuidedPredictor, method: str):
-        """The method of ``conf/method/<method>.yaml`` (the one place the page builds a method)."""
+        """The method of ``persam/conf/method/<method>.yaml`` (the one place the page builds a method)."""
         built = build_method(predictor, method_settings(method))
         if getattr(built, "needs_ground_truth", False):
             raise AppError(f"{method_settings(method).get('label', method)} reads the ground truth (an oracle "

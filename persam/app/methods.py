@@ -1,4 +1,4 @@
-"""The methods the page offers: every ``conf/method/*.yaml``, composed through Hydra as ``persam.run`` does.
+"""The methods the page offers: every ``persam/conf/method/*.yaml``, composed through Hydra as ``persam.run`` does.
 
 Kept free of torch and SAM so the page can list them while the model is still loading.
 """
@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from persam.methods.builder import CONF_DIR, composed_method
+from persam.config import method_names
+from persam.methods.builder import composed_method
 
 DEFAULT_METHOD = "persam"
 method_settings = cache(composed_method)  # composed once per name while the page runs
@@ -15,6 +16,6 @@ method_settings = cache(composed_method)  # composed once per name while the pag
 
 def method_choices() -> list[tuple[str, str]]:
     """(label, name) of every method config, the default first, then by name: ``("PerSAM", "persam")``."""
-    names = sorted(path.stem for path in (CONF_DIR / "method").glob("*.yaml"))
+    names = method_names()
     names.sort(key=lambda name: name != DEFAULT_METHOD)
     return [(f"{method_settings(name).get('label', name)} ({name})", name) for name in names]

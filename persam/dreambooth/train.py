@@ -1,5 +1,5 @@
 """``python -m persam.dreambooth.train``: DreamBooth on Stable Diffusion with PerSAM's masks (the paper's
-Section 3.4 / 4.3), built on diffusers components, configured by ``conf/dreambooth/default.yaml`` (``--help``
+Section 3.4 / 4.3), built on diffusers components, configured by ``persam/conf/dreambooth/default.yaml`` (``--help``
 lists every option). Runs as is or under ``accelerate launch -m persam.dreambooth.train``.
 
     python -m persam.dreambooth.train instance.dir=dog/ instance.prompt="a photo of sks dog" \\
@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
 from persam.allocator import keep_large_buffers
+from persam.config import config_file
 from persam.data.io import DataError
 from persam.dreambooth import checkpoints
 from persam.dreambooth.class_images import class_image_files, generate_class_images
@@ -43,7 +44,6 @@ from persam.dreambooth.instance_masks import (
 )
 from persam.dreambooth.masked_loss import MASK_MODES, diffusion_target, dreambooth_loss, latent_weights
 from persam.models.checkpoints import CheckpointError
-from persam.run import CONFIG_DIR
 
 log = logging.getLogger(__name__)
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -349,7 +349,7 @@ def train(cfg: DictConfig) -> TrainResult:
     return TrainResult(final, start)
 
 
-@hydra.main(version_base="1.3", config_path=str(Path(CONFIG_DIR) / "dreambooth"), config_name="default")
+@hydra.main(version_base="1.3", config_path=str(config_file("dreambooth")), config_name="default")
 def main(cfg: DictConfig) -> None:
     keep_large_buffers()
     try:

@@ -5,9 +5,12 @@ Kept apart from the Hydra entry point so tests and notebooks call it with a comp
 and ``instances``: the protocols of :mod:`persam.experiments.presence_task` and ``instances_task``), imported
 only when chosen, so one task's missing dependency never hides another (and surfaces as itself). Every run
 writes into ``out_dir``: per-item outputs (masks, overlays, ``items/<item>.json``), ``results.csv`` (tidy
-rows, :mod:`persam.experiments.records`) and ``provenance.json``. A rerun into the same folder with the
-same settings reuses the finished items and computes only the rest; a folder holding another
-configuration's results is refused, never overwritten.
+rows, :mod:`persam.experiments.records`) and ``provenance.json``, written when the run starts (``status``
+``running``: configuration, method settings, model, machine) and completed at its end, after ``results.csv``
+(``status`` ``complete``: data, manifest, timings), so a run that stops on the way loses neither what it
+computed (the finished items) nor the record of what it was. A rerun into the same folder with the same
+settings reuses the finished items and computes only the rest; a folder holding another configuration's
+results (or an unfinished run of it) is refused, never overwritten.
 """
 
 from __future__ import annotations
@@ -136,6 +139,8 @@ def evaluate(cfg: DictConfig, out_dir: str | Path, predictor: GuidedPredictor | 
     key = fingerprint(cfg, predictor.loaded.sha256, predictor.encoder_id)
     refuse_other_configuration(out_dir, key, cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
+    record = started_record(cfg, spec, method, predictor, key)
+    write_atomic(out_dir / "provenance.json", json.dumps(record, indent=2, default=str))
     encoder_calls_before = predictor.encoder_calls
     cache_before = predictor.cache.stats() if predictor.cache else None
     ctx = TaskContext(cfg, predictor, method, spec, out_dir, base_row(cfg, spec), key)
@@ -144,26 +149,20 @@ def evaluate(cfg: DictConfig, out_dir: str | Path, predictor: GuidedPredictor | 
         output = run_task(ctx)
     frame = pd.DataFrame(output.rows, columns=COLUMNS)
     write_atomic(out_dir / "results.csv", frame.to_csv(index=False))
+    # From here on every result is on disk: the record is completed (a failure now loses nothing computed).
     cache = {"enabled": False}
     if predictor.cache:
         now = predictor.cache.stats()
         cache = {"dir": provenance.portable_path(now["dir"]), "hits": now["hits"] - cache_before["hits"],
                  "misses": now["misses"] - cache_before["misses"]}
-    record = provenance.collect({
-        "fingerprint": key,
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "method_settings": {"name": spec.name, "label": spec.label, "target": spec.target,
-                            "source": provenance.portable_path(spec.source),
-                            "settings": effective_settings(method) or spec.settings, **output.extra.pop("method", {})},
-        "model": {"name": predictor.loaded.name, "checkpoint": provenance.portable_path(predictor.loaded.checkpoint),
-                  "sha256": predictor.loaded.sha256, "encoder": predictor.encoder_id,
-                  "decoder": predictor.decoder_id},
-        "device": str(predictor.device),
-        "data": {"dataset": cfg.dataset.name, "root": output.extra.pop("root", None),
+    manifest = provenance.data_manifest(output.data_files, output.data_root) if output.data_root is not None else None
+    record.update({
+        "status": "complete",
+        "date": provenance.utc_now(),
+        "method_settings": {**record["method_settings"], **output.extra.pop("method", {})},
+        "data": {"dataset": cfg.dataset.name, "root": output.extra.pop("root", record["data"]["root"]),
                  "subset": output.extra.pop("subset", base_row(cfg, spec)["subset"]),
-                 "items": output.items, output.unit_name: output.units,
-                 "manifest": output.extra.pop("manifest", None)},
-        "seed": {"value": cfg.seed, "seeded": ["python random", "numpy", "torch"]},
+                 "items": output.items, output.unit_name: output.units, "manifest": manifest},
         "embedding_cache": {**cache, "encoder_calls": predictor.encoder_calls - encoder_calls_before},
         "wall_seconds": output.wall_seconds,
         "stage_times": {**ctx.times.summary(), "method": {"seconds": round(ctx.clock.method_seconds, 6),
@@ -172,3 +171,23 @@ def evaluate(cfg: DictConfig, out_dir: str | Path, predictor: GuidedPredictor | 
     })
     write_atomic(out_dir / "provenance.json", json.dumps(record, indent=2, default=str))
     return output.rows
+
+
+def started_record(cfg: DictConfig, spec: MethodSpec, method, predictor: GuidedPredictor, key: str) -> dict:
+    """The provenance a run writes as it starts (``status`` ``running``): what it is and where it runs; evaluate
+    completes it at the end (``status`` ``complete``, ``date`` the end, ``started`` the start)."""
+    record = provenance.collect({
+        "status": "running",
+        "fingerprint": key,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "method_settings": {"name": spec.name, "label": spec.label, "target": spec.target,
+                            "source": provenance.portable_path(spec.source),
+                            "settings": effective_settings(method) or spec.settings},
+        "model": {"name": predictor.loaded.name, "checkpoint": provenance.portable_path(predictor.loaded.checkpoint),
+                  "sha256": predictor.loaded.sha256, "encoder": predictor.encoder_id,
+                  "decoder": predictor.decoder_id},
+        "device": str(predictor.device),
+        "data": {"dataset": cfg.dataset.name, "root": provenance.portable_path(cfg.dataset.get("root"))},
+        "seed": {"value": cfg.seed, "seeded": ["python random", "numpy", "torch"]},
+    })
+    return {**record, "started": record["date"]}

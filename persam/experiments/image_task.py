@@ -20,7 +20,7 @@ from persam.data.perseg import PerSegObject, load_perseg
 from persam.data.sharding import shard_items
 from persam.experiments.item_loop import run_items
 from persam.experiments.overlays import overlay, write_image
-from persam.experiments.provenance import data_manifest, portable_path
+from persam.experiments.provenance import portable_path
 from persam.experiments.records import TaskOutput
 from persam.experiments.task_context import TaskContext
 from persam.methods.protocol import Shot
@@ -136,5 +136,5 @@ def run_image_task(ctx: TaskContext) -> TaskOutput:
     files = [p for o in objects.values() for _, image, mask in (*o.references, *o.targets) for p in (image, mask)]
     shard = {"index": cfg.dataset.get("shard", 0), "count": cfg.dataset.get("num_shards", 1)}
     return TaskOutput(rows, list(objects), sum(len(o.targets) for o in objects.values()), elapsed, extra={
-        "root": portable_path(root), "subset": ctx.base["subset"], "manifest": data_manifest(files, root),
-        "resumed_items": loop.reused, "shard": shard})
+        "root": portable_path(root), "subset": ctx.base["subset"], "resumed_items": loop.reused, "shard": shard},
+        data_files=files, data_root=root)

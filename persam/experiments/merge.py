@@ -38,6 +38,9 @@ def check_shards(records: dict[Path, dict]) -> int:
     if len(counts) != 1:
         raise MergeError(f"shards disagree on dataset.num_shards: {sorted(counts)}")
     count = counts.pop()
+    unfinished = sorted(str(run) for run, r in records.items() if r.get("status", "complete") != "complete")
+    if unfinished:  # its provenance was written when it started and never completed: the run stopped
+        raise MergeError(f"shard run(s) did not finish (provenance status is not complete): {', '.join(unfinished)}")
     configs = {json.dumps(_shard_config(r), sort_keys=True) for r in records.values()}
     if len(configs) != 1:
         raise MergeError("shards come from different configurations (method, model or dataset differ)")

@@ -27,6 +27,10 @@ class TaskOutput:
     wall_seconds: float
     unit_name: str = "target_images"
     extra: dict = field(default_factory=dict)
+    # The data files read and the dataset root as the task named them: provenance's manifest, hashed once the
+    # results are on disk (evaluate), so a failure there loses no result.
+    data_files: list = field(default_factory=list)
+    data_root: Path | None = None
 
 
 def write_atomic(path: Path, text: str) -> None:

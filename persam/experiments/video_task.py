@@ -27,7 +27,7 @@ from persam.data.davis import DavisSequence, load_davis, split_names
 from persam.data.io import DataError, read_image, write_mask
 from persam.experiments.item_loop import run_items
 from persam.experiments.overlays import overlay_labels, write_image
-from persam.experiments.provenance import data_manifest, portable_path
+from persam.experiments.provenance import portable_path
 from persam.experiments.records import TaskOutput
 from persam.experiments.task_context import TaskContext
 from persam.methods.builder import MethodSpec, build_method
@@ -209,11 +209,11 @@ def run_video_task(ctx: TaskContext) -> TaskOutput:
     extra = {
         "root": portable_path(root),
         "subset": ctx.base["subset"],
-        "manifest": data_manifest(files, root),
         "resumed_items": loop.reused,
         "method": {"video": {"tracker": asdict(tracker), "settings": asdict(method.config)
                              if hasattr(method, "config") else {}}},
         "video": {"objects": len(per_object), "split": None if sequences else cfg.dataset.split},
     }
     n_frames = sum(len(s.frames) - 1 for s in seqs.values())
-    return TaskOutput(rows, list(seqs), n_frames, elapsed, unit_name="frames", extra=extra)
+    return TaskOutput(rows, list(seqs), n_frames, elapsed, unit_name="frames", extra=extra, data_files=files,
+                      data_root=root)

@@ -1,4 +1,4 @@
-"""One builder for every method: ``hydra.utils.instantiate`` of a method config (``conf/method/<name>.yaml``).
+"""One builder for every method: ``hydra.utils.instantiate`` of a method config (``persam/conf/method/<name>.yaml``).
 
 A method config names its class with ``_target_`` and gives its settings as keyword arguments; ``name``,
 ``label`` and ``video`` (the video procedure, :mod:`persam.methods.video`) are the harness's and are not
@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import hydra.utils
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
+
+from persam.config import CONFIG_DIR, compose
 
 if TYPE_CHECKING:  # the builder stays importable without torch (the app lists methods before loading SAM)
     from persam.models.predictor import GuidedPredictor
 
 HARNESS_KEYS = ("name", "label", "video")
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 class MethodConfigError(ValueError):
@@ -44,8 +44,8 @@ class MethodSpec:
 
 def method_source(name: str, searchpath: list[str] | None = None) -> str:
     """The file a method config most likely came from, for error messages: ``<dir>/method/<name>.yaml``
-    in the first search-path folder that has it (the run's ``hydra.searchpath``, then ``conf/``)."""
-    for folder in [*(searchpath or []), str(CONF_DIR)]:
+    in the first search-path folder that has it (the run's ``hydra.searchpath``, then ``persam/conf/``)."""
+    for folder in [*(searchpath or []), CONFIG_DIR]:
         path = Path(folder.removeprefix("file://")) / "method" / f"{name}.yaml"
         if path.is_file():
             return str(path)
@@ -53,10 +53,9 @@ def method_source(name: str, searchpath: list[str] | None = None) -> str:
 
 
 def composed_method(name: str) -> dict:
-    """``conf/method/<name>.yaml`` composed as ``persam.run`` composes it (defaults merged, interpolations
-    resolved), as a plain dict."""
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR)):
-        cfg = compose(config_name="config", overrides=[f"method={name}"])
+    """``persam/conf/method/<name>.yaml`` composed as ``persam.run`` composes it (defaults merged,
+    interpolations resolved), as a plain dict."""
+    cfg = compose([f"method={name}"])
     return OmegaConf.to_container(cfg.method, resolve=True)
 
 

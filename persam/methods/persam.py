@@ -111,7 +111,7 @@ class PerSAM(Method):
     """PerSAM / PerSAM-F over a :class:`GuidedPredictor`. ``fit`` once on the references, then ``predict``.
 
     Built as ``PerSAM(predictor, **settings)`` (the fields of :class:`PerSAMConfig`, as Hydra passes them from
-    ``conf/method/*.yaml``) or ``PerSAM(predictor, PerSAMConfig(...))``.
+    ``persam/conf/method/*.yaml``) or ``PerSAM(predictor, PerSAMConfig(...))``.
     """
 
     settings_class = PerSAMConfig

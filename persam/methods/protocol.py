@@ -1,6 +1,6 @@
 """The method protocol: what every method (PerSAM, PerSAM-F, the baselines, P2SAM, a researcher's own) offers.
 
-A method is a class built by ``hydra.utils.instantiate`` from ``conf/method/<name>.yaml``::
+A method is a class built by ``hydra.utils.instantiate`` from ``persam/conf/method/<name>.yaml``::
 
     _target_: my_pkg.MyMethod      # the class
     name: my_method                # row name in tables (taken by the builder, not passed to the class)

@@ -28,7 +28,7 @@
   the build's check input and on every bench image. On a CPU without native bfloat16 (AVX2 only) it is emulated and
   slow.
 * ``exact``: ``onnx`` for MobileSAM on the CPU where onnxruntime is installed, else ``fp32``: the fastest path
-  whose embeddings are fp32's to rounding. The tables use it (``conf/experiment/``), so their numbers compare
+  whose embeddings are fp32's to rounding. The tables use it (``persam/conf/experiment/``), so their numbers compare
   with fp32 runs and with the peer codes' measurements (../shared/peer, made in fp32).
 * ``auto`` (the configs' default, or ``$PERSAM_ENCODER`` where set), on the CPU: ``bf16`` for the models in
   ``BF16_AUTO_MODELS`` (MobileSAM) where the CPU has native bfloat16 (``avx512_bf16`` or ``amx_bf16`` in
