@@ -57,7 +57,10 @@ def build(module, rows: pd.DataFrame) -> pd.DataFrame:
         ran = group.groupby(by)["object"].nunique().min() if by else group["object"].nunique()
         row["objects"] = int(ran) if ran < total else None
         out.append(row)
-    return pd.DataFrame(out).dropna(axis=1, how="all")
+    table = pd.DataFrame(out).dropna(axis=1, how="all")
+    if "objects" in table:
+        table["objects"] = table["objects"].astype("Int64")
+    return table
 
 
 def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:
