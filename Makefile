@@ -32,7 +32,7 @@ FRESH_CACHE = cache.dir=$(RUNS)/cache-$(1)
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo app test test-slow table1 table2 table2-reacquire table3 table4 tables readme davis_perseg \
-	bench lint clean davis_fewshot davis_instances perseg_instances fewshot presence instances davis16_perseg \
+	bench gpu-check lint clean davis_fewshot davis_instances perseg_instances fewshot presence instances davis16_perseg \
 	davis16_instances
 
 help: ## list the targets
@@ -146,6 +146,11 @@ readme: install ## regenerate the README's results section from results/
 BENCH_ARGS ?=
 bench: install davis_perseg ## speed, roofline and memory benchmarks (real weights and images; ~15 min on 2 cores) -> results/bench/
 	$(PY) benchmarks/bench.py --out results/bench $(BENCH_ARGS)
+
+# On a machine with a GPU (no install step: a lent machine brings its own PyTorch; see benchmarks/gpu_check.py).
+GPU_OUT ?= results/bench/gpu
+gpu-check: ## CUDA against CPU masks, one DAVIS sequence tracked, encoder/decoder timings (a few min) -> results/bench/gpu/
+	$(PY) benchmarks/gpu_check.py --davis $(DAVIS) --out $(GPU_OUT) $(GPU_ARGS)
 
 lint: install ## ruff
 	$(VENV)/bin/ruff check persam tests benchmarks
