@@ -4,8 +4,9 @@
    ``python -m persam.run`` twice on the same machine: the model on the CPU and on CUDA, fp32 encoder both.
    Per image, the IoU of the CUDA mask with the CPU mask; per method, the mIoU of each against the ground truth.
    The check: |mIoU(CUDA) - mIoU(CPU)| <= 0.5 points for every method.
-2. Video: PerSAM and PerSAM+ track one DAVIS 2017 sequence (default blackswan, its 50 frames) on CUDA; J and F
-   beside the committed CPU numbers of Table 2 (results/table2/table2_per_sequence.csv, CPU ``exact`` encoder).
+2. Video: PerSAM and PerSAM+ track one DAVIS 2017 sequence (default car-shadow, 40 frames: the shortest of Table 2's,
+   so that it travels to a lent machine with the weights) on CUDA and on the CPU; J and F beside the committed
+   Table 2 row (results/table2/table2_per_sequence.csv, another machine's CPU, ``exact`` encoder).
 3. Timings on CUDA (model loaded once, synchronised, medians after warm-up): the image encoder in fp32 and under
    bfloat16 autocast (with its cosine to fp32), SAM's mask decoder for one prompt set, and the runs' own
    per-image times.
@@ -95,24 +96,30 @@ def committed_table2(sequence: str) -> dict[str, dict[str, float]]:
     return {m: {k: float(row[f"{label} {k}"]) for k in ("J", "F", "J&F")} for m, label in TABLE2_LABELS.items()}
 
 
-def video_check(davis: Path, sequence: str, out: Path) -> dict:
-    sweep = out / "video-cuda"
+def track(davis: Path, sequence: str, device: str, out: Path) -> tuple[dict[str, dict[str, float]], float]:
+    """VIDEO_METHODS tracking ``sequence`` on ``device``: J and F per method, and the sweep's wall time."""
+    sweep = out / f"video-{device}"
     wall, _ = run_child([sys.executable, "-m", "persam.run", "-m", "experiment=table2",
-                         f"hydra.sweeper.params.method='{','.join(VIDEO_METHODS)}'", f"device={GPU}",
+                         f"hydra.sweeper.params.method='{','.join(VIDEO_METHODS)}'", f"device={device}",
                          f"dataset.root={davis}", f"dataset.sequences=[{sequence}]", f"hydra.sweep.dir={sweep}",
                          "cache.enabled=false", "progress=false", "outputs.masks=false", "outputs.overlays=false"])
-    frames = len(list((davis / "JPEGImages" / "480p" / sequence).glob("*.jpg")))
-    cpu = committed_table2(sequence)
+    scores = {}
+    for m in VIDEO_METHODS:
+        with open(job_of(sweep, m) / "results.csv") as f:
+            got = {r["metric"]: float(r["value"]) for r in csv.DictReader(f) if r["item"] == sequence}
+        scores[m] = {"J": got["J"], "F": got["F"], "J&F": (got["J"] + got["F"]) / 2}
+    return scores, wall
+
+
+def video_check(davis: Path, sequence: str, out: Path) -> dict:
+    (cpu, cpu_wall), (gpu, gpu_wall) = track(davis, sequence, "cpu", out), track(davis, sequence, GPU, out)
+    committed = committed_table2(sequence)
     rows = {}
     for m in VIDEO_METHODS:
-        job = job_of(sweep, m)
-        with open(job / "results.csv") as f:
-            got = {r["metric"]: float(r["value"]) for r in csv.DictReader(f) if r["item"] == sequence}
-        row = {"J": got["J"], "F": got["F"], "J&F": (got["J"] + got["F"]) / 2, "frames": frames}
-        if m in cpu:
-            row.update({f"cpu_{k}": v for k, v in cpu[m].items()})
-        rows[m] = row
-    return {"sequence": sequence, "methods": rows, "sweep_wall_s": wall}
+        rows[m] = {**gpu[m], **{f"cpu_{k}": v for k, v in cpu[m].items()},
+                   **{f"table2_{k}": v for k, v in committed.get(m, {}).items()}}
+    frames = len(list((davis / "JPEGImages" / "480p" / sequence).glob("*.jpg")))
+    return {"sequence": sequence, "frames": frames, "methods": rows, "sweep_wall_s": {"cpu": cpu_wall, "cuda": gpu_wall}}
 
 
 def cuda_time(fn, repeats: int, warmup: int = 3) -> float:
@@ -192,20 +199,21 @@ def markdown(report: dict) -> str:
                      f"{r['mask_iou_cuda_vs_cpu_min']:.2f} / {r['mask_iou_cuda_vs_cpu_mean']:.2f} | "
                      f"{'yes' if r['met'] else '**no**'} |")
     v = report["video"]
-    lines += ["", f"## One DAVIS 2017 sequence tracked on CUDA ({v['sequence']})", "",
-              "CPU columns: the committed Table 2 row (results/table2/table2_per_sequence.csv, CPU, `exact` encoder).", "",
-              "| method | frames | J | F | J&F | J&F CPU (Table 2) |", "|---|---|---|---|---|---|"]
+    lines += ["", f"## One DAVIS 2017 sequence tracked ({v['sequence']}, {v['frames']} frames)", "",
+              "J&F on CUDA and on this machine's CPU (fp32), and the committed Table 2 row "
+              "(results/table2/table2_per_sequence.csv: another machine's CPU, `exact` encoder).", "",
+              "| method | J CUDA | F CUDA | J&F CUDA | J&F CPU | J&F Table 2 |", "|---|---|---|---|---|---|"]
     for m, r in v["methods"].items():
-        cpu = f"{r['cpu_J&F']:.2f}" if "cpu_J&F" in r else "-"
-        lines.append(f"| {m} | {r['frames']} | {r['J']:.2f} | {r['F']:.2f} | {r['J&F']:.2f} | {cpu} |")
+        committed = f"{r['table2_J&F']:.2f}" if "table2_J&F" in r else "-"
+        lines.append(f"| {m} | {r['J']:.2f} | {r['F']:.2f} | {r['J&F']:.2f} | {r['cpu_J&F']:.2f} | {committed} |")
     lines += ["", "## Timings on CUDA (seconds, medians)", "", "| what | seconds |", "|---|---|",
               f"| image encoder, fp32, one image | {t['encoder_fp32_s']:.4f} |",
               f"| image encoder, fp32, batch of 8, per image | {t['encoder_fp32_batch8_s_per_image']:.4f} |",
               f"| image encoder, bfloat16 autocast, one image (cosine to fp32 {t['encoder_bf16_cosine_to_fp32']:.5f}) | "
               f"{t['encoder_bf16_autocast_s']:.4f} |",
               f"| mask decoder, one prompt set | {t['decoder_one_prompt_set_s']:.5f} |",
-              f"| video sweep ({len(v['methods'])} methods, {v['methods'][next(iter(v['methods']))]['frames']} frames "
-              f"each, process start and model load included) | {v['sweep_wall_s']:.1f} |"]
+              f"| video sweep on CUDA ({len(v['methods'])} methods, {v['frames']} frames each, process start and model "
+              f"load included; the CPU's: {v['sweep_wall_s']['cpu']:.1f}) | {v['sweep_wall_s']['cuda']:.1f} |"]
     return "\n".join(lines) + "\n"
 
 
@@ -213,7 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "results" / "bench" / "gpu")
     parser.add_argument("--davis", type=Path, default=SHARED / "davis2017", help="a DAVIS 2017 root")
-    parser.add_argument("--sequence", default="blackswan")
+    parser.add_argument("--sequence", default="car-shadow")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--commit", help="the commit of this tree, where it travels without .git (a lent machine)")
     args = parser.parse_args()
