@@ -1,5 +1,6 @@
 """The page's engine with real MobileSAM: a video upload segmented frame by frame, the downloads agree
-with each other, and the person's mistakes are messages (AppError / ClickError), not tracebacks."""
+with each other, and the person's mistakes are messages (AppError / ClickError / OracleMethodError), not
+tracebacks."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from conftest import SAMPLE
 from pycocotools import mask as mask_utils
 
 from persam.app.engine import AppError, Engine
-from persam.click_reference import ClickError
 from persam.data.io import read_image, read_mask
+from persam.segment.click_reference import ClickError
+from persam.segment.predictor import OracleMethodError
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,8 @@ def test_video_run_and_downloads(engine, tmp_path):
         (ann,) = [a for a in coco["annotations"] if a["image_id"] == image["id"]]
         rle = dict(ann["segmentation"], counts=ann["segmentation"]["counts"].encode())
         assert np.array_equal(mask_utils.decode(rle).astype(bool), mask)
-        assert row["image"] + ".png" == image["file_name"] and int(row["mask_pixels"]) == mask.sum() > 1000
+        assert row["file"] == image["file_name"].removesuffix(".png") + ".jpg" and mask.sum() > 1000
+        assert (row["present"], row["instances"]) == ("1", "1")
 
 
 def test_mistakes_are_messages(engine, tmp_path):
@@ -66,7 +69,7 @@ def test_mistakes_are_messages(engine, tmp_path):
         engine.run(predictor, "persam", ref, np.zeros((240, 320), bool), [SAMPLE / "Images" / "cat" / "01.jpg"])
     mask = np.zeros((240, 320), bool)
     mask[100:150, 100:200] = True
-    with pytest.raises(AppError, match="reads the ground truth"):
+    with pytest.raises(OracleMethodError, match="reads the ground truth"):
         engine.run(predictor, "baseline_oracle_box", ref, mask, [SAMPLE / "Images" / "cat" / "01.jpg"])
     text = tmp_path / "notes.txt"
     text.write_text("hi")
@@ -103,6 +106,6 @@ def test_absent_images_are_listed(engine, monkeypatch):
     result = engine.run(engine.predictor(), "persam", ref, mask, targets)
     assert result.absent == ["01-2"] and [c for _, c in result.gallery] == ["01", "01-2 (absent)"]
     rows = list(csv.DictReader(result.downloads[2].open()))
-    assert [(r["present"], r["score"]) for r in rows] == [("True", "0.9000"), ("False", "0.1000")]
+    assert [(r["present"], r["score"]) for r in rows] == [("1", "0.900000"), ("0", "0.100000")]
     coco = json.loads(result.downloads[1].read_text())
     assert [a["image_id"] for a in coco["annotations"]] == [1] and coco["annotations"][0]["score"] == 0.9

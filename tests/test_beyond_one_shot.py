@@ -108,7 +108,7 @@ def test_segment_command_writes_empty_masks_for_absent_images_and_the_summary(tm
         for stem in ("01", "02"):
             (images / f"{name}_{stem}.jpg").write_bytes((SAMPLE / "Images" / name / f"{stem}.jpg").read_bytes())
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "persam.cli", "segment",
+    done = subprocess.run([sys.executable, "-m", "persam", "segment",
                            "--ref-image", str(SAMPLE / "Images" / "cat" / "00.jpg"),
                            "--ref-mask", str(SAMPLE / "Annotations" / "cat" / "00.png"),
                            "--images", str(images), "--out", str(out), "--device", "cpu"],

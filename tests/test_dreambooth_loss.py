@@ -49,11 +49,11 @@ def test_dilation_grows_a_point_into_a_disc():
     assert torch.equal(dilate(point, 0), point)
 
 
-def instance_batch(models, weights):
+def subject_batch(models, weights):
     torch.manual_seed(1)
     latents = torch.randn(2, 4, 8, 8)
     prompts = torch.randn(2, 7, 32)
-    losses, prediction = training_loss(models, models.unet, latents, weights, prompts, num_instance=2,
+    losses, prediction = training_loss(models, models.unet, latents, weights, prompts, num_subject=2,
                                        prior_weight=1.0, generator=torch.Generator().manual_seed(0))
     prediction.retain_grad()
     losses["instance_loss"].backward()
@@ -62,14 +62,14 @@ def instance_batch(models, weights):
 
 def test_gradient_reaches_only_the_subjects_cells(models):
     weights = latent_weights(subject_mask(), SCALE)
-    grad = instance_batch(models, weights)
+    grad = subject_batch(models, weights)
     inside = weights[:, 0] > 0
     assert torch.all(grad[~inside] == 0), "a latent cell outside the mask got a gradient"
     assert torch.all(grad[inside] > 0), "a latent cell inside the mask got no gradient"
 
 
 def test_without_mask_the_gradient_reaches_every_cell(models):
-    grad = instance_batch(models, None)
+    grad = subject_batch(models, None)
     assert torch.all(grad > 0)
 
 

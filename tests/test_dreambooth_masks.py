@@ -66,3 +66,12 @@ def test_bad_input_is_one_line(tmp_path, capsys):
                "--out", str(tmp_path / "o")])
     assert rc == 2
     assert "expected X,Y" in capsys.readouterr().err
+
+
+def test_an_oracle_method_is_refused_in_one_line(tmp_path, capsys):
+    rc = main(["dreambooth-masks", "--subject-dir", str(SAMPLE / "Images" / "cat"), "--ref-point", "400,700",
+               "--out", str(tmp_path / "o"), "--method", "baseline_oracle_box", "--device", "cpu"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: method 'baseline_oracle_box'") and "reads the ground truth" in err
+    assert "\n" not in err and not (tmp_path / "o").exists()

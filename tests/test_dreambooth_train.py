@@ -150,13 +150,13 @@ def test_help_lists_every_option():
 def test_a_photo_without_the_subject_is_left_out_and_shown_on_the_contact_sheet(tiny_model, class_dir, tmp_path,
                                                                                  caplog):
     from persam.data.io import write_mask
-    from persam.dreambooth.instance_masks import contact_sheet, instance_photos, read_instance_masks
+    from persam.dreambooth.subject_masks import contact_sheet, read_subject_masks, subject_photos
 
     masks = tmp_path / "masks"
     for photo in PHOTOS.glob("*.jpg"):
         mask = read_mask(SAMPLE / "Annotations" / "cat" / f"{photo.stem}.png")
         write_mask(masks / f"{photo.stem}.png", mask if photo.stem != "01" else np.zeros_like(mask))
-    found = read_instance_masks(masks, instance_photos(PHOTOS))
+    found = read_subject_masks(masks, subject_photos(PHOTOS))
     assert [m.present for m in found] == [True, False, True]
     sheet = contact_sheet(found)
     assert sheet.shape[0] == 256 and sheet.ndim == 3

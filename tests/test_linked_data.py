@@ -16,7 +16,7 @@ from davis_util import DAVIS
 from persam.config import compose
 from persam.experiments import provenance
 from persam.experiments.evaluate import evaluate
-from persam.output_paths import image_files
+from persam.segment.output_paths import image_files
 
 
 def linked_perseg(tmp_path: Path, objects: list[str]) -> Path:

@@ -14,9 +14,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from persam.cli import main as cli_main
-from persam.coco_export import CocoMasks
 from persam.data.io import DataError, read_mask
-from persam.output_paths import image_files
+from persam.segment.coco_export import CocoMasks
+from persam.segment.output_paths import image_files
 
 
 def make_folders(root: Path) -> tuple[Path, Path]:

@@ -1,40 +1,35 @@
 """The work behind the page, without the page: SAM predictors, the reference mask from clicks, and a run
 over the targets that writes the downloads.
 
-A run's outputs go to a folder of their own (``<root>/run-<n>``): ``masks/<key>.png`` (palette PNGs,
-1 = the object), ``overlays/<key>.jpg``, ``masks.zip`` (the masks folder), ``masks_coco.json``
-(:mod:`persam.coco_export`) and ``scores.csv`` (one row per image: key, uploaded file, present, score,
-mask pixels). Embeddings come from the on-disk cache, so an upload is encoded once however often the
-method or the clicks change.
+A run's outputs go to a folder of their own (``<root>/run-<n>``): what the one folder loop writes
+(:mod:`persam.segment.folder`: ``masks/<key>.png`` palette PNGs, ``overlays/<key>.jpg`` and ``scores.csv``),
+``masks.zip`` (the masks folder) and ``masks_coco.json`` (:mod:`persam.segment.coco_export`). Embeddings come
+from the on-disk cache, so an upload is encoded once however often the method or the clicks change.
 """
 
 from __future__ import annotations
 
-import csv
 import itertools
-import math
 import tempfile
 import threading
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
 from persam.app.methods import method_settings
 from persam.app.targets import Targets, read_targets
-from persam.click_reference import ClickError, reference_mask_from_clicks
-from persam.coco_export import CocoMasks
-from persam.data.io import DataError, read_image, write_mask
-from persam.experiments.overlays import overlay, write_image
-from persam.methods.builder import build_method
+from persam.data.io import DataError
 from persam.methods.protocol import Shot
-from persam.models import EmbeddingCache, GuidedPredictor, build_sam
+from persam.models import EmbeddingCache, GuidedPredictor
 from persam.models.checkpoints import CheckpointError
-from persam.models.decoders import default_decoder
-from persam.models.encoders import default_encoder
 from persam.models.predictor import ImageEmbedding
+from persam.segment.click_reference import ClickError, reference_mask_from_clicks
+from persam.segment.coco_export import CocoMasks
+from persam.segment.folder import overlay_path, segment_folder
+from persam.segment.predictor import user_method, user_predictor
 
 
 class AppError(ValueError):
@@ -71,10 +66,7 @@ class Engine:
         key = (model, checkpoint or None, device)
         with self.lock:
             if key not in self._predictors:
-                # The runs' default encoder (auto: the fastest path that passed make bench's accuracy checks).
-                self._predictors[key] = GuidedPredictor(build_sam(model, checkpoint or None, device), self.cache,
-                                                        encoder=default_encoder(),
-                                                        decoder=default_decoder())
+                self._predictors[key] = user_predictor(model, checkpoint, device, cache=self.cache)
             return self._predictors[key]
 
     def embed(self, predictor: GuidedPredictor, image: np.ndarray) -> ImageEmbedding:
@@ -90,12 +82,8 @@ class Engine:
             return reference_mask_from_clicks(predictor, image, points, labels)
 
     def build(self, predictor: GuidedPredictor, method: str):
-        """The method of ``persam/conf/method/<method>.yaml`` (the one place the page builds a method)."""
-        built = build_method(predictor, method_settings(method))
-        if getattr(built, "needs_ground_truth", False):
-            raise AppError(f"{method_settings(method).get('label', method)} reads the ground truth (an oracle "
-                           "for the paper's tables), which uploaded photos do not have: choose another method")
-        return built
+        """The method of ``persam/conf/method/<method>.yaml`` (oracles refused: a message on the page)."""
+        return user_method(predictor, method_settings(method))
 
     def run(self, predictor: GuidedPredictor, method: str, ref_image: np.ndarray, ref_mask: np.ndarray,
             uploads: list[Path], progress: Callable[[int, int, str], None] = lambda i, n, key: None) -> RunResult:
@@ -108,27 +96,17 @@ class Engine:
         if not targets.images:
             raise AppError("no usable target: " + "; ".join(targets.problems or ["upload photos, a zip or a video"]))
         coco = CocoMasks("object")
-        rows = []
+        files = [(path, PurePosixPath(key)) for key, path in targets.images]
         with self.lock:
             built = self.build(predictor, method)
             reference = built.fit([Shot(predictor.embed(ref_image), ref_mask)])
-            for i, (key, path) in enumerate(targets.images):
-                image = read_image(path)
-                prediction = built.predict(predictor.embed(image), reference)
-                present = bool(getattr(prediction, "present", True))
-                score = float(getattr(prediction, "score", float("nan")))
-                write_mask(out / "masks" / f"{key}.png", prediction.mask)
-                picture = out / "overlays" / f"{key}.jpg"
-                write_image(picture, overlay(image, prediction.mask, prediction.point_coords, prediction.point_labels))
-                result.gallery.append((str(picture), key if present else f"{key} (absent)"))
-                if not present:
-                    result.absent.append(key)
-                coco.add(f"{key}.png", prediction.mask, score)
-                rows.append({"image": key, "file": path.name, "present": present,
-                             "score": "" if math.isnan(score) else f"{score:.4f}",
-                             "mask_pixels": int(prediction.mask.sum())})
-                progress(i + 1, len(targets.images), key)
-        result.downloads = [self._zip_masks(out), coco.write(out / "masks_coco.json"), self._csv(out, rows)]
+            images = segment_folder(built, reference, predictor, files, out, coco=coco, progress=progress)
+        for image in images:
+            result.gallery.append((str(overlay_path(out, image.key)),
+                                   image.key if image.present else f"{image.key} (absent)"))
+            if not image.present:
+                result.absent.append(image.key)
+        result.downloads = [self._zip_masks(out), coco.write(out / "masks_coco.json"), out / "scores.csv"]
         return result
 
     @staticmethod
@@ -138,13 +116,3 @@ class Engine:
             for mask in sorted((out / "masks").rglob("*.png")):
                 zf.write(mask, mask.relative_to(out).as_posix())
         return archive
-
-    @staticmethod
-    def _csv(out: Path, rows: list[dict]) -> Path:
-        path = out / "scores.csv"
-        with path.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["image", "file", "present", "score", "mask_pixels"])
-            writer.writeheader()
-            writer.writerows(rows)
-        return path
-

@@ -1,4 +1,4 @@
-"""The masked DreamBooth loss: the diffusion loss on the instance photos counted only where the subject is.
+"""The masked DreamBooth loss: the diffusion loss on the subject's photos counted only where the subject is.
 
 A photo's mask (B x 1 x H x W in [0, 1], at the training resolution) becomes per-latent-cell weights by an area
 average over each cell's ``scale x scale`` pixels (``scale`` = the VAE's downsampling factor, 8 for Stable
@@ -74,15 +74,15 @@ def masked_mse(prediction: Tensor, target: Tensor, weights: Tensor | None = None
     return (per_photo / area.clamp_min(1e-8)).mean()
 
 
-def dreambooth_loss(prediction: Tensor, target: Tensor, instance_weights: Tensor | None, num_instance: int,
+def dreambooth_loss(prediction: Tensor, target: Tensor, subject_weights: Tensor | None, num_subject: int,
                     prior_weight: float = 1.0) -> dict[str, Tensor]:
-    """The DreamBooth loss of a batch whose first ``num_instance`` rows are instance photos and the rest class
-    images: the instance loss (masked by ``instance_weights``, or plain with ``None``) plus ``prior_weight``
-    times the plain MSE on the class images. Returns ``loss``, ``instance_loss`` and (with class rows)
-    ``prior_loss``."""
-    instance = masked_mse(prediction[:num_instance], target[:num_instance], instance_weights)
-    out = {"instance_loss": instance, "loss": instance}
-    if prediction.shape[0] > num_instance:
-        prior = masked_mse(prediction[num_instance:], target[num_instance:])
-        out.update(prior_loss=prior, loss=instance + prior_weight * prior)
+    """The DreamBooth loss of a batch whose first ``num_subject`` rows are the subject's photos and the rest class
+    images: the subject's loss (masked by ``subject_weights``, or plain with ``None``) plus ``prior_weight``
+    times the plain MSE on the class images. Returns ``loss``, ``instance_loss`` (the subject photos' loss, under
+    DreamBooth's own name for it, as logged) and (with class rows) ``prior_loss``."""
+    subject = masked_mse(prediction[:num_subject], target[:num_subject], subject_weights)
+    out = {"instance_loss": subject, "loss": subject}
+    if prediction.shape[0] > num_subject:
+        prior = masked_mse(prediction[num_subject:], target[num_subject:])
+        out.update(prior_loss=prior, loss=subject + prior_weight * prior)
     return out

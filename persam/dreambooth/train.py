@@ -8,7 +8,7 @@ lists every option). Runs as is or under ``accelerate launch -m persam.dreamboot
 
 Steps: masks of the subject (PerSAM-F from one mask or click, or a folder of masks); class images topped up by
 the pretrained pipeline; photos and class images encoded once by the frozen VAE; then ``train.steps`` optimizer
-steps on the UNet (text encoder and VAE frozen), each a batch of instance photos (and as many class images),
+steps on the UNet (text encoder and VAE frozen), each a batch of subject photos (and as many class images),
 loss from :func:`persam.dreambooth.masked_loss.dreambooth_loss`. Data order, noise and timesteps are seeded per
 step, so a resumed run continues as the uninterrupted one would.
 """
@@ -32,18 +32,17 @@ from persam.data.io import DataError
 from persam.dreambooth import checkpoints
 from persam.dreambooth.class_images import class_image_files, generate_class_images
 from persam.dreambooth.data import batch_indices, encode_moments, image_tensor, mask_tensor, sample_latents
-from persam.dreambooth.instance_masks import (
-    InstanceMask,
-    Reference,
-    build_predictor,
-    instance_photos,
-    parse_point,
-    read_instance_masks,
-    segment_instances,
-    write_instance_masks,
-)
 from persam.dreambooth.masked_loss import MASK_MODES, diffusion_target, dreambooth_loss, latent_weights
+from persam.dreambooth.subject_masks import (
+    Reference,
+    SubjectMask,
+    parse_point,
+    read_subject_masks,
+    segment_subject,
+    subject_photos,
+)
 from persam.models.checkpoints import CheckpointError
+from persam.segment.predictor import user_predictor
 
 log = logging.getLogger(__name__)
 WEIGHT_DTYPES = {"no": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -103,22 +102,20 @@ def encode_prompt(models: Models, prompt: str) -> Tensor:
     return models.text_encoder(tokens.to(models.text_encoder.device))[0].float()
 
 
-def instance_masks(cfg: DictConfig, photos: list[Path], output_dir: Path) -> list[InstanceMask]:
+def subject_masks(cfg: DictConfig, photos: list[Path], output_dir: Path) -> list[SubjectMask]:
     """The subject's masks: from ``masks.dir``, else computed once with PerSAM into ``<output_dir>/masks``."""
     if cfg.masks.dir:
-        return read_instance_masks(Path(cfg.masks.dir), photos)
+        return read_subject_masks(Path(cfg.masks.dir), photos)
     folder = output_dir / "masks"
     if all((folder / f"{p.stem}.png").is_file() for p in photos):
-        return read_instance_masks(folder, photos)  # computed by an earlier run into this output_dir
+        return read_subject_masks(folder, photos)  # computed by an earlier run into this output_dir
     if (cfg.masks.ref_mask is None) == (cfg.masks.ref_point is None):
         raise DataError("mask_mode=persam needs masks.dir, or exactly one of masks.ref_mask and masks.ref_point")
     reference = Reference(Path(cfg.masks.ref_image) if cfg.masks.ref_image else photos[0],
                           Path(cfg.masks.ref_mask) if cfg.masks.ref_mask else None,
                           parse_point(str(cfg.masks.ref_point)) if cfg.masks.ref_point else None)
-    predictor = build_predictor(cfg.masks.model, cfg.masks.checkpoint)
-    masks = segment_instances(photos, reference, cfg.masks.method, predictor)
-    write_instance_masks(folder, masks)
-    return masks
+    predictor = user_predictor(cfg.masks.model, cfg.masks.checkpoint)
+    return segment_subject(photos, reference, folder, cfg.masks.method, predictor)
 
 
 def class_images(cfg: DictConfig, output_dir: Path, device, dtype) -> list[Path]:
@@ -142,14 +139,14 @@ def class_images(cfg: DictConfig, output_dir: Path, device, dtype) -> list[Path]
     return files
 
 
-def training_photos(cfg: DictConfig, accelerator, output_dir: Path) -> tuple[list[Path], list[InstanceMask] | None]:
-    """The instance photos to train on and, with ``mask_mode=persam``, their masks (photos where the subject
+def training_photos(cfg: DictConfig, accelerator, output_dir: Path) -> tuple[list[Path], list[SubjectMask] | None]:
+    """The subject's photos to train on and, with ``mask_mode=persam``, their masks (photos where the subject
     was not found are left out, with a warning)."""
-    photos = instance_photos(Path(cfg.instance.dir))
+    photos = subject_photos(Path(cfg.instance.dir))
     if cfg.mask_mode != "persam":
         return photos, None
     with accelerator.main_process_first():  # the main process computes and writes them, the others read
-        masks = instance_masks(cfg, photos, output_dir)
+        masks = subject_masks(cfg, photos, output_dir)
     missing = [m.photo.name for m in masks if not m.present]
     if missing:
         log.warning("subject not found in %s: left out of training", ", ".join(missing))
@@ -165,20 +162,20 @@ class TrainingData:
     images (M x 2C x h x w, or None), the photos' latent weights (N x 1 x h x w, None without masks) and the two
     prompts' text-encoder states (1 x L x D)."""
 
-    instance_moments: Tensor
-    instance_weights: Tensor | None
+    subject_moments: Tensor
+    subject_weights: Tensor | None
     class_moments: Tensor | None
-    instance_prompt: Tensor
+    subject_prompt: Tensor
     class_prompt: Tensor
 
     def batch(self, micro: int, cfg: DictConfig, rank: int, world: int, generator: torch.Generator,
               scaling_factor: float) -> tuple[Tensor, Tensor | None, Tensor, int]:
         """Micro-step ``micro``'s latents (photos first, then as many class images), the photos' weights, the
         prompt states and the number of photos."""
-        picks = batch_indices(micro, cfg.train.batch_size, len(self.instance_moments), cfg.seed, rank, world)
-        moments = self.instance_moments[picks]
-        weights = self.instance_weights[picks] if self.instance_weights is not None else None
-        prompts = self.instance_prompt.expand(len(picks), -1, -1)
+        picks = batch_indices(micro, cfg.train.batch_size, len(self.subject_moments), cfg.seed, rank, world)
+        moments = self.subject_moments[picks]
+        weights = self.subject_weights[picks] if self.subject_weights is not None else None
+        prompts = self.subject_prompt.expand(len(picks), -1, -1)
         if self.class_moments is not None:
             class_picks = batch_indices(micro, cfg.train.batch_size, len(self.class_moments), cfg.seed + 1, rank, world)
             moments = torch.cat([moments, self.class_moments[class_picks]])
@@ -186,7 +183,7 @@ class TrainingData:
         return sample_latents(moments, scaling_factor, generator), weights, prompts, len(picks)
 
 
-def encode_training_data(cfg: DictConfig, models: Models, photos: list[Path], masks: list[InstanceMask] | None,
+def encode_training_data(cfg: DictConfig, models: Models, photos: list[Path], masks: list[SubjectMask] | None,
                          class_files: list[Path]) -> TrainingData:
     def moments(files: list[Path]) -> Tensor:
         pixels = torch.stack([image_tensor(p, cfg.resolution) for p in files])
@@ -201,9 +198,9 @@ def encode_training_data(cfg: DictConfig, models: Models, photos: list[Path], ma
                         encode_prompt(models, cfg.instance.prompt), encode_prompt(models, cfg.class_data.prompt))
 
 
-def training_loss(models: Models, unet, latents: Tensor, weights: Tensor | None, prompts: Tensor, num_instance: int,
+def training_loss(models: Models, unet, latents: Tensor, weights: Tensor | None, prompts: Tensor, num_subject: int,
                   prior_weight: float, generator: torch.Generator) -> tuple[dict[str, Tensor], Tensor]:
-    """The DreamBooth losses of one batch (rows: ``num_instance`` photos, then class images) and the UNet's
+    """The DreamBooth losses of one batch (rows: ``num_subject`` photos, then class images) and the UNet's
     prediction (B x C x h x w): noise and timesteps drawn from ``generator``, target as the scheduler says."""
     scheduler = models.noise_scheduler
     noise = torch.randn(latents.shape, generator=generator)
@@ -213,7 +210,7 @@ def training_loss(models: Models, unet, latents: Tensor, weights: Tensor | None,
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = unet(noisy, timesteps, prompts).sample
     target = diffusion_target(scheduler, latents, noise, timesteps)
-    return dreambooth_loss(prediction, target, weights, num_instance, prior_weight), prediction
+    return dreambooth_loss(prediction, target, weights, num_subject, prior_weight), prediction
 
 
 def write_samples(cfg: DictConfig, models: Models, unet, step: int, output_dir: Path, autocast) -> list[Path]:
@@ -322,12 +319,12 @@ def train(cfg: DictConfig) -> TrainResult:
     for step in range(start, cfg.train.steps):
         for micro in range(step * accumulation, (step + 1) * accumulation):
             generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + micro * world + rank)
-            latents, weights, prompts, num_instance = data.batch(micro, cfg, rank, world, generator,
+            latents, weights, prompts, num_subject = data.batch(micro, cfg, rank, world, generator,
                                                                  models.vae.config.scaling_factor)
             device = accelerator.device
             with accelerator.accumulate(unet), accelerator.autocast():
                 losses, _ = training_loss(models, unet, latents.to(device), None if weights is None else weights.to(device),
-                                          prompts.to(device), num_instance, cfg.prior_loss_weight, generator)
+                                          prompts.to(device), num_subject, cfg.prior_loss_weight, generator)
                 accelerator.backward(losses["loss"])
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(unet.parameters(), cfg.train.max_grad_norm)

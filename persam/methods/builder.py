@@ -3,8 +3,8 @@
 A method config names its class with ``_target_`` and gives its settings as keyword arguments; ``name``,
 ``label`` and ``video`` (the video procedure, :mod:`persam.methods.video`) are the harness's and are not
 passed to the class. A key the class does not take is an error naming the key and the config file, never
-silently dropped. The image task, the video task, ``persam segment``, ``persam track`` and the app all build
-their method here.
+silently dropped. The image task, the video task and every user entry (``persam segment``, ``persam track``,
+``persam dreambooth-masks``, the app, through :func:`persam.segment.predictor.user_method`) build their method here.
 """
 
 from __future__ import annotations
@@ -84,14 +84,19 @@ def accepted_settings(cls: type) -> set[str] | None:
     return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
 
 
-def build_method(predictor: GuidedPredictor, method_cfg: DictConfig | dict, source: str | None = None):
-    """The method of ``method_cfg``, built on ``predictor`` (see the module docstring)."""
-    spec = method_cfg if isinstance(method_cfg, MethodSpec) else method_spec(method_cfg, source)
+def method_class(spec: MethodSpec) -> type:
+    """The class named by the config's ``_target_`` (imported, not built)."""
     try:
-        cls = hydra.utils.get_class(spec.target)
+        return hydra.utils.get_class(spec.target)
     except Exception as err:  # hydra wraps import errors; the import's own message is the useful part
         raise MethodConfigError(f"{spec.source}: _target_ {spec.target!r} cannot be imported: "
                                 f"{err.__cause__ or err}") from err
+
+
+def build_method(predictor: GuidedPredictor, method_cfg: DictConfig | dict, source: str | None = None):
+    """The method of ``method_cfg``, built on ``predictor`` (see the module docstring)."""
+    spec = method_cfg if isinstance(method_cfg, MethodSpec) else method_spec(method_cfg, source)
+    cls = method_class(spec)
     accepted = accepted_settings(cls)
     if accepted is not None:
         unknown = sorted(set(spec.settings) - accepted)

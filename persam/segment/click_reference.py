@@ -7,9 +7,17 @@ SAM's own demo does).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import numpy as np
 
+from persam.data.io import DataError, write_mask
+from persam.experiments.overlays import overlay, write_image
 from persam.models.predictor import GuidedPredictor
+
+REFERENCE_MASK = "reference_mask.png"
+REFERENCE_OVERLAY = "reference_overlay.jpg"
 
 
 class ClickError(ValueError):
@@ -50,3 +58,24 @@ def reference_mask_from_clicks(predictor: GuidedPredictor, image: np.ndarray,
     if not mask.any():
         raise ClickError("SAM found no object at the click: click inside the object, or draw a box around it")
     return mask, float(out.iou[best])
+
+
+def clicked_reference(predictor: GuidedPredictor, image: np.ndarray, image_path: Path,
+                      points: Sequence[Sequence[float]] = (), neg_points: Sequence[Sequence[float]] = (),
+                      box: Sequence[float] | None = None, out: Path | None = None) -> tuple[np.ndarray, float]:
+    """:func:`reference_mask_from_clicks` from clicks on the object (``points``, XY pixels), beside it
+    (``neg_points``) and/or a ``box``; a bad click is a :class:`DataError` naming ``image_path``. With ``out``,
+    the mask is written to ``<out>/reference_mask.png`` (palette PNG, 1 = the object) and drawn in
+    ``<out>/reference_overlay.jpg``, so the person can check what was taken as the object."""
+    clicks = [*points, *neg_points]
+    xy = np.asarray(clicks, dtype=np.float64).reshape(-1, 2) if clicks else None
+    labels = np.asarray([1] * len(points) + [0] * len(neg_points), dtype=np.int64) if clicks else None
+    try:
+        mask, iou = reference_mask_from_clicks(predictor, image, xy, labels,
+                                               None if box is None else np.asarray(box, dtype=np.float64))
+    except ClickError as err:
+        raise DataError(f"{image_path}: {err}") from None
+    if out is not None:
+        write_mask(out / REFERENCE_MASK, mask)
+        write_image(out / REFERENCE_OVERLAY, overlay(image, mask, xy, labels))
+    return mask, iou

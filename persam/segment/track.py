@@ -1,0 +1,53 @@
+"""``persam track``'s work: the objects of the first frame's labels followed through a video's frames.
+
+Writes ``<out>/masks/<frame stem>.png`` (palette PNGs with the reference's object indices, the first frame's
+being the reference itself) and ``<out>/overlay.gif`` (the overlays, scaled down so that long videos fit in
+memory).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from persam.data.io import DataError, read_image, write_mask
+from persam.experiments.overlays import overlay_labels
+from persam.experiments.video_task import video_config
+from persam.methods.builder import MethodSpec
+from persam.methods.video import start, step
+from persam.models.predictor import GuidedPredictor
+from persam.segment.predictor import user_method
+
+
+def track_frames(spec: MethodSpec, predictor: GuidedPredictor, frames: list[Path], first: np.ndarray,
+                 labels: np.ndarray, palette: list[int], out: Path, fps: float = 10.0) -> Path:
+    """Track ``labels`` (the first frame's, ``first`` its image) through ``frames`` with the method of ``spec``
+    (oracles refused); returns the GIF's path."""
+    method = user_method(predictor, spec, video=True)
+    tracker = video_config(spec)
+    states = start(method, predictor.embed(first), labels, config=tracker)
+    write_mask(out / "masks" / f"{frames[0].stem}.png", labels, palette)
+    pictures = [gif_frame(overlay_labels(first, labels, palette))]
+    for path in tqdm(frames[1:], desc=f"{spec.label}: {len(states)} object(s)", unit="frame"):
+        image = read_image(path)
+        if image.shape[:2] != first.shape[:2]:
+            raise DataError(f"{path}: frame is {image.shape[1]}x{image.shape[0]} but the first frame is "
+                            f"{first.shape[1]}x{first.shape[0]}")
+        result, states = step(method, predictor.embed(image), states, tracker)
+        points = [p.point_coords for p in result.predictions.values()]
+        write_mask(out / "masks" / f"{path.stem}.png", result.labels, palette)
+        pictures.append(gif_frame(overlay_labels(image, result.labels, palette, points)))
+    gif = out / "overlay.gif"
+    gif.parent.mkdir(parents=True, exist_ok=True)
+    pictures[0].save(gif, save_all=True, append_images=pictures[1:], duration=round(1000 / fps), loop=0)
+    return gif
+
+
+def gif_frame(picture: np.ndarray, max_side: int = 480) -> Image.Image:
+    """An overlay picture scaled down (long side ``max_side``) for the GIF."""
+    scale = min(1.0, max_side / max(picture.shape[:2]))
+    size = (max(1, round(picture.shape[1] * scale)), max(1, round(picture.shape[0] * scale)))
+    return Image.fromarray(picture).resize(size, Image.Resampling.BILINEAR)
