@@ -1,4 +1,4 @@
-"""The README's "Adding a method" walkthrough, run as written: a method kept outside the package (its own
+"""The "Adding a method" walkthrough of docs/methods.md, run as written: a method kept outside the package (its own
 module and config folder) goes into Table 1 beside PerSAM, with no file of persam touched."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ LABEL = "SAM with the 3 most similar points"
 
 
 def walkthrough() -> str:
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "methods.md").read_text()
     block = re.search(r"<!-- adding-a-method:begin -->\n```bash\n(.*?)```\n<!-- adding-a-method:end -->", text, re.S)
-    assert block, "README.md lost its 'Adding a method' walkthrough"
-    # The README runs .venv's Python; a test runs the interpreter it was started with (the same one under make).
+    assert block, "docs/methods.md lost its 'Adding a method' walkthrough"
+    # The walkthrough runs .venv's Python; a test runs the interpreter it was started with (the same one under make).
     return block.group(1).replace(".venv/bin/python", sys.executable)
 
 
