@@ -1,12 +1,13 @@
-"""Pictures of predictions: the mask tinted over the image, its outline and the prompt points."""
+"""Pictures of predictions: the mask tinted over the image, its outline and the prompt points; and writing them."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
+
+from persam.atomic import atomic_path
 
 MAX_SIDE = 1024  # overlays are for looking at; keep them small
 
@@ -39,12 +40,9 @@ def overlay(image: np.ndarray, mask: np.ndarray, points: np.ndarray | None = Non
 
 def write_image(path: str | os.PathLike, rgb: np.ndarray) -> None:
     """Write an RGB picture (format from the suffix) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"{path}: OpenCV could not write the image")
-    os.replace(tmp, path)
+    with atomic_path(path, keep_suffix=True) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"{path}: OpenCV could not write the image")
 
 
 def overlay_labels(image: np.ndarray, labels: np.ndarray, palette: list[int],

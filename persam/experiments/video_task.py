@@ -25,8 +25,8 @@ from omegaconf import DictConfig
 
 from persam.data.davis import DavisSequence, load_davis, split_names
 from persam.data.io import DataError, read_image, write_mask
+from persam.drawing import overlay_labels, write_image
 from persam.experiments.item_loop import run_items
-from persam.experiments.overlays import overlay_labels, write_image
 from persam.experiments.provenance import portable_path
 from persam.experiments.records import TaskOutput
 from persam.experiments.task_context import TaskContext
