@@ -29,7 +29,6 @@ class ChannelsLast:
         return self.module(x.contiguous(memory_format=torch.channels_last))
 
 
-
 def encoders(bench: Bench) -> None:
     """Every encoder path timed on one real image, with its cosine similarity to fp32: auto's choice made visible."""
     print("encoder candidates: ONNX fp32, AOTInductor bf16, ONNX Runtime int8, channels-last fp32", flush=True)

@@ -49,7 +49,6 @@ def speed(bench: Bench) -> None:
                         f"settings; objects = vertical strips of the frame-0 mask")
 
 
-
 def quality(bench: Bench) -> None:
     """Section 1 on video: J&F of the PerSAM tracker per encoder path over the first frames of a few sequences."""
     root = davis_root()
