@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from persam.atomic import atomic_path
 from persam.models.registry import IMAGE_SIZE, LoadedSam
 
 
@@ -73,9 +74,8 @@ def int8_candidate(fp32_onnx: Path, threads: int):
 
     path = fp32_onnx.with_name(fp32_onnx.stem + "-int8-dynamic.onnx")
     if not path.is_file():
-        tmp = path.with_name(".tmp-" + path.name)
-        quantize_dynamic(str(fp32_onnx), str(tmp), weight_type=QuantType.QInt8)
-        tmp.replace(path)
+        with atomic_path(path, keep_suffix=True) as tmp:
+            quantize_dynamic(str(fp32_onnx), str(tmp), weight_type=QuantType.QInt8)
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

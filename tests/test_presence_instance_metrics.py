@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from persam.metrics.instances import InstanceCounts, iou_matrix, match_instances
-from persam.metrics.presence import auroc, negatives_above_every_positive, rates_at
+from persam.metrics.presence import auroc, image_level_counts, keeps_every_positive, rates, rates_at
 
 
 def _pairwise_auroc(scores, labels):
@@ -36,13 +36,25 @@ def test_rates_at_threshold():
     assert tpr == pytest.approx(2 / 3) and fpr == 0.5
 
 
-def test_negatives_above_every_positive_counts_ties_as_present():
+def test_rates_on_a_hand_made_confusion():
+    # TP 3, FN 1 (4 images with the object), FP 2, TN 4 (6 without): TPR 3/4, FPR 2/6.
+    truth = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0], bool)
+    predicted = np.array([1, 1, 1, 0, 1, 1, 0, 0, 0, 0], bool)
+    assert image_level_counts(truth, predicted) == (3, 2, 4, 1)
+    assert rates(truth, predicted) == (3 / 4, 2 / 6)
+    tpr, fpr = rates(np.array([0, 0], bool), np.array([1, 0], bool))  # no image with the object: TPR undefined
+    assert np.isnan(tpr) and fpr == 0.5
+
+
+def test_keeps_every_positive_counts_ties_as_present():
     scores = np.array([0.9, 0.5, 0.7, 0.5, 0.6, 0.1])
     labels = np.array([1, 1, 0, 0, 0, 0])
-    assert negatives_above_every_positive(scores, labels) == (3, 4)  # 0.7, 0.6 and the tie at 0.5
-    assert negatives_above_every_positive(np.array([0.9, 0.1]), np.array([1, 0])) == (0, 1)
+    kept = keeps_every_positive(scores, labels)
+    assert kept.tolist() == [True, True, True, True, True, False]  # 0.7, 0.6 and the tie at 0.5
+    assert rates(labels, kept) == (1.0, 3 / 4)
+    assert rates(np.array([1, 0]), keeps_every_positive(np.array([0.9, 0.1]), np.array([1, 0]))) == (1.0, 0.0)
     with pytest.raises(ValueError, match="positives and negatives"):
-        negatives_above_every_positive(np.array([0.9, 0.1]), np.array([1, 1]))
+        keeps_every_positive(np.array([0.9, 0.1]), np.array([1, 1]))
 
 
 def test_presence_shape_and_nan_errors():

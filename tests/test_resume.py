@@ -92,7 +92,7 @@ def test_two_processes_writing_one_entry_leave_a_readable_entry(tmp_path):
     assert [w.wait(timeout=120) for w in writers] == [0, 0]
     entry = EmbeddingCache(tmp_path).get("cd" * 32)
     assert entry is not None and float(entry["features"][0, 0, 0]) in (1.0, 2.0)
-    assert not [p for p in tmp_path.rglob(".tmp-*")]
+    assert not [p for p in tmp_path.rglob(".*.tmp")]  # no temporary file left behind
     assert os.listdir(tmp_path)
 
 

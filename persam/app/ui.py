@@ -69,7 +69,7 @@ def guarded(outputs: int):
 def shown(image: np.ndarray, mask: np.ndarray | None, clicks: list) -> tuple[np.ndarray, float]:
     """The picture the reference component shows (long side at most 1024) and the factor from its pixels to
     the photo's."""
-    from persam.experiments.overlays import overlay
+    from persam.drawing import overlay
 
     points = np.asarray([c[:2] for c in clicks], dtype=np.float64).reshape(-1, 2)
     labels = np.asarray([c[2] for c in clicks], dtype=np.int64)

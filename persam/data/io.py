@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from persam.atomic import atomic_path
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 
 
@@ -69,13 +71,10 @@ def read_mask(path: str | os.PathLike, size: tuple[int, int] | None = None) -> n
 
 def write_mask(path: str | os.PathLike, mask: np.ndarray, palette: list[int] | None = None) -> None:
     """Write an H x W label map (bool or small ints) as a palette PNG, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     image = Image.fromarray(mask.astype(np.uint8), mode="P")
     image.putpalette(palette or DEFAULT_PALETTE)
-    tmp = path.with_name(f".{path.name}.tmp")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
 
 
 def _davis_palette() -> list[int]:

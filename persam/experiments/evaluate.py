@@ -26,10 +26,11 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from persam.atomic import write_atomic
 from persam.data.io import DataError
 from persam.experiments import provenance
 from persam.experiments.output_writer import OutputWriter
-from persam.experiments.records import COLUMNS, digest, write_atomic
+from persam.experiments.records import COLUMNS, digest
 from persam.experiments.task_context import TaskContext
 from persam.methods.builder import MethodSpec, build_method, effective_settings, method_source, method_spec
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam

@@ -18,8 +18,8 @@ from persam.data.io import DataError, read_image, read_mask, write_mask
 from persam.data.mask_corruption import corrupt_mask
 from persam.data.perseg import PerSegObject, load_perseg
 from persam.data.sharding import shard_items
+from persam.drawing import overlay, write_image
 from persam.experiments.item_loop import run_items
-from persam.experiments.overlays import overlay, write_image
 from persam.experiments.provenance import portable_path
 from persam.experiments.records import TaskOutput
 from persam.experiments.task_context import TaskContext

@@ -25,9 +25,9 @@ from dataclasses import asdict
 import numpy as np
 
 from persam.data.io import DEFAULT_PALETTE, DataError, read_image, read_label_map, write_mask
+from persam.drawing import overlay_labels, write_image
 from persam.experiments.image_task import dataset_root, fit_object, task_objects
 from persam.experiments.item_loop import run_items
-from persam.experiments.overlays import overlay_labels, write_image
 from persam.experiments.provenance import portable_path
 from persam.experiments.records import TaskOutput
 from persam.experiments.task_context import TaskContext

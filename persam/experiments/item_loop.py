@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from persam.experiments.records import write_atomic
+from persam.atomic import write_atomic
 
 
 @dataclass

@@ -78,7 +78,7 @@ def log_rows(cfg: DictConfig, out_dir: Path, rows: list[dict]) -> None:
     import pandas as pd
     import wandb
 
-    from persam.experiments.records import write_atomic
+    from persam.atomic import write_atomic
 
     group = wandb_group(cfg, out_dir)
     write_atomic(out_dir / GROUP_FILE, group + "\n")

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from persam.atomic import write_atomic
 from persam.experiments.loggers import GROUP_FILE, runs_group
-from persam.experiments.records import COLUMNS, write_atomic
+from persam.experiments.records import COLUMNS
 
 
 class MergeError(ValueError):

@@ -34,14 +34,14 @@ from dataclasses import asdict
 import numpy as np
 
 from persam.data.io import DataError, read_image, read_mask, write_mask
+from persam.drawing import overlay, write_image
 from persam.experiments.image_task import dataset_root, fit_object, task_objects
 from persam.experiments.item_loop import run_items
-from persam.experiments.overlays import overlay, write_image
 from persam.experiments.provenance import portable_path
 from persam.experiments.records import TaskOutput
 from persam.experiments.task_context import TaskContext
 from persam.metrics import ObjectScore
-from persam.metrics.presence import auroc, cgf1, il_mcc, image_level_counts, negatives_above_every_positive
+from persam.metrics.presence import auroc, cgf1, il_mcc, image_level_counts, keeps_every_positive, rates
 
 NEGATIVES = ("cross",)
 
@@ -97,14 +97,15 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
                                   gt if positive else None)
                 write_image(ctx.out_dir / "overlays" / name / f"{where}.jpg", picture)
             bar.update(1)
-        scores_a, labels_a, present_a = np.array(scores), np.array(labels), np.array(present)
-        above = negatives_above_every_positive(scores_a, labels_a)
+        scores_a, labels_a = np.array(scores), np.array(labels)
+        tpr, fpr = rates(labels_a, present)
         rows = [{**base, "item": name, "metric": "auroc", "value": 100 * auroc(scores_a, labels_a)},
-                {**base, "item": name, "metric": "tpr", "value": 100 * present_a[labels_a].mean()},
-                {**base, "item": name, "metric": "fpr", "value": 100 * present_a[~labels_a].mean()},
+                {**base, "item": name, "metric": "tpr", "value": 100 * tpr},
+                {**base, "item": name, "metric": "fpr", "value": 100 * fpr},
                 {**base, "item": name, "metric": "iou_pos", "value": 100 * checked.iou},
                 {**base, "item": name, "metric": "iou_unchecked", "value": 100 * unchecked.iou},
-                {**base, "item": name, "metric": "oracle_fpr", "value": 100 * np.divide(*above)},
+                {**base, "item": name, "metric": "oracle_fpr",
+                 "value": 100 * rates(labels_a, keeps_every_positive(scores_a, labels_a))[1]},
                 {**base, "item": name, "metric": "il_mcc", "value": il_mcc(*image_level_counts(labels_a, masked))},
                 {**base, "item": name, "metric": "cgf1", "value": cgf1(labels_a, masked, ious)}]
         calibration = getattr(reference, "presence", None)
@@ -122,17 +123,17 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
     masked = np.concatenate([r["masked"] for r in records]).astype(bool)
     ious = np.concatenate([r["ious"] for r in records])
     rows = [row for r in records for row in r["rows"]]
-    oracle_false, oracle_negatives = np.sum(
-        [negatives_above_every_positive(np.array(r["scores"]), np.array(r["labels"])) for r in records], axis=0)
+    oracle = np.concatenate([keeps_every_positive(np.array(r["scores"]), np.array(r["labels"])) for r in records])
+    tpr, fpr = rates(labels, present)
     per_object = {m: np.mean([row["value"] for row in rows if row["metric"] == m])
                   for m in ("auroc", "iou_pos", "iou_unchecked")}
     rows += [
         {**base, "item": "ALL", "metric": "auroc", "value": per_object["auroc"]},
-        {**base, "item": "ALL", "metric": "tpr", "value": 100 * present[labels].mean()},
-        {**base, "item": "ALL", "metric": "fpr", "value": 100 * present[~labels].mean()},
+        {**base, "item": "ALL", "metric": "tpr", "value": 100 * tpr},
+        {**base, "item": "ALL", "metric": "fpr", "value": 100 * fpr},
         {**base, "item": "ALL", "metric": "miou_pos", "value": per_object["iou_pos"]},
         {**base, "item": "ALL", "metric": "miou_unchecked", "value": per_object["iou_unchecked"]},
-        {**base, "item": "ALL", "metric": "oracle_fpr", "value": 100 * oracle_false / oracle_negatives},
+        {**base, "item": "ALL", "metric": "oracle_fpr", "value": 100 * rates(labels, oracle)[1]},
         {**base, "item": "ALL", "metric": "il_mcc", "value": il_mcc(*image_level_counts(labels, masked))},
         {**base, "item": "ALL", "metric": "cgf1", "value": cgf1(labels, masked, ious)},
         *ctx.timing_rows(),

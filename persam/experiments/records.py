@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Moved to persam.atomic; named here only for persam/segment_images.py until it imports it from there.
+from persam.atomic import write_atomic  # noqa: F401
 
 COLUMNS = ["experiment", "dataset", "subset", "method", "label", "model", "corruption", "shots", "item",
            "metric", "value"]
@@ -31,17 +33,6 @@ class TaskOutput:
     # results are on disk (evaluate), so a failure there loses no result.
     data_files: list = field(default_factory=list)
     data_root: Path | None = None
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and a rename: a reader (or a later run) sees the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def digest(obj) -> str:

@@ -17,7 +17,7 @@ fingerprint), written after the sequence's PNGs by the shared item loop, so a re
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -25,37 +25,15 @@ from omegaconf import DictConfig
 
 from persam.data.davis import DavisSequence, load_davis, split_names
 from persam.data.io import DataError, read_image, write_mask
+from persam.drawing import overlay_labels, write_image
 from persam.experiments.item_loop import run_items
-from persam.experiments.overlays import overlay_labels, write_image
 from persam.experiments.provenance import portable_path
 from persam.experiments.records import TaskOutput
 from persam.experiments.task_context import TaskContext
-from persam.methods.builder import MethodSpec, build_method
-from persam.methods.video import VideoConfig, start, step
+from persam.methods.video import VideoConfig, start, step, video_config, video_method
 from persam.metrics.davis import frame_scores, j_and_f, sequence_objects, statistics
 
 OBJECT_METRICS = ("J", "F", "J_recall", "J_decay", "F_recall", "F_decay")
-
-
-def video_config(spec: MethodSpec) -> VideoConfig:
-    """The tracker's settings from the method's ``video:`` block (its ``settings`` are the method's)."""
-    tracker = {k: v for k, v in spec.video.items() if k != "settings"}
-    known = {f.name for f in fields(VideoConfig)}
-    unknown = sorted(set(tracker) - known)
-    if unknown:
-        raise ValueError(f"{spec.source}: unknown key video.{unknown[0]} (the tracker takes: {', '.join(sorted(known))})")
-    return VideoConfig(**tracker)
-
-
-def video_method(spec: MethodSpec, predictor):
-    """The method as the video procedure runs it: its settings with ``video.settings`` applied over them."""
-    if not spec.video:
-        raise DataError(f"{spec.source}: method {spec.name!r} cannot track video (its config has no video: block)")
-    video_spec = replace(spec, settings={**spec.settings, **(spec.video.get("settings") or {})})
-    method = build_method(predictor, video_spec)
-    if not getattr(method, "supports_video", False):
-        raise DataError(f"{spec.source}: method {spec.name!r} ({type(method).__name__}) cannot track video")
-    return method
 
 
 def object_item(seq: str, object_id: int, n_objects: int) -> str:

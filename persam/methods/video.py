@@ -22,12 +22,14 @@ plain structure the caller holds and passes back, frame after frame (:func:`star
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from persam.data.io import DataError
+from persam.methods.builder import MethodSpec, build_method
 from persam.methods.protocol import Method, Prediction, Prompts, Shot
 from persam.models.predictor import ImageEmbedding
 
@@ -35,8 +37,8 @@ from persam.models.predictor import ImageEmbedding
 @dataclass(frozen=True)
 class VideoConfig:
     """What the tracker adds to a method's prompts (the original ``persam_video*.py`` settings by default).
-    Read from the ``video:`` block of the method's config (its ``settings`` are the method's own, applied by
-    :func:`persam.experiments.video_task.video_method`)."""
+    Read from the ``video:`` block of the method's config by :func:`video_config` (its ``settings`` are the
+    method's own, applied by :func:`video_method`)."""
 
     box_prompt: bool = True  # the previous frame's box as a box prompt
     center_point: bool = True  # its centre as a positive point
@@ -45,6 +47,27 @@ class VideoConfig:
     # not where the box says (it left and came back, or the box followed something else): that frame is
     # decoded from the location prior alone, so the object can be found again.
     reacquire: bool = False
+
+
+def video_config(spec: MethodSpec) -> VideoConfig:
+    """The tracker's settings from the method's ``video:`` block (its ``settings`` are the method's)."""
+    tracker = {k: v for k, v in spec.video.items() if k != "settings"}
+    known = {f.name for f in fields(VideoConfig)}
+    unknown = sorted(set(tracker) - known)
+    if unknown:
+        raise ValueError(f"{spec.source}: unknown key video.{unknown[0]} (the tracker takes: {', '.join(sorted(known))})")
+    return VideoConfig(**tracker)
+
+
+def video_method(spec: MethodSpec, predictor):
+    """The method as the video procedure runs it: its settings with ``video.settings`` applied over them."""
+    if not spec.video:
+        raise DataError(f"{spec.source}: method {spec.name!r} cannot track video (its config has no video: block)")
+    video_spec = replace(spec, settings={**spec.settings, **(spec.video.get("settings") or {})})
+    method = build_method(predictor, video_spec)
+    if not getattr(method, "supports_video", False):
+        raise DataError(f"{spec.source}: method {spec.name!r} ({type(method).__name__}) cannot track video")
+    return method
 
 
 @dataclass

@@ -40,22 +40,18 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def rates_at(scores: np.ndarray, labels: np.ndarray, threshold: float) -> tuple[float, float]:
-    """(true-positive rate, false-positive rate) of the decision ``score >= threshold``; a rate without any
-    image of its kind is NaN."""
+    """(true-positive rate, false-positive rate) of the decision ``score >= threshold`` (:func:`rates`)."""
     scores, labels = _check(scores, labels)
-    present = scores >= threshold
-    tpr = float(present[labels].mean()) if labels.any() else float("nan")
-    fpr = float(present[~labels].mean()) if (~labels).any() else float("nan")
-    return tpr, fpr
+    return rates(labels, scores >= threshold)
 
 
-def negatives_above_every_positive(scores: np.ndarray, labels: np.ndarray) -> tuple[int, int]:
-    """(negatives scoring at or above the lowest positive, negatives): the false positives of the one threshold
-    that keeps every positive. Chosen on the labels themselves, it is a bound on the score, not a decision."""
+def keeps_every_positive(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The decisions (``score >=`` the lowest positive's) of the one threshold that keeps every positive: its
+    false-positive rate bounds the score. Chosen on the labels themselves, it is a bound, not a decision."""
     scores, labels = _check(scores, labels)
     if not labels.any() or labels.all():
         raise ValueError(f"needs positives and negatives (got {int(labels.sum())} and {int((~labels).sum())})")
-    return int((scores[~labels] >= scores[labels].min()).sum()), int((~labels).sum())
+    return scores >= scores[labels].min()
 
 
 # SAM 3's image-level terms (its ``sam3/eval/cgf1_eval.py``): each (image, prompt) pair is one decision. Here a
@@ -71,6 +67,14 @@ def image_level_counts(truth: np.ndarray, predicted: np.ndarray) -> tuple[int, i
         raise ValueError(f"truth {truth.shape} and predicted {predicted.shape} must be 1-D arrays of one length")
     return (int((truth & predicted).sum()), int((~truth & predicted).sum()), int((~truth & ~predicted).sum()),
             int((truth & ~predicted).sum()))
+
+
+def rates(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
+    """(TPR, FPR) of the decisions ``predicted`` against ``truth``: the share of the images with the object called
+    present, and of those without it; a rate without any image of its kind is NaN. Every presence rate of the
+    results is this one."""
+    tp, fp, tn, fn = image_level_counts(truth, predicted)
+    return (tp / (tp + fn) if tp + fn else float("nan")), (fp / (fp + tn) if fp + tn else float("nan"))
 
 
 def il_mcc(tp: int, fp: int, tn: int, fn: int) -> float:

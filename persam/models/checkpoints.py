@@ -16,10 +16,11 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from persam.atomic import atomic_path
 
 
 class CheckpointError(RuntimeError):
@@ -121,16 +122,9 @@ def _from_package(spec: CheckpointSpec) -> Path | None:
 
 
 def _download(spec: CheckpointSpec, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
     # Download next to the destination and rename, so an interrupted download never looks finished.
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=dest.name, suffix=".part")
-    os.close(fd)
-    try:
+    with atomic_path(dest) as tmp:
         urllib.request.urlretrieve(spec.url, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def resolve_checkpoint(name: str, path: str | os.PathLike | None = None, download: bool = True) -> tuple[Path, str]:

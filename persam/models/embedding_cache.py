@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from persam.atomic import atomic_path
 
 LOW_WATER = 0.9
 
@@ -79,19 +80,12 @@ class EmbeddingCache:
         return entry
 
     def put(self, key: str, entry: dict) -> None:
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
-        try:
-            with os.fdopen(fd, "wb") as f:
+        with atomic_path(self._path(key)) as tmp:
+            with open(tmp, "wb") as f:
                 torch.save({**entry, "key": key}, f)
                 f.flush()
                 os.fsync(f.fileno())
             size = os.path.getsize(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         self._written += size
         self._writes += 1
         if (self._scanned_bytes is None or self._scanned_bytes + self._written > self.max_bytes

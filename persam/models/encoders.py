@@ -54,7 +54,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -65,6 +64,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from persam.atomic import atomic_path
 from persam.models.registry import IMAGE_SIZE, LoadedSam
 
 ENCODERS = ("auto", "exact", "fp32", "onnx", "bf16")
@@ -190,20 +190,13 @@ def _write_checked(path: Path, build: Callable[[str], tuple[Tensor, Tensor]], mi
 
     ``build(tmp)`` writes the converted encoder to the temporary file ``tmp`` (beside ``path``) and returns its
     output and the eager fp32 encoder's on the check input; they must agree to ``min_cosine``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        got, expected = build(tmp)
+    with atomic_path(path, keep_suffix=True) as tmp:
+        got, expected = build(str(tmp))
         cosine = _cosine(got.float(), expected)
         if got.shape != expected.shape or not cosine >= min_cosine:
             raise RuntimeError(f"{what} does not reproduce the eager fp32 encoder "
                                f"(cosine similarity {cosine:.6f} < {min_cosine})")
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _export_onnx(loaded: LoadedSam, path: Path) -> None:

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 
 from persam.data.io import DataError, read_image, read_mask  # noqa: E402
 from persam.data.perseg import load_object  # noqa: E402
-from persam.experiments.overlays import overlay  # noqa: E402
+from persam.drawing import overlay  # noqa: E402
 
 MAX_WIDTH_PX = 1600
 DPI = 100
