@@ -127,3 +127,25 @@ def test_segment_command_writes_empty_masks_for_absent_images_and_the_summary(tm
             assert present == "1" and instances == "1" and set(np.unique(mask)) == {0, 1}
         else:
             assert present == "0" and instances == "0" and not mask.any()
+
+
+def test_soft_vote_is_the_majority_of_probabilities():
+    from persam.methods.multi_reference import soft_vote
+    from persam.methods.protocol import Prediction
+
+    def voter(mask, score, confidence=4.0):
+        logits = torch.where(torch.from_numpy(mask), confidence, -confidence)
+        return Prediction(mask, np.array([[score, 0.0]]), np.array([1]), score=score, logits=logits)
+
+    left, right = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
+    left[:, :2], right[:, 1:3] = True, True
+    alone = voter(left, 0.9)
+    assert soft_vote([alone]) is alone  # one reference: its own prediction
+    voted = soft_vote([voter(left, 0.9), voter(left, 0.8), voter(right, 0.95)])
+    assert (voted.mask == left).all()  # two of three agree; the dissenter's extra column is outvoted
+    assert voted.score == pytest.approx((0.9 + 0.8 + 0.95) / 3)
+    assert (voted.point_coords == [[0.95, 0.0]]).all()  # the prompts of the best-scoring voter
+    assert ((voted.logits > 0).numpy() == voted.mask).all()
+    # A confident voter outweighs a hesitant one: probabilities are averaged, not masks.
+    sure, unsure = voter(left, 0.9, confidence=6.0), voter(~left, 0.9, confidence=0.5)
+    assert (soft_vote([sure, unsure]).mask == left).all()

@@ -38,7 +38,7 @@ DAVIS_SAMPLE = SAMPLE.parent / "davis"
 # with 2 cores; the same to 4 decimals with 1 and 2 threads. Per-object IoU (sum I / sum U over targets 01 and 02,
 # reference 00), as persam.run scores it (tests/test_pinned_scores.py pins the runner's):
 SAMPLE_IOU = {"cat": 93.0821, "colorful_sneaker": 93.4262, "duck_toy": 97.6543}
-TWO_REFERENCES_IOU = 90.1540  # the cat's target 02 from references 00 and 01 pooled
+TWO_REFERENCES_IOU = 90.6481  # the cat's target 02 from references 00 and 01, each a voter (rule 10)
 SWAN_FRAME_1_IOU = 96.0796  # the bundled swan's frame 1, tracked from frame 0 with persam_plus.yaml's video block
 
 
@@ -170,19 +170,24 @@ def test_sample_iou_per_object_is_pinned(predictor, method, name):
     assert _object_iou(predictor, method, obj) == pytest.approx(SAMPLE_IOU[name], abs=0.05)
 
 
-def test_fit_pools_every_reference(predictor, method):
+def test_each_reference_votes(predictor, method):
     obj = load_perseg(SAMPLE, ["cat"])[0]
     one, two = _shot(predictor, obj), _shot(predictor, obj, "01")
     first, second = method.fit([one]), method.fit([two])
     both = method.fit([one, two])
-    assert both.cells == first.cells + second.cells
-    pooled = (first.embedding * first.cells + second.embedding * second.cells) / both.cells
-    assert torch.allclose(both.embedding, pooled, atol=1e-5)
-    assert len(both.parts) == part_count(both.cells)
+    assert len(both.members) == 2  # each photo is its own one-shot reference (rule 10)
+    for alone, member in zip([first, second], both.members, strict=True):
+        assert torch.equal(alone.members[0].embedding, member.embedding)
+        assert len(member.parts) == part_count(member.cells)
     _, image, gt_path = next(t for t in obj.targets if t[0] == "02")
     embedding = predictor.embed(read_image(image))
     gt = read_mask(gt_path, embedding.original_size)
-    mask = method.predict(embedding, both).mask
+    votes = [method.predict(embedding, alone) for alone in (first, second)]
+    voted = method.predict(embedding, both)
+    mean = (torch.sigmoid(votes[0].logits) + torch.sigmoid(votes[1].logits)) / 2
+    assert (voted.mask == (mean > 0.5).numpy()).all()
+    assert voted.score == pytest.approx((votes[0].score + votes[1].score) / 2)
+    mask = voted.mask
     assert 100 * (mask & gt).sum() / (mask | gt).sum() == pytest.approx(TWO_REFERENCES_IOU, abs=0.05)
     with pytest.raises(ValueError, match="at least one reference"):
         method.fit([])

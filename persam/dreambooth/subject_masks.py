@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from persam.data.io import IMAGE_SUFFIXES, DataError, read_image, read_mask
-from persam.experiments.overlays import overlay, write_image
+from persam.drawing import overlay, write_image
 from persam.methods.protocol import Shot
 from persam.models.predictor import GuidedPredictor
 from persam.segment.click_reference import clicked_reference

@@ -12,9 +12,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Moved to persam.atomic; named here only for persam/segment_images.py until it imports it from there.
-from persam.atomic import write_atomic  # noqa: F401
-
 COLUMNS = ["experiment", "dataset", "subset", "method", "label", "model", "corruption", "shots", "item",
            "metric", "value"]
 

@@ -12,6 +12,11 @@ With k reference shots (image embedding + mask):
 
 With k = 1 all of this is exactly the one-reference method: one prototype, whose mean is itself, and
 whose grid is the grid.
+
+A method may instead treat its references as k one-shot predictors and **vote** (:func:`soft_vote`, PerSAM+'s
+rule 10): each reference predicts the target on its own and the mask is where their mean mask probability
+exceeds one half. Nothing is pooled across views, so a poor view (the object small or half hidden) adds one
+dissenting vote instead of shifting every prototype and map; with k = 1 the vote is that one prediction.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import torch
 from torch import Tensor
 
 from persam.methods.location_prior import similarity_grid
-from persam.methods.protocol import Shot
+from persam.methods.protocol import Prediction, Shot
 from persam.models.predictor import ImageEmbedding
 
 
@@ -45,3 +50,18 @@ def stacked_fit_inputs(logits: Sequence[Tensor], masks: Sequence[Tensor]) -> tup
     stacked = torch.cat([out.flatten(1) for out in logits], dim=1)[:, None]
     target = torch.cat([m.flatten().float() for m in masks])[None]
     return stacked, target
+
+
+def soft_vote(predictions: Sequence[Prediction]) -> Prediction:
+    """One prediction from the predictions of k one-shot predictors of the same target (each with ``logits``):
+    the mask where the mean of their mask probabilities (sigmoid of the logits) exceeds 0.5, its logits the
+    logit of that mean; the score is the mean score; the point prompts are those of the member with the
+    highest score. One prediction is returned as it is."""
+    if len(predictions) == 1:
+        return predictions[0]
+    mean = torch.stack([torch.sigmoid(p.logits.float()) for p in predictions]).mean(0)
+    best = max(predictions, key=lambda p: p.score)
+    scores = [float(p.score) for p in predictions]
+    return Prediction((mean > 0.5).cpu().numpy(), best.point_coords, best.point_labels,
+                      score=sum(scores) / len(scores), logits=torch.logit(mean.clamp(1e-6, 1 - 1e-6)),
+                      extra={**best.extra, "voters": len(predictions), "voter_scores": scores})

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from persam.data.io import DataError, write_mask
-from persam.experiments.overlays import overlay, write_image
+from persam.drawing import overlay, write_image
 from persam.models.predictor import GuidedPredictor
 
 REFERENCE_MASK = "reference_mask.png"

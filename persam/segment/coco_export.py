@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from persam.atomic import write_atomic
+
 
 class CocoMasks:
     """COCO export built one image at a time (each mask is RLE-encoded when added, so a long run keeps only
@@ -57,7 +59,5 @@ class CocoMasks:
         """Write the JSON atomically; returns the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.dataset()))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(self.dataset()))
         return path

@@ -32,9 +32,9 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from tqdm import tqdm
 
+from persam.atomic import write_atomic
 from persam.data.io import DEFAULT_PALETTE, read_image, write_mask
-from persam.experiments.overlays import overlay_labels, write_image
-from persam.experiments.records import write_atomic
+from persam.drawing import overlay_labels, write_image
 
 SCORES_COLUMNS = ("file", "present", "score", "instances")
 

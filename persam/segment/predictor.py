@@ -11,8 +11,8 @@ paper's tables) is refused here, by :func:`refuse_oracle`, with one message for 
 from __future__ import annotations
 
 from persam.data.io import DataError
-from persam.experiments.video_task import video_method
 from persam.methods.builder import MethodSpec, build_method, composed_method, method_class, method_spec
+from persam.methods.video import video_method
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam
 from persam.models.decoders import default_decoder
 from persam.models.encoders import default_encoder

@@ -14,10 +14,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from persam.data.io import DataError, read_image, write_mask
-from persam.experiments.overlays import overlay_labels
-from persam.experiments.video_task import video_config
+from persam.drawing import overlay_labels
 from persam.methods.builder import MethodSpec
-from persam.methods.video import start, step
+from persam.methods.video import start, step, video_config
 from persam.models.predictor import GuidedPredictor
 from persam.segment.predictor import user_method
 
