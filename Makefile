@@ -126,7 +126,7 @@ perseg_instances: install ## copy-paste composites of DATA (PerSeg) -> data/pers
 fewshot: install davis_fewshot davis16_perseg ## k = 1, 2, 3 references on fixed targets (PerSeg here: k = 1, 2) -> results/fewshot/
 	$(call image_table,fewshot,perseg,$(DATA_ARGS) dataset=perseg 'dataset.not_targets=[01]' 'dataset.ref_stems=["00"]$(comma)["00"$(comma)"01"]')
 	$(call image_table,fewshot,davis_fewshot,dataset=davis_fewshot)
-	$(call image_table,fewshot,davis16_fewshot,dataset=davis16_fewshot 'hydra.sweeper.params.dataset.ref_stems=["00"]$(comma)["00"$(comma)"01"]$(comma)["00"$(comma)"01"$(comma)"02"]')
+	$(call image_table,fewshot,davis16_fewshot,dataset=davis16_fewshot 'dataset.ref_stems=["00"]$(comma)["00"$(comma)"01"]$(comma)["00"$(comma)"01"$(comma)"02"]')
 
 presence: install davis_perseg davis16_perseg ## presence with cross-object negatives on the three image sets -> results/presence/
 	$(call image_table,presence,perseg,$(DATA_ARGS) dataset=perseg)

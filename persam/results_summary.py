@@ -5,8 +5,9 @@
 Rewrites the block between ``<!-- results:begin -->`` and ``<!-- results:end -->`` in the README with one
 compact table per table: an image table's pooled table (``results/<table>/pooled.csv``: every dataset and the
 pooled column over all their objects), else the headline columns of ``results/<table>/[<dataset>/]<table>.csv``
-(datasets side by side, or one under the other for wide tables), each mean with its interval; ``--check`` only
-compares and exits 1 when the README is out of date.
+(datasets side by side, or one under the other for wide tables), each mean with its interval, then the default
+methods as the paired verdicts choose them (:mod:`persam.tables.default`); ``--check`` only compares and exits 1
+when the README is out of date.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.tables import MODULES
+from persam.tables import MODULES, default
 from persam.tables.text import markdown
 from persam.tables.verdicts import HIGH, LOW
 
@@ -96,7 +97,8 @@ def summary(results: Path) -> str:
         model_list = ", ".join(f"`{m}`" for m in sorted(set().union(*(models for _, models in facts))))
         links = ", ".join(f"[{d or table}](results/{table}/{d + '/' if d else ''}README.md)" for d, _ in parts)
         blocks.append(f"**{title}** ({where}; model {model_list}; details: {links})\n\n{markdown(merged)}")
-    return "\n".join(blocks)
+    chosen = default.summary(results)
+    return "\n".join([chosen + "\n", *blocks] if chosen else blocks)
 
 
 def rewrite(readme: str, block: str) -> str:

@@ -227,3 +227,24 @@ def test_a_setting_out_of_range_is_refused(predictor):
         PerSAMPlus(predictor, refinement_steps=3)
     with pytest.raises(TypeError):
         PerSAMPlus(predictor, topk=2)
+
+
+def test_the_online_memory_keeps_confident_frames(predictor, method):
+    swan = load_davis(DAVIS_SAMPLE, ["blackswan"])[0]
+    tracker = VideoConfig(**{**OmegaConf.to_container(OmegaConf.load(CONFIG).video), "memory": 1, "memory_every": 1})
+    frames = [predictor.embed(read_image(path)) for _, path, _ in swan.frames[:3]]
+    states = start(method, frames[0], swan.annotation(0), config=tracker)
+    assert len(states[0].shots) == 1 and np.isfinite(states[0].confident)
+    for t in (1, 2):
+        result, states = step(method, frames[t], states, tracker)
+        kept = states[0].shots
+        # the swan is plainly there: each frame is kept, the annotated frame first, then only the latest
+        assert len(kept) == 2 and kept[0].embedding is frames[0] and kept[1].embedding is frames[t]
+        assert (kept[1].mask == (result.labels == 1)).all()
+        assert len(states[0].reference.members) == 2  # PerSAM+ votes over the annotated and the kept frame
+    never = VideoConfig(**{**OmegaConf.to_container(OmegaConf.load(CONFIG).video), "memory": 1,
+                           "memory_margin": -1.0})  # nothing scores above its own score + 1
+    states = start(method, frames[0], swan.annotation(0), config=never)
+    for t in (1, 2):
+        _, states = step(method, frames[t], states, never)
+    assert len(states[0].shots) == 1 and len(states[0].reference.members) == 1

@@ -1,109 +1,27 @@
 """PerSAM+: a training-free PerSAM that finds whole objects made of parts, checks masks against the reference,
 and mines its negative points from the similarity map.
 
-The rule (written down before any evaluation; no setting below was chosen by its score):
+The rule in brief (the design record, its revisions and the data behind each choice: docs/methods.md, "PerSAM+
+design record"; written down before any evaluation, and a choice made on data says so here):
 
-0. **Rough references** (added with the robustness work, see the end). A reference mask much larger than the
-   object inside it (a dilated sketch, a dragged box) is replaced by SAM's mask from its box, before anything
-   is pooled; a tight or too-small mask is kept as given (:mod:`persam.methods.reference_cleanup`).
-1. **Reference.** The object cells of the reference mask (PerSAM's cell-centre pooling; with several references
-   each is its own, rule 10): their mean is the target embedding (as PerSAM), and their L2-normalised features are
-   clustered into ``k`` parts by spherical k-means (deterministic farthest-point initialisation from the cell
-   closest to the mean, 20 iterations). ``k = clip(floor(sqrt(N / 16)), 1, max_parts=5)`` for N object cells: a
-   part needs about 16 cells (a 4 x 4 patch of the 64 x 64 grid) for a stable mean, and an object's part count
-   grows with the square root of its area rather than with the area (bigger objects show the same parts, larger).
-2. **Location priors.** The global map is the cosine similarity to every target cell of the *locator*: the
-   average of the object cells' mean and their channel-wise max (PerSAM-F's mean+max embedding; revision 1,
-   below); each part has its own map (similarity to the part's prototype), and the part map is their
-   cell-wise maximum ("looks like some part of the object").
-3. **First decoding: candidates from two prompt sets, decoded in one batched call** (multimask, 3 masks each):
-   (a) PerSAM's prompts: the global map's most similar pixel (+) and least similar pixel (-), with PerSAM's
-   target-guided attention from the global map and target-semantic prompting; (b) the part prompts: that
-   positive point plus one positive per part at its part map's most similar pixel, the same negative, with the
-   attention bias from the part map (so attention covers every part) and the same semantic prompt. A rider and
-   their bike give two parts, hence two positives, and (b)'s masks can cover both.
-4. **Mask-level check.** Each candidate mask is scored by the cosine similarity between its pooled features (the
-   mean of the target's feature cells weighted by the mask's coverage of each cell, from the decoder's
-   low-resolution logits) and the target embedding. The mean of a whole object's cells matches the mean of the
-   reference's cells; a single part's mean is pulled toward that part, and a mask that leaks into the
-   background is diluted by it, so the check prefers the whole object over a part and over a leak. The
-   candidate with the best check is the first mask.
-5. **Negative mining.** Distractors are things outside the object that look like it (another cow, another
-   car). The look-alike cells are those whose global similarity is at least the median similarity of the
-   first mask's own cells; a look-alike region (4-connected component) that touches the first mask is taken
-   to be the object itself (a part the first mask missed is attached to it), one that does not is a
-   distractor (revision 1, below). From the distractor cells, the most similar are taken greedily with
-   non-maximum suppression (radius 4 cells), at most 2, and added as negative points to every refinement step.
-6. **Refinement.** PerSAM's cascaded post-refinement, two steps, on the chosen set's points plus the mined
-   negatives: step 1 with the first mask's logits as the mask prompt, step 2 also with its box; each step keeps
-   SAM's best-IoU mask (refinement sharpens the boundary of the chosen object, which the 64 x 64 check cannot
-   see) unless it is empty.
-7. **Presence score.** The mask-level check of the final mask (cosine similarity of its pooled features to the
-   target embedding; -1 for an empty mask): it asks whether what was segmented looks like the reference, the
-   question presence needs. SAM's predicted IoU rates a mask's quality, not its identity (a crisp mask of the
-   wrong object scores high), and the maximum similarity is one cell, which a single look-alike patch can win.
-8. **Video.** Extra points from a tracker are appended to every prompt set and refinement step, and its box
-   is given to the first decoding and the refinement boxes start at step 1, as PerSAM's video procedure does.
-9. **Several instances** (``max_instances`` > 1, added with the several-instances protocol, after the rule
-   above was evaluated). The loop of :mod:`persam.methods.instances` suppresses each found instance in every
-   map. Rule 3's part peaks are then sought only in the global map's blob at half maximum around its peak
-   (:func:`peak_region`), and the target-guided attention is restricted to that blob: with two copies of the
-   object in view, the part maps peak on either copy and the attention covers both, and SAM then makes one
-   mask of two instances (the bundled cat and its pasted copy did). For the same reason the first mask keeps
-   only its connected pieces that touch the blob (:func:`peak_components`) before refinement, whose box would
-   otherwise span both copies. With one instance, the blob is that instance, so single-instance images keep
-   the parts, attention and mask that lie on it.
-
-10. **Several references** (added with the few-shot work). Each reference photo is its own one-shot PerSAM+
-   (rules 0-9 on that photo alone: its cells, parts, locator and check), and the k predictions of a target are
-   combined by a soft vote (:func:`persam.methods.multi_reference.soft_vote`: the mask where their mean mask
-   probability exceeds one half; the presence score is their mean). Why not pool the references, as rule 1
-   first did: views of one object differ and some are poor (the object small, cut by the frame or behind a
-   fence), and pooling let one poor view move every prototype, the locator and the check for all targets;
-   pooled, PerSAM+ lost 7 points from k = 1 to k = 3 on davis_fewshot. A vote lets a poor view dissent once.
-   The data this was decided on, all davis_fewshot (the development set; davis16_fewshot is the check), said
-   here as it must be: two pooled designs were measured first and dropped (the best match over the
-   references' maps with the check against the closest view: k = 1, 2, 3 = 87.07, 86.68, 83.96; one PerSAM
-   prompt set per reference's map with the check against all cells: k = 3 86.0); and the one-shot predictions
-   of the extra references r1 and r2 alone score 80.8 and 80.6 against reference 00's 87.1, so that even an
-   oracle choosing the best of the three predictions per target reaches only 88.6: on this set extra views can
-   protect against a poor view more than they can add. The vote gave 87.4 at k = 3, as did a hard majority;
-   averaging logits gave 87.0 and keeping the best-scoring member 87.2.
-   k voters cost k decodings per target (the embeddings are shared); with k = 1 nothing changes.
-
-Revision 1 (the one revision allowed, made after the first evaluation on davis_perseg; the first rule's
-numbers are in the report that introduced this method). Two failures of the first rule, each a failure mode:
-
-* *Location on small objects* (drift-chicane, drift-straight, libby: 12-76 object cells). The first rule located
-  the object with the cells' mean, as PerSAM; on a small object most cells straddle its boundary, so their mean
-  is dominated by the surrounding road or floor and its most similar target cell fell on look-alike background
-  (4 of 65 targets had their top point outside the object). The channel-wise max keeps what is strong anywhere
-  in the object, whatever part or cell it comes from, so the mean+max locator (PerSAM-F's embedding) points to
-  the object where the mean points to the context. The mask-level check and presence score keep the mean: they
-  compare a mask's mean with the reference's, like with like.
-* *Negatives on the object's own parts* (parkour: a person whose first mask was a part). The first rule's
-  distractors were look-alike cells outside the first mask's box enlarged by 10%; when the first mask is only a
-  part, the missed parts lie outside that box and became negatives, cutting the object. Connectivity, not
-  distance, tells a missed part (attached to the object through look-alike cells) from a distractor (separated
-  from it by background), so the box margin is replaced by the connected-component test of rule 5.
-
-A default chosen by its score, not by the rule (said here as it must be): with revision 1, rule 5's mined
-negatives still cut objects on davis_perseg (parkour 93.9 -> 71.2, drift-chicane 92.3 -> 71.5, breakdance 73.3
--> 68.7 IoU; mIoU 87.16 without them, 83.71 with them) and helped one (drift-straight 85.2 -> 88.0). So
-``mine_negatives`` is off by default (rules 1-4 and 6-8 then run as written, with PerSAM's single least
-similar pixel as the only negative) and rule 5 stays available for the multi-instance search, where the
-found instances, not look-alike guesses, are what must be suppressed. This choice was made on the visible
-set; it is the one setting here that was.
-
-Rule 0 (``reference_cleanup``, on by default), and the data each of its choices was made on. Before it, a
-dilated reference sank PerSAM+ (Table 4, PerSeg dilate75: 55.66 against PerSAM's 94.51), because every rule
-above pools the mask's cells, background included, while PerSAM's single positive point survives it. The rule
-and its two round thresholds were written down before measuring; its one revision (the box alone instead of the
-box and an interior point) came from its first measurement, PerSeg's cat with a box reference (see
-:mod:`persam.methods.reference_cleanup`). It was then measured on davis_perseg (the development set: dilate75
-13.97 -> 76.93, dilate95 10.26 -> 74.04, box 83.83, every clean and eroded reference kept as given, so those
-columns did not move) and switched on; davis16_perseg, on which nothing here was chosen, is the check, reported
-as it came in Table 4. Hidden sets will check the rest.
+0. Rough references: a reference mask much larger than the object inside it is replaced by SAM's mask from its
+   box (:mod:`persam.methods.reference_cleanup`; thresholds written before measuring, one revision from PerSeg's
+   cat box, then measured on davis_perseg; davis16_perseg is the check).
+1. Reference: the object cells of the mask; their mean is the target embedding; spherical k-means parts,
+   ``k = clip(floor(sqrt(N / 16)), 1, max_parts)``.
+2. Location priors: the global map from the mean+max locator (revision 1, made on davis_perseg's small
+   objects); one map per part.
+3. Candidates: PerSAM's prompt set and the part prompt set, decoded in one batched call (3 masks each).
+4. Mask-level check: each candidate's pooled features against the target embedding; the best is the first mask.
+5. Negative mining from look-alike regions apart from the first mask; off by default (``mine_negatives``),
+   a default chosen by its score on davis_perseg, the one setting chosen so.
+6. Refinement: PerSAM's two cascaded steps.
+7. Presence score: rule 4's check of the final mask.
+8. Video: a tracker's points and box are appended to every prompt set.
+9. Several instances: part peaks and attention restricted to the global map's blob around its peak.
+10. Several references: each photo is its own one-shot PerSAM+ and the predictions are combined by a soft vote
+    (:func:`persam.methods.multi_reference.soft_vote`); decided on davis_fewshot, after two pooled designs were
+    measured there and dropped; davis16_fewshot is the check.
 """
 
 from __future__ import annotations

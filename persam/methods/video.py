@@ -16,6 +16,14 @@ PerSAM-F fits each object's weights on frame 0 against its mask, decoding with t
 being frame 0's own). The boxes for the next frame come from the label map after the competition; an object
 that found no pixel keeps its last box, so it can be found again.
 
+Online memory (``memory`` > 0; not in the original): the reference set grows as the object is tracked. A frame
+whose prediction scores at least the annotated frame's own score minus ``memory_margin`` (the method's presence
+score: the mask looks like the references) is confidently the object; such a frame, at least ``memory_every``
+frames after the last one kept, joins the references with the mask the competition gave it, and the object is
+refitted on the annotated frame plus the ``memory`` most recent confident frames (the oldest leaves first). The
+annotated frame never leaves: it is the one sure view. A method with several references combines them as it
+does for images (PerSAM+: a soft vote, :func:`persam.methods.multi_reference.soft_vote`).
+
 The tracker is stateless: per-object state (:class:`ObjectState`: the reference, the last box and mask) is a
 plain structure the caller holds and passes back, frame after frame (:func:`start`, then :func:`step`).
 """
@@ -47,6 +55,11 @@ class VideoConfig:
     # not where the box says (it left and came back, or the box followed something else): that frame is
     # decoded from the location prior alone, so the object can be found again.
     reacquire: bool = False
+    # Not in the original: the online memory (module doc). memory: recent confident frames kept as references
+    # (0: off); memory_every: frames between two kept; memory_margin: below the annotated frame's own score.
+    memory: int = 0
+    memory_every: int = 5
+    memory_margin: float = 0.05
 
 
 def video_config(spec: MethodSpec) -> VideoConfig:
@@ -73,12 +86,17 @@ def video_method(spec: MethodSpec, predictor):
 @dataclass
 class ObjectState:
     """One object between frames. ``box``: XYXY pixels of its last non-empty mask (before the margin);
-    ``mask``: its H x W boolean mask in the last frame (after the competition between objects)."""
+    ``mask``: its H x W boolean mask in the last frame (after the competition between objects); with the online
+    memory, ``shots`` (the annotated frame, then the confident frames kept), ``confident`` (the score a frame
+    needs to be kept) and ``since`` (frames since the last one kept)."""
 
     object_id: int
     reference: object  # the method's reference state
     box: np.ndarray
     mask: np.ndarray
+    shots: tuple[Shot, ...] = ()
+    confident: float = float("inf")
+    since: int = 0
 
 
 @dataclass
@@ -159,7 +177,13 @@ def start(method: Method, embedding: ImageEmbedding, labels: np.ndarray, object_
         box = mask_box(mask)
         # A method that fits on its own decoding (PerSAM-F) fits with the prompts it will be given later.
         prompts = box_prompts(box, mask.shape, config)
-        states.append(ObjectState(k, method.fit([Shot(embedding, mask)], prompts=prompts), box, mask))
+        shot = Shot(embedding, mask)
+        reference = method.fit([shot], prompts=prompts)
+        state = ObjectState(k, reference, box, mask)
+        if config.memory > 0:  # the annotated frame's own score sets what "confident" means
+            own = method.predict(embedding, reference, prompts=prompts).score
+            state = replace(state, shots=(shot,), confident=own - config.memory_margin)
+        states.append(state)
     return states
 
 
@@ -188,8 +212,24 @@ def step(method: Method, embedding: ImageEmbedding, states: list[ObjectState],
         mask = labels == state.object_id
         box = mask_box(mask)
         # An object that found no pixel keeps its last box, so it can be found again.
-        new_states.append(replace(state, mask=mask) if box is None else replace(state, box=box, mask=mask))
+        state = replace(state, mask=mask) if box is None else replace(state, box=box, mask=mask)
+        if config.memory > 0:
+            state = remember(method, embedding, state, predictions[state.object_id], config)
+        new_states.append(state)
     return FrameResult(labels, predictions), new_states
+
+
+def remember(method: Method, embedding: ImageEmbedding, state: ObjectState, prediction: Prediction,
+             config: VideoConfig) -> ObjectState:
+    """The state after a frame, with the frame kept as a reference when it is confidently the object (module
+    doc: the online memory)."""
+    since = state.since + 1
+    if since < config.memory_every or not state.mask.any() or not prediction.score >= state.confident:
+        return replace(state, since=since)
+    shots = (state.shots[0], *state.shots[1:][-(config.memory - 1):], Shot(embedding, state.mask)) \
+        if config.memory > 1 else (state.shots[0], Shot(embedding, state.mask))
+    prompts = box_prompts(state.box, tuple(embedding.original_size), config)
+    return replace(state, reference=method.fit(list(shots), prompts=prompts), shots=shots, since=0)
 
 
 def most_similar_point(method: Method, embedding: ImageEmbedding, reference) -> np.ndarray:

@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from persam.tables import fewshot, instances, pooled, presence, table1, table2, table3, table4, verdicts
+from persam.tables import default, fewshot, instances, pooled, presence, table1, table2, table3, table4, verdicts
 from persam.tables.runs import find_sources, load_runs
 from persam.tables.text import markdown, verdict_section
 
@@ -65,11 +65,11 @@ def compare(paths: list[str], baseline: str, dataset: str | None, metric: str | 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m persam.tables", description=__doc__.split("\n")[0])
-    parser.add_argument("table", choices=[*MODULES, "pooled", "compare", "merge"],
+    parser.add_argument("table", choices=[*MODULES, "pooled", "compare", "merge", "default"],
                         help="a table; pooled: one image table over its datasets; compare: paired verdicts; merge: "
-                             "join a run's shards")
+                             "join a run's shards; default: the default methods by paired verdicts")
     parser.add_argument("runs", nargs="+", help="run directories, multirun folders or table folders (pooled: the "
-                        "table's name first)")
+                        "table's name first; default: the results folder)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--baseline", help="compare: the method (key or label) every other is compared with")
     parser.add_argument("--dataset", help="compare: only this dataset")
@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.table == "compare" and not args.baseline:
         parser.error("compare needs --baseline METHOD")
+    if args.table == "default":
+        print(default.summary(Path(args.runs[0])))
+        return 0
     if args.table != "compare" and args.out is None:
         parser.error(f"{args.table} needs --out DIR")
     try:
