@@ -38,7 +38,7 @@ def test_every_method_config_composes_and_builds(method, predictor):
     built = build_method(predictor, cfg.method)
     assert type(built).__name__ == cfg.method._target_.rsplit(".", 1)[1]
     if isinstance(built, PerSAM):
-        assert built.config.scale_fusion == (method.startswith("persam_f") or method == "persam_ft")
+        assert built.config.scale_fusion == (method.startswith("persam_f") or method == "ablation_fusion")
 
 
 def test_unknown_method_key_names_the_key_and_the_file(predictor):

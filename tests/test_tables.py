@@ -33,7 +33,7 @@ SETTINGS = {
     "ablation_refine": {**PERSAM, "guided_attention": False, "semantic_prompting": False},
     "ablation_attn": {**PERSAM, "semantic_prompting": False},
     "persam": PERSAM,
-    "persam_ft": {**PERSAM, "scale_fusion": True},
+    "ablation_fusion": {**PERSAM, "scale_fusion": True},
     "persam_f": {**PERSAM, "negative_prior": False, "guided_attention": False, "semantic_prompting": False,
                  "embedding_pooling": "mean_max", "scale_fusion": True},
     "persam_eq7": {**PERSAM, "attention": "eq7"},
@@ -41,7 +41,7 @@ SETTINGS = {
 }
 
 
-LABELS = {"persam_ft": "+ Fine-tuning (scale fusion)"}
+LABELS = {"ablation_fusion": "+ Fine-tuning (scale fusion)"}
 
 
 def make_run(root: Path, method: str, iou: float, corruption: str = "none", objects=OBJECTS, model="vit_t",
@@ -81,16 +81,17 @@ def make_run(root: Path, method: str, iou: float, corruption: str = "none", obje
 
 
 LADDER = [("ablation_pos", 60.0), ("ablation_neg", 65.0), ("ablation_refine", 80.0), ("ablation_attn", 81.0),
-          ("persam", 83.0), ("persam_ft", 90.0), ("persam_f", 88.0), ("baseline_similarity", 50.0)]
+          ("persam", 83.0), ("ablation_fusion", 90.0), ("persam_f", 88.0), ("baseline_similarity", 50.0)]
 
 
 def test_table3_ladder_ends_with_fine_tuning_and_keeps_persam_f_as_released_apart(tmp_path):
-    runs = [make_run(tmp_path / "runs", m, v, masks=m in ("persam", "persam_ft")) for m, v in LADDER]
+    runs = [make_run(tmp_path / "runs", m, v, masks=m in ("persam", "ablation_fusion")) for m, v in LADDER]
     table = write_table3(runs, tmp_path / "out")
     rows = table.set_index("key")
     assert list(rows.index) == [m for m, _ in LADDER]  # ladder, then PerSAM-F as released, then the baseline
     assert rows.loc["ablation_pos", "Gain"] == "" and rows.loc["ablation_refine", "Gain"] == "+15.00"
-    assert rows.loc["persam_ft", "Gain"] == "+7.00" and rows.loc["persam_ft", "method"].startswith("+ Fine-tuning")
+    assert rows.loc["ablation_fusion", "Gain"] == "+7.00"
+    assert rows.loc["ablation_fusion", "method"].startswith("+ Fine-tuning")
     assert rows.loc["persam_f", "Gain"] == "" and "as released" in rows.loc["persam_f", "method"]
     assert rows.loc["baseline_similarity", "Gain"] == ""
     assert (table.kind == "reference").sum() == 0  # 3 objects, vit_t: the paper's ladder is out of scope
@@ -100,7 +101,7 @@ def test_table3_ladder_ends_with_fine_tuning_and_keeps_persam_f_as_released_apar
     f_line = next(line for line in readme.splitlines() if "as released" in line and line.startswith("- "))
     assert "removes the negative location prior" in f_line and "`embedding_pooling` mean -> mean_max" in f_line
     assert "a separate method (`_target_: persam.methods.baselines.SimilarityThreshold`)" in readme
-    # Claims come from paired verdicts: persam_ft is 7 points above PerSAM on every object, PerSAM-F 5.
+    # Claims come from paired verdicts: ablation_fusion is 7 points above PerSAM on every object, PerSAM-F 5.
     assert "Better than PERSAM: + Fine-tuning (scale fusion); PERSAM_F." in readme
     assert "Highest" not in readme and "scored best" not in readme and "published" not in readme
     for name in ("iou_per_object.png", "qualitative.png", "table3.csv", "results.csv"):

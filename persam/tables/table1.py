@@ -33,7 +33,7 @@ MAIN = "persam"
 HEADLINE_METHODS = ("persam", "persam_f")
 BASELINE = "persam_f"  # the paper's best: every method is compared with it, object by object
 PER_OBJECT = "iou"
-SHOWN = ["persam", "persam_f", "persam_ft", "p2sam", "persam_plus", "baseline_similarity"]
+SHOWN = ["persam", "persam_f", "ablation_fusion", "p2sam", "persam_plus", "baseline_similarity"]
 
 
 def measured_row(group: pd.DataFrame, method: str, model: str) -> dict:

@@ -3,8 +3,8 @@
     python -m persam.tables table3 RUN_DIRS --out results/table3/perseg
 
 The ladder is :data:`LADDER`: each rung keeps every component of the rung above and adds one; the last rung is
-PerSAM with scale fusion added (``persam_ft``). PerSAM-F as released (its own component set) follows as a labelled
-row outside the ladder, then any other method (new methods, baselines); the Gain column is filled only within
+PerSAM with scale fusion added (``ablation_fusion``). PerSAM-F as released (its own component set) follows as a
+labelled row outside the ladder, then any other method (new methods, baselines); the Gain column is filled only within
 the ladder. What every row changes is written from the runs' recorded method settings.
 """
 
@@ -31,7 +31,7 @@ from persam.tables.text import (
 NAME = "table3"
 TITLE = "Table 3: ablation, mIoU (%) and gain over the rung above"
 HEADLINE = ["mIoU", "Gain"]
-LADDER = ["ablation_pos", "ablation_neg", "ablation_refine", "ablation_attn", "persam", "persam_ft"]
+LADDER = ["ablation_pos", "ablation_neg", "ablation_refine", "ablation_attn", "persam", "ablation_fusion"]
 # PerSAM, read in the ladder as the component it adds (as in the paper); the other rungs' labels say so already.
 LADDER_LABELS = {"persam": "+ Target-semantic prompting (PerSAM)"}
 RELEASED = "persam_f"  # PerSAM-F as the original code has it: its own component set, not a rung
