@@ -133,10 +133,21 @@ presence: install davis_perseg davis16_perseg ## presence with cross-object nega
 	$(call image_table,presence,davis_perseg,dataset=davis_perseg)
 	$(call image_table,presence,davis16_perseg,dataset=davis16_perseg)
 
+# $(call instances_table,SET,ARGS): the instances sweep, then each method as `persam segment --max-instances 3`
+# runs it by default (the presence check with its second opinion); one table from both.
+SEGMENT_DEFAULTS := method.presence=true method.second_opinion=efficientnet_lite0 method.max_instances=3
+define instances_table
+	rm -rf $(RUNS)/instances-$(1) $(RUNS)/instances-segment-$(1)
+	$(PY) -m persam.run -m experiment=instances $(2) hydra.sweep.dir=$(RUNS)/instances-$(1) progress=false
+	$(PY) -m persam.run -m experiment=instances $(2) $(SEGMENT_DEFAULTS) hydra.sweep.dir=$(RUNS)/instances-segment-$(1) \
+		progress=false
+	$(PY) -m persam.tables instances $(RUNS)/instances-$(1) $(RUNS)/instances-segment-$(1) --out results/instances/$(1)
+endef
+
 instances: install davis_instances davis16_instances perseg_instances ## several instances on copy-paste composites -> results/instances/
-	$(call image_table,instances,perseg,dataset=perseg_instances)
-	$(call image_table,instances,davis_perseg,dataset=davis_instances)
-	$(call image_table,instances,davis16_perseg,dataset=davis16_instances)
+	$(call instances_table,perseg,dataset=perseg_instances)
+	$(call instances_table,davis_perseg,dataset=davis_instances)
+	$(call instances_table,davis16_perseg,dataset=davis16_instances)
 
 tables: table1 table3 table4 readme ## every image table, then the README's results block
 

@@ -40,7 +40,8 @@ def segment(args: argparse.Namespace) -> int:
                         f"{len(args.ref_mask)} masks")
     if not args.ref_mask and len(args.ref_image) > 1:
         raise DataError("clicks (--ref-point/--ref-box) segment one reference image; give masks for several")
-    settings = method_config(args.method, presence=not args.always_mask, max_instances=args.max_instances)
+    settings = method_config(args.method, presence=not args.always_mask, max_instances=args.max_instances,
+                             second_opinion=args.second_opinion)
     files = image_files(args.images)
     predictor = user_predictor(args.model, args.checkpoint, args.device, cache=not args.no_cache)
     predictor.expect_images(len(files))

@@ -37,6 +37,9 @@ def add_segment(sub) -> argparse.ArgumentParser:
                      help="find up to N instances per image; masks/<name>.png is then a label map 1..n (default 1)")
     seg.add_argument("--always-mask", action="store_true",
                      help="never say absent: a mask for every image (the presence check is on by default)")
+    seg.add_argument("--second-opinion", default="efficientnet_lite0",
+                     help="the presence check's semantic second opinion, which tells other objects apart: "
+                          "efficientnet_lite0 (default), none, or dinov2:<folder or hub name>")
     return seg
 
 

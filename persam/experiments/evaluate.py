@@ -109,13 +109,19 @@ def refuse_other_configuration(out_dir: Path, key: str, cfg: DictConfig) -> None
                         "output folder (hydra.run.dir / hydra.sweep.dir) or remove that one")
 
 
+def row_label(spec: MethodSpec) -> str:
+    """The method's label, naming the presence check's second opinion when it has one (a row of its own)."""
+    opinion = spec.settings.get("second_opinion") or "none"
+    return spec.label if opinion == "none" else f"{spec.label} + second opinion ({opinion})"
+
+
 def base_row(cfg: DictConfig, spec: MethodSpec) -> dict:
     return {
         "experiment": cfg.experiment_name,
         "dataset": cfg.dataset.name,
         "subset": cfg.dataset.subset or "as found",
         "method": spec.name,
-        "label": spec.label,
+        "label": row_label(spec),
         "model": cfg.model.name,
         "corruption": cfg.corruption.name if "corruption" in cfg else "none",
         "shots": len(cfg.dataset.get("ref_stems") or ["00"]),

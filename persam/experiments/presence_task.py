@@ -22,7 +22,8 @@ Rows per object (``item`` = the object) and for ``ALL``:
   not a method's result but a bound on its score, which no calibration without the targets can beat while
   keeping every positive.
 
-Each object is one item of the shared loop (resumable); its record keeps the scores and decisions.
+Each object is one item of the shared loop (resumable); its record keeps the scores, the second opinion's
+semantic similarities (None without one, or where it did not run) and the decisions.
 Masks: ``masks/<object>/<stem>.png`` (positives) and ``masks/<object>/negatives/<other>_<stem>.png``.
 """
 
@@ -52,6 +53,12 @@ def unchecked_mask(prediction) -> np.ndarray:
     return before.mask if before is not None else prediction.mask
 
 
+def unchecked_extra(prediction) -> dict:
+    """The prediction's extra values, from the mask it had before an 'absent' decision when there was one."""
+    before = prediction.extra.get("unchecked")
+    return {**(before.extra if before is not None else {}), **prediction.extra}
+
+
 def run_presence_task(ctx: TaskContext) -> TaskOutput:
     cfg = ctx.cfg
     negatives = cfg.dataset.get("negatives", "cross")
@@ -70,7 +77,7 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
         obj = objects[name]
         reference, _ = fit_object(ctx, obj)
         checked, unchecked = ObjectScore(), ObjectScore()
-        scores, labels, present, masked, ious = [], [], [], [], []
+        scores, labels, present, masked, ious, semantic = [], [], [], [], [], []
         for owner, stem, image_path, gt_path in pool:
             positive = owner == name
             image = read_image(image_path)
@@ -84,6 +91,7 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
                 checked.add(prediction.mask, gt)
                 unchecked.add(unchecked_mask(prediction), gt)
             scores.append(float(prediction.score))
+            semantic.append(unchecked_extra(prediction).get("semantic"))
             labels.append(bool(gt.any()))
             present.append(bool(prediction.present))
             masked.append(bool(prediction.mask.any()))
@@ -111,7 +119,7 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
         calibration = getattr(reference, "presence", None)
         return {"rows": rows, "scores": scores, "labels": labels, "present": present, "masked": masked, "ious": ious,
                 "checked": asdict(checked), "unchecked": asdict(unchecked),
-                "calibration": asdict(calibration) if calibration is not None else None}
+                "semantic": semantic, "calibration": calibration.record() if calibration is not None else None}
 
     start = time.perf_counter()
     result = run_items(list(objects), lambda name: len(pool), compute, ctx.out_dir, ctx.key,

@@ -57,8 +57,10 @@ def label_map(predictions: list[Prediction]) -> np.ndarray:
 
 
 def find_instances(predict: Callable[[Prompts | None], Prediction], threshold: float, max_instances: int,
-                   prompts: Prompts | None = None) -> Prediction:
-    """Up to ``max_instances`` instances, by calling ``predict(prompts)`` with a growing ``exclude`` region.
+                   prompts: Prompts | None = None,
+                   predict_more: Callable[[Prompts | None], Prediction] | None = None) -> Prediction:
+    """Up to ``max_instances`` instances, by calling ``predict(prompts)``, then ``predict_more`` (default
+    ``predict``) with a growing ``exclude`` region.
 
     Returns the first prediction with ``instances`` (H x W uint8 label map), ``mask`` = their union,
     ``logits`` = the instances' element-wise maximum (where all have logits) and ``extra["instance_scores"]``.
@@ -70,10 +72,11 @@ def find_instances(predict: Callable[[Prompts | None], Prediction], threshold: f
         return dataclasses.replace(first, instances=np.zeros(first.mask.shape, np.uint8))
     found = [first]
     region = first.mask.copy()
+    predict_more = predict_more or predict
     while len(found) < max_instances:
         base = prompts if prompts is not None else Prompts()
         exclude = region if base.exclude is None else region | base.exclude
-        candidate = predict(dataclasses.replace(base, exclude=exclude))
+        candidate = predict_more(dataclasses.replace(base, exclude=exclude))
         area = int(candidate.mask.sum())
         if not candidate.present or not area or not candidate.score >= threshold:
             break
@@ -90,15 +93,24 @@ def find_instances(predict: Callable[[Prompts | None], Prediction], threshold: f
 
 
 def checked_predict(predict_one: Callable[[Prompts | None], Prediction], calibration: Calibration | None,
-                    presence: bool, max_instances: int, prompts: Prompts | None = None) -> Prediction:
-    """A method's answer from its single prediction ``predict_one(prompts)`` with the protocol's checks on top:
-    empty below the calibrated threshold when ``presence`` is on, and several instances when ``max_instances``
-    > 1 (``calibration`` is then required; see :func:`persam.methods.presence.calibrate`)."""
-    threshold = calibration.threshold if calibration is not None and presence else None
+                    presence: bool, max_instances: int, prompts: Prompts | None = None,
+                    embedding: ImageEmbedding | None = None) -> Prediction:
+    """A method's answer from its single prediction ``predict_one(prompts)`` on ``embedding`` with the protocol's
+    checks on top: when ``presence`` is on, empty below the calibrated threshold, or, with a second opinion
+    (:mod:`persam.methods.second_opinion`), when that says absent; several instances when ``max_instances`` > 1
+    (``calibration`` is then required; see :func:`persam.methods.presence.calibrate`). Further instances need
+    the instance threshold and, with a second opinion, its consent too (presence on or off)."""
+    opinion = calibration.second_opinion if calibration is not None else None
+    threshold = calibration.threshold if calibration is not None and presence and opinion is None else None
+
+    def checked(prediction: Prediction) -> Prediction:
+        return opinion.check(prediction, embedding) if opinion is not None else prediction
 
     def one(extra: Prompts | None) -> Prediction:
-        return decide(predict_one(extra), threshold)
+        prediction = predict_one(extra)
+        return decide(checked(prediction) if presence else prediction, threshold)
 
     if max_instances > 1:
-        return find_instances(one, calibration.instance_threshold, max_instances, prompts)
+        return find_instances(one, calibration.instance_threshold, max_instances, prompts,
+                              lambda extra: checked(predict_one(extra)))
     return one(prompts)

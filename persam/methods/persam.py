@@ -42,6 +42,7 @@ from persam.methods.presence import DEFAULT_MARGIN, Calibration, calibrate, pool
 from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
 from persam.methods.refinement import Stage, refine, refine_batch
 from persam.methods.scale_fusion import fit_scale_weights, fit_scale_weights_autograd, fuse
+from persam.methods.second_opinion import second_opinion
 from persam.methods.target import CENTER_THRESHOLD, target_embedding
 from persam.models.guided_decoder import Guidance
 from persam.models.predictor import Decoded, GuidedPredictor, ImageEmbedding
@@ -78,6 +79,10 @@ class PerSAMConfig:
     presence_margin: float = DEFAULT_MARGIN
     # Several instances (persam.methods.instances): at most this many, each suppressed before the next.
     max_instances: int = 1
+    # The presence check's second opinion (persam.methods.second_opinion): a semantic encoder's name (none,
+    # efficientnet_lite0, dinov2:<folder or hub name>) and its threshold (None: the encoder's own).
+    second_opinion: str = "none"
+    second_opinion_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.refinement_steps not in (0, 1, 2):
@@ -133,8 +138,11 @@ class PerSAM(Method):
         shots = as_shots(references)
         reference = self._fit(shots, prompts)
         if cfg.presence or cfg.max_instances > 1:
+            opinion = second_opinion(cfg.second_opinion, shots, cfg.second_opinion_threshold,
+                                     self.predictor.device)
             reference.presence = calibrate(shots, lambda subset: self._fit(subset, prompts), self._score_on,
-                                           reference, cfg.presence_margin)
+                                           reference, cfg.presence_margin,
+                                           second_opinion=opinion)
         return reference
 
     def _fit(self, shots: list[Shot], prompts: Prompts | None) -> Reference:
@@ -173,7 +181,7 @@ class PerSAM(Method):
         when ``presence`` says absent; the instances' label map when ``max_instances`` > 1."""
         cfg = self.config
         return checked_predict(lambda extra: self._predict_one(embedding, reference, extra), reference.presence,
-                               cfg.presence, cfg.max_instances, prompts)
+                               cfg.presence, cfg.max_instances, prompts, embedding)
 
     def _predict_one(self, embedding: ImageEmbedding, reference: Reference, prompts: Prompts | None) -> Prediction:
         cfg = self.config

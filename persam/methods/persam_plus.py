@@ -44,6 +44,7 @@ from persam.methods.presence import DEFAULT_MARGIN, Calibration, calibrate
 from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
 from persam.methods.reference_cleanup import clean_reference
 from persam.methods.refinement import Stage, refine
+from persam.methods.second_opinion import second_opinion
 from persam.methods.target import CENTER_THRESHOLD, PATCH, mask_on_grid, object_cells
 from persam.models.guided_decoder import Guidance
 from persam.models.predictor import GuidedPredictor, ImageEmbedding
@@ -184,6 +185,8 @@ class PerSAMPlusConfig:
     presence_margin: float = DEFAULT_MARGIN
     max_instances: int = 1
     reference_cleanup: bool = True
+    second_opinion: str = "none"  # the presence check's semantic encoder, as PerSAM's
+    second_opinion_threshold: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_parts < 1:
@@ -215,7 +218,10 @@ class PerSAMPlus(Method):
             shots = [clean_reference(self.predictor, shot) for shot in shots]
         reference = self._fit(shots)
         if cfg.presence or cfg.max_instances > 1:
-            reference.presence = calibrate(shots, self._fit, self._score_on, reference, cfg.presence_margin)
+            opinion = second_opinion(cfg.second_opinion, shots, cfg.second_opinion_threshold,
+                                     self.predictor.device)
+            reference.presence = calibrate(shots, self._fit, self._score_on, reference, cfg.presence_margin,
+                                           second_opinion=opinion)
         return reference
 
     def _fit(self, shots: list[Shot]) -> PlusReferences:
@@ -255,7 +261,7 @@ class PerSAMPlus(Method):
         presence score; empty when ``presence`` says absent; the instances' label map when ``max_instances`` > 1."""
         cfg = self.config
         return checked_predict(lambda extra: self._predict_one(embedding, references, extra), references.presence,
-                               cfg.presence, cfg.max_instances, prompts)
+                               cfg.presence, cfg.max_instances, prompts, embedding)
 
     def _score_on(self, embedding: ImageEmbedding, references: PlusReferences, exclude: np.ndarray | None) -> float:
         return self._predict_one(embedding, references, Prompts(exclude=exclude)).score

@@ -12,15 +12,17 @@ Calibration (:func:`calibrate`) works for any method that gives ``Prediction.sco
   was taken against is the one sure "not the object" a user supplies.
 
 The threshold is ``margin`` below the lowest positive, but never below the midpoint between the lowest
-positive and the highest negative: ``max(pos - margin, (pos + neg) / 2)``. Why a margin below the positives
-rather than a point between positives and negatives: an object's own background is a far easier negative than
-another object (on PerSeg and davis_perseg the background's best match scores 0.3-0.85 where other objects'
-targets reach 0.9-0.98, see the README's presence section), so the gap to the background says little about
-where other objects fall; the positives do say where the object falls, and the margin is the spread of an
-unseen view around them. The midpoint guards a reference whose background looks like the object. ``margin``
-is a method setting (``presence_margin``, default ``DEFAULT_MARGIN``, in units of the score: cosine
-similarity); its default was chosen on the PerSeg subset (3 objects, cross negatives), never on the targets of
-davis_perseg, where the presence protocol measures it.
+positive and the highest negative: ``max(pos - margin, (pos + neg) / 2)``. With a second opinion
+(:mod:`persam.methods.second_opinion`, which tells other objects apart) that one decides instead.
+
+Why a margin below the positives rather than a point between positives and negatives: an object's own
+background is a far easier negative than another object (on PerSeg and davis_perseg the background's best
+match scores 0.3-0.85 where other objects' targets reach 0.9-0.98, see the README's presence section), so the
+gap to the background says little about where other objects fall; the positives do say where the object falls,
+and the margin is the spread of an unseen view around them. The midpoint guards a reference whose background
+looks like the object. ``margin`` is a method setting (``presence_margin``, default ``DEFAULT_MARGIN``, in
+units of the score: cosine similarity); its default was chosen on the PerSeg subset (3 objects, cross
+negatives), never on the targets of davis_perseg, where the presence protocol measures it.
 
 A second threshold serves the several-instances loop (``instance_threshold``): the midpoint ``(pos + neg) / 2``.
 A further instance is sought only in an image where the object was already found, so its competitors are that
@@ -43,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from persam.methods.protocol import Prediction, Shot
+from persam.methods.second_opinion import SecondOpinion
 from persam.methods.target import target_embedding
 from persam.models.predictor import ImageEmbedding
 
@@ -60,6 +63,14 @@ class Calibration:
     margin: float
     rule: str  # "leave-one-out" (k >= 2) or "self" (k = 1)
     instance_threshold: float  # for instances after the first (persam.methods.instances)
+    second_opinion: SecondOpinion | None = None  # the semantic check (persam.methods.second_opinion)
+
+    def record(self) -> dict:
+        """The calibration as plain values (the second opinion as its encoder and threshold), for run records."""
+        fields = {k: v for k, v in self.__dict__.items() if k != "second_opinion"}
+        opinion = self.second_opinion
+        return {**fields, "second_opinion": None if opinion is None else
+                {"encoder": opinion.encoder.id, "threshold": opinion.threshold}}
 
 
 def dilate(mask: np.ndarray, margin: int) -> np.ndarray:
@@ -83,11 +94,12 @@ def pooled_similarity(embedding: ImageEmbedding, mask: np.ndarray, prototypes: T
 def calibrate(shots: Sequence[Shot], fit: Callable[[list[Shot]], object],
               score: Callable[[ImageEmbedding, object, np.ndarray | None], float],
               reference: object | None = None, margin: float = DEFAULT_MARGIN,
-              exclude_margin: int = EXCLUDE_MARGIN) -> Calibration:
+              exclude_margin: int = EXCLUDE_MARGIN, second_opinion: SecondOpinion | None = None) -> Calibration:
     """The presence threshold from the references alone (see module doc).
 
     fit(shots) -> a reference state; score(embedding, reference state, exclude H x W bool or None) -> the
-    method's presence score; ``reference``: the state fitted on all ``shots`` (fitted here when None).
+    method's presence score; ``reference``: the state fitted on all ``shots`` (fitted here when None);
+    ``second_opinion``: the semantic check that decides instead of the threshold (kept in the calibration).
     """
     if margin < 0:
         raise ValueError(f"presence_margin must be at least 0, got {margin}")
@@ -102,14 +114,14 @@ def calibrate(shots: Sequence[Shot], fit: Callable[[list[Shot]], object],
     negatives = [score(shot.embedding, full, dilate(shot.mask, exclude_margin)) for shot in shots]
     pos, neg = min(positives), max(negatives)
     midpoint = (pos + neg) / 2
-    return Calibration(max(pos - margin, midpoint), positives, negatives, margin, rule, midpoint)
+    return Calibration(max(pos - margin, midpoint), positives, negatives, margin, rule, midpoint, second_opinion)
 
 
 def decide(prediction: Prediction, threshold: float | None) -> Prediction:
     """The prediction, or an empty one (same score, ``present`` False) when its score is below ``threshold``;
     no threshold (presence off) keeps every mask. The empty one keeps the prediction it replaced in
     ``extra["unchecked"]`` (what the method would have answered without the check)."""
-    if threshold is None or prediction.score >= threshold:
-        return prediction
+    if threshold is None or prediction.score >= threshold or not prediction.present:
+        return prediction  # kept, or already absent (the second opinion said so first)
     return Prediction.empty(prediction.mask.shape, score=prediction.score, **prediction.extra,
                             threshold=threshold, unchecked=prediction)

@@ -12,7 +12,7 @@ returns (tested), so callers that need only the chosen mask pay for one upsampli
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -38,11 +38,16 @@ class ImageEmbedding:
     features: 1 x 256 x 64 x 64, on the model's device.
     original_size: (H, W) of the image.
     input_size: (H, W) after resizing the long side to 1024, before padding to 1024 x 1024.
+    image: the H x W x 3 uint8 RGB image itself, when the embedding came from :meth:`GuidedPredictor.embed` (a
+    second, semantic encoder reads it: :mod:`persam.methods.second_opinion`); ``semantic``: that encoder's
+    features by encoder id, computed once per image.
     """
 
     features: Tensor
     original_size: tuple[int, int]
     input_size: tuple[int, int]
+    image: np.ndarray | None = field(default=None, repr=False, compare=False)
+    semantic: dict = field(default_factory=dict, repr=False, compare=False)
 
 
 class Decoded:
@@ -124,12 +129,13 @@ class GuidedPredictor(SamPredictor):
             entry = self.cache.get(key)
             if entry is not None:
                 return ImageEmbedding(
-                    entry["features"].to(self.device), tuple(entry["original_size"]), tuple(entry["input_size"])
+                    entry["features"].to(self.device), tuple(entry["original_size"]), tuple(entry["input_size"]),
+                    image,
                 )
         x, input_size = self.encoder_input(image)
         features = self.encoder(x)
         self.encoder_calls += 1
-        embedding = ImageEmbedding(features, tuple(image.shape[:2]), input_size)
+        embedding = ImageEmbedding(features, tuple(image.shape[:2]), input_size, image)
         if key is not None:
             self.cache.put(
                 key,

@@ -38,14 +38,18 @@ def user_predictor(model: str = "vit_t", checkpoint: str | None = None, device: 
                            decoder=default_decoder())
 
 
-def method_config(name: str, presence: bool | None = None, max_instances: int = 1) -> dict:
+def method_config(name: str, presence: bool | None = None, max_instances: int = 1,
+                  second_opinion: str | None = None) -> dict:
     """``persam/conf/method/<name>.yaml`` composed (:func:`persam.methods.builder.composed_method`), with the
-    presence check set where the method has one (``None``: as its config says) and ``max_instances``. An oracle
-    is refused here already, before SAM is loaded."""
+    presence check and its second opinion (:mod:`persam.methods.second_opinion`) set where the method has them
+    (``None``: as its config says) and ``max_instances``. An oracle is refused here already, before SAM is
+    loaded."""
     settings = composed_method(name)
     refuse_oracle(method_spec(settings))
     if presence is not None and "presence" in settings:
         settings["presence"] = presence
+    if second_opinion is not None and "second_opinion" in settings:
+        settings["second_opinion"] = second_opinion
     if max_instances != 1:
         if "max_instances" not in settings:
             raise DataError(f"method {name!r} finds one instance only (no max_instances setting)")

@@ -1,0 +1,141 @@
+"""The presence check's second opinion: the semantic encoders (the real EfficientNet-Lite0 weights, a tiny DINOv2
+built here) and the decision they join (persam.methods.second_opinion)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from conftest import SAMPLE
+
+from persam.data.io import read_image, read_mask
+from persam.methods.instances import checked_predict
+from persam.methods.presence import Calibration
+from persam.methods.protocol import Prediction, Shot
+from persam.methods.second_opinion import SecondOpinion, second_opinion
+from persam.models.checkpoints import CheckpointError
+from persam.models.predictor import ImageEmbedding
+from persam.models.semantic_encoder import EfficientNetLite0, SemanticEncoder, build_semantic_encoder, pooled
+
+DOG = SAMPLE.parents[0] / "davis" / "JPEGImages" / "480p" / "dog" / "00000.jpg"
+IMAGENET_DOGS = range(151, 269)  # ImageNet-1k classes 151-268 are dog breeds
+
+
+def test_efficientnet_weights_map_onto_timm_and_name_the_bundled_dog():
+    """Keys are matched by position: a wrong match would load (shapes agree) and classify nonsense."""
+    encoder = EfficientNetLite0()
+    image = read_image(DOG)
+    features = encoder(image)
+    assert features.shape[0] == 1280 and features.ndim == 3
+    with torch.no_grad():
+        logits = encoder.model.forward_head(encoder.forward(encoder.input(image)))
+    assert int(logits.argmax()) in IMAGENET_DOGS
+    assert encoder.id.startswith("efficientnet_lite0:579344248a93")
+
+
+def test_a_tiny_dinov2_loads_by_path_and_gives_a_patch_map(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                       intermediate_size=64, patch_size=14, image_size=56)
+    transformers.Dinov2Model(config).save_pretrained(tmp_path / "tiny-dinov2")
+    encoder = build_semantic_encoder(f"dinov2:{tmp_path / 'tiny-dinov2'}")
+    features = encoder(np.zeros((300, 400, 3), np.uint8))
+    assert features.shape == (32, round(300 * 518 / 400 / 14), 518 // 14)  # sides rounded to whole patches
+    assert encoder.id == "dinov2:tiny-dinov2"
+
+
+def test_bad_encoder_names_and_paths_say_what_is_wrong(tmp_path):
+    with pytest.raises(ValueError, match="unknown semantic encoder 'clip'"):
+        build_semantic_encoder("clip")
+    assert build_semantic_encoder("none") is None
+    with pytest.raises(CheckpointError, match="no DINOv2 model there"):
+        build_semantic_encoder(f"dinov2:{tmp_path / 'missing'}")
+    with pytest.raises(CheckpointError, match="no such EfficientNet-Lite0 weights file"):
+        EfficientNetLite0(path=tmp_path / "missing.pth")
+
+
+def test_pooling_weights_cells_by_the_share_the_mask_covers():
+    features = torch.zeros(2, 2, 2)
+    features[0, 0, 0], features[1, 1, 1] = 1.0, 1.0
+    mask = np.zeros((4, 4), bool)
+    mask[:2, :2] = True  # the whole top-left cell
+    mask[2, 2] = True  # a quarter of the bottom-right cell
+    vector = pooled(features, mask)
+    assert torch.allclose(vector, torch.tensor([1.0, 0.25]) / 1.25)
+    assert pooled(features, np.zeros((4, 4), bool)) is None
+
+
+class Colour(SemanticEncoder):
+    """A semantic encoder built for the test: a cell's feature is its mean colour."""
+
+    id = "colour"
+    long_side, multiple = 8, 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def _embedding(image: np.ndarray) -> ImageEmbedding:
+    return ImageEmbedding(torch.zeros(1, 256, 64, 64), image.shape[:2], image.shape[:2], image)
+
+
+def test_the_check_empties_a_mask_of_another_kind_and_keeps_its_own():
+    red, green = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
+    red[..., 0], green[..., 1] = 255, 255
+    reference = Shot(_embedding(red), np.ones((8, 8), bool))
+    opinion = SecondOpinion(Colour(), torch.nn.functional.normalize(
+        pooled(Colour()(red), reference.mask)[None], dim=1), threshold=0.5)
+    mask = np.ones((8, 8), bool)
+    same = opinion.check(Prediction(mask, np.zeros((0, 2)), np.zeros(0), score=0.9), _embedding(red))
+    other = opinion.check(Prediction(mask, np.zeros((0, 2)), np.zeros(0), score=0.9), _embedding(green))
+    assert same.present and same.mask.all() and same.extra["semantic"] == pytest.approx(1.0)
+    assert not other.present and not other.mask.any() and other.extra["unchecked"].mask.all()
+    assert other.extra["semantic"] < 0.5 and other.score == 0.9
+
+
+def test_with_a_second_opinion_it_decides_instead_of_sams_threshold():
+    """A mask scoring below SAM's calibrated threshold is present when the second opinion accepts it (the
+    threshold sits just below the reference's own score and misses unseen views), absent when it does not."""
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 255
+    opinion = SecondOpinion(Colour(), torch.tensor([[1.0, 0.0, 0.0]]), threshold=0.5)
+    calibration = Calibration(0.95, [1.0], [0.5], 0.05, "self", 0.75, opinion)
+    low = Prediction(np.ones((8, 8), bool), np.zeros((0, 2)), np.zeros(0), score=0.9)
+    kept = checked_predict(lambda extra: low, calibration, presence=True, max_instances=1, embedding=_embedding(red))
+    assert kept.present and kept.extra["semantic"] >= 0.5
+    alone = checked_predict(lambda extra: low, dataclasses.replace(calibration, second_opinion=None), presence=True,
+                            max_instances=1, embedding=_embedding(red))
+    assert not alone.present
+    assert calibration.record()["second_opinion"] == {"encoder": "colour", "threshold": 0.5}
+
+
+def test_persam_plus_second_opinion_on_the_real_cat(predictor):
+    """Fitted on the cat, PerSAM+ with the second opinion keeps the cat's other photo and says the duck toy is
+    absent; without it the decision rests on SAM's score alone."""
+    embed = predictor.embed
+    ref = Shot(embed(read_image(SAMPLE / "Images" / "cat" / "00.jpg")),
+               read_mask(SAMPLE / "Annotations" / "cat" / "00.png"))
+    from persam.methods.persam_plus import PerSAMPlus
+
+    method = PerSAMPlus(predictor, presence=True, second_opinion="efficientnet_lite0")
+    reference = method.fit([ref])
+    assert reference.presence.second_opinion is not None
+    cat = method.predict(embed(read_image(SAMPLE / "Images" / "cat" / "01.jpg")), reference)
+    duck = method.predict(embed(read_image(SAMPLE / "Images" / "duck_toy" / "01.jpg")), reference)
+    assert cat.present and cat.extra["semantic"] >= reference.presence.second_opinion.threshold == 0.38
+    assert not duck.present
+    assert second_opinion("none", [ref]) is None
+
+
+def test_a_mask_the_second_opinion_emptied_stays_absent_below_sams_threshold_too():
+    """Both checks can say absent: the decision keeps the first 'absent' (and what it replaced)."""
+    from persam.methods.presence import decide
+
+    red = np.zeros((8, 8, 3), np.uint8)
+    red[..., 0] = 255
+    opinion = SecondOpinion(Colour(), torch.tensor([[0.0, 1.0, 0.0]]), threshold=0.5)
+    prediction = Prediction(np.ones((8, 8), bool), np.zeros((0, 2)), np.zeros(0), score=0.2)
+    absent = decide(opinion.check(prediction, _embedding(red)), threshold=0.6)
+    assert not absent.present and absent.extra["unchecked"] is prediction
