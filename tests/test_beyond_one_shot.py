@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -58,6 +59,14 @@ def test_k_references_fit_and_every_prediction_has_a_score(predictor):
     weights = fused.fit(shots).scale_weights
     assert weights.shape == (3,) and float(weights.sum()) == pytest.approx(1.0, abs=1e-5)
     assert not torch.allclose(weights, fused.fit(shots[:1]).scale_weights)  # fitted on both references
+    voting = PerSAM(predictor, dataclasses.replace(fused.config, references="vote"))
+    voters = voting.fit(shots)
+    assert len(voters.members) == 2 and voting.fit(shots[:1]).members is None  # one reference: no vote
+    for member, shot in zip(voters.members, shots, strict=True):  # each fitted on its own photo
+        assert torch.allclose(member.scale_weights, fused.fit([shot]).scale_weights)
+    voted = voting.predict(target.embedding, voters)
+    assert voted.extra["voters"] == 2
+    assert (voted.mask & target.mask).sum() / (voted.mask | target.mask).sum() > 0.8
 
 
 # Presence and several instances are the protocol's, so every method that has the settings is held to them.
@@ -99,6 +108,10 @@ def test_two_cats_in_a_composite_become_two_instances(predictor, tmp_path, name)
         assert best > 0.5
     single = method.predict(_shot(predictor, "cat", "01").embedding, reference)
     assert single.instances.max() == 1  # the unmodified photo has one cat
+    # As `persam segment --max-instances 3` runs it: the presence check with its second opinion on.
+    checked = METHODS[name](predictor, max_instances=3, presence=True, second_opinion="efficientnet_lite0")
+    found = checked.predict(predictor.embed(image), checked.fit([_shot(predictor, "cat", "00")]))
+    assert found.present and found.instances.max() == 2
 
 
 def test_segment_command_writes_empty_masks_for_absent_images_and_the_summary(tmp_path):

@@ -13,10 +13,11 @@ With k reference shots (image embedding + mask):
 With k = 1 all of this is exactly the one-reference method: one prototype, whose mean is itself, and
 whose grid is the grid.
 
-A method may instead treat its references as k one-shot predictors and **vote** (:func:`soft_vote`, PerSAM+'s
-rule 10): each reference predicts the target on its own and the mask is where their mean mask probability
-exceeds one half. Nothing is pooled across views, so a poor view (the object small or half hidden) adds one
-dissenting vote instead of shifting every prototype and map; with k = 1 the vote is that one prediction.
+A method may instead treat its references as k one-shot predictors and **vote** (:func:`soft_vote`; PerSAM+'s
+rule 10, and PerSAM-F by default, ``references: vote``): each reference predicts the target on its own and the
+mask is where their mean mask probability exceeds one half. Nothing is pooled across views, so a poor view
+(the object small or half hidden) adds one dissenting vote instead of shifting every prototype and map; with k
+= 1 the vote is that one prediction.
 """
 
 from __future__ import annotations

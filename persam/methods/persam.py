@@ -11,8 +11,9 @@ One pipeline, every component a switch (:class:`PerSAMConfig`):
 4. cascaded post-refinement (``refinement_steps``: 0, 1 or 2).
 
 Beyond one shot (:mod:`persam.methods.multi_reference`, :mod:`persam.methods.presence`,
-:mod:`persam.methods.instances`): ``fit`` takes k references (the target embedding is the mean of theirs, the
-location prior the best match over the per-reference prototypes, PerSAM-F's weights are fitted on all);
+:mod:`persam.methods.instances`): ``fit`` takes k references (``references="pool"``: the target embedding is
+the mean of theirs, the location prior the best match over the per-reference prototypes, PerSAM-F's weights are
+fitted on all; ``"vote"``: each reference is a one-shot predictor and their predictions vote);
 every prediction has a presence ``score``; ``presence`` empties the mask below a threshold calibrated on the
 references; ``max_instances`` > 1 looks for several instances.
 
@@ -37,7 +38,7 @@ from torch import Tensor
 from persam.methods.guidance import attention_bias
 from persam.methods.instances import checked_predict, suppress_region
 from persam.methods.location_prior import select_points, similarity_image
-from persam.methods.multi_reference import best_match_grid, prototypes, stacked_fit_inputs
+from persam.methods.multi_reference import best_match_grid, prototypes, soft_vote, stacked_fit_inputs
 from persam.methods.presence import DEFAULT_MARGIN, Calibration, calibrate, pooled_similarity
 from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
 from persam.methods.refinement import Stage, refine, refine_batch
@@ -83,6 +84,9 @@ class PerSAMConfig:
     # efficientnet_lite0, dinov2:<folder or hub name>) and its threshold (None: the encoder's own).
     second_opinion: str = "none"
     second_opinion_threshold: float | None = None
+    # Several references (persam.methods.multi_reference): "pool" (one target from all: the mean embedding, the
+    # best-match prior, PerSAM-F's weights fitted on all) or "vote" (each reference a one-shot predictor, soft vote).
+    references: str = "pool"
 
     def __post_init__(self) -> None:
         if self.refinement_steps not in (0, 1, 2):
@@ -93,6 +97,8 @@ class PerSAMConfig:
             raise ValueError(f"first_mask must be 'single', 'largest' or 'best', got {self.first_mask!r}")
         if self.max_instances < 1:
             raise ValueError(f"max_instances must be at least 1, got {self.max_instances}")
+        if self.references not in ("pool", "vote"):
+            raise ValueError(f"references must be 'pool' or 'vote', got {self.references!r}")
 
 
 @dataclass
@@ -106,6 +112,7 @@ class Reference:
     fit_seconds: float = 0.0
     prototypes: Tensor | None = None
     presence: Calibration | None = None
+    members: list[Reference] | None = None  # references="vote": one one-shot reference per photo
 
     @property
     def protos(self) -> Tensor:
@@ -131,7 +138,7 @@ class PerSAM(Method):
     # -- reference ------------------------------------------------------------------------------------
     def fit(self, references: Shot | Sequence[Shot], prompts: Prompts | None = None) -> Reference:
         """Learn the target from the references (each an image embedding and its H x W boolean mask): see the
-        module doc for several. PerSAM-F fits its weights on every reference's decoding of the prior's points
+        module doc for several. Pooled, PerSAM-F fits its weights on every reference's decoding of the prior's points
         plus ``prompts`` (a tracker's box of the first frame). With ``presence`` or ``max_instances`` > 1, the
         presence threshold is calibrated on the references (:func:`persam.methods.presence.calibrate`)."""
         cfg = self.config
@@ -146,6 +153,13 @@ class PerSAM(Method):
         return reference
 
     def _fit(self, shots: list[Shot], prompts: Prompts | None) -> Reference:
+        if self.config.references == "vote" and len(shots) > 1:
+            members = [self._fit_pooled([shot], prompts) for shot in shots]
+            protos = torch.stack([m.embedding for m in members])
+            return Reference(protos.mean(0), prototypes=protos, members=members)
+        return self._fit_pooled(shots, prompts)
+
+    def _fit_pooled(self, shots: list[Shot], prompts: Prompts | None) -> Reference:
         cfg = self.config
         protos = prototypes(shots, self._pool)
         target = protos.mean(0)
@@ -184,6 +198,8 @@ class PerSAM(Method):
                                cfg.presence, cfg.max_instances, prompts, embedding)
 
     def _predict_one(self, embedding: ImageEmbedding, reference: Reference, prompts: Prompts | None) -> Prediction:
+        if reference.members:  # references="vote"
+            return soft_vote([self._predict_one(embedding, member, prompts) for member in reference.members])
         cfg = self.config
         self.predictor.set_embedding(embedding)
         coords, labels, grid = self._prompts(embedding, reference.protos, prompts)
@@ -204,6 +220,8 @@ class PerSAM(Method):
         points of shorter prompt sets are masked out); presence and several instances are per-object only."""
         if len(references) != len(prompts_list):
             raise ValueError(f"predict_batch: {len(references)} references but {len(prompts_list)} prompt sets")
+        if any(r.members for r in references):  # voters decode one object at a time
+            return [self._predict_one(embedding, r, p) for r, p in zip(references, prompts_list, strict=True)]
         cfg = self.config
         self.predictor.set_embedding(embedding)
         coords, labels, guidance = [], [], []
