@@ -338,3 +338,22 @@ def test_a_rerun_supersedes_the_rows_and_record_it_repeats(tmp_path):
     assert len(rows[rows.method == "persam_f"]) == len(rows[rows.method == "persam"])  # the old rows are gone
     records = {p.name: json.loads(p.read_text())["git"]["commit"] for p in (tmp_path / "rebuilt" / "provenance").iterdir()}
     assert sorted(records.values()) == ["abc", "def"]
+
+
+def test_a_run_with_a_second_opinion_does_not_supersede_the_method_without(tmp_path):
+    """The presence table adds second-opinion runs beside the committed runs of the same methods."""
+    from persam.tables.runs import load_runs
+
+    plain = make_run(tmp_path / "old", "persam", 70.0)
+    opinion = make_run(tmp_path / "new", "persam", 75.0)
+    rows = pd.read_csv(opinion / "results.csv")
+    rows["label"] = rows["label"] + " + second opinion (efficientnet_lite0)"
+    rows.to_csv(opinion / "results.csv", index=False)
+    record = json.loads((opinion / "provenance.json").read_text())
+    record["config"]["method"]["second_opinion"] = "efficientnet_lite0"
+    (opinion / "provenance.json").write_text(json.dumps(record))
+    runs = load_runs([plain, opinion])
+    assert sorted(set(runs.rows["label"])) == ["PERSAM", "PERSAM + second opinion (efficientnet_lite0)"]
+    assert len(runs.provenances) == 2
+    rerun = load_runs([plain, opinion, opinion])  # the same variant again does supersede
+    assert len(rerun.rows) == len(runs.rows)

@@ -108,3 +108,34 @@ def test_compare_prints_a_verdict_for_every_method(tmp_path, capsys):
     assert "## pooled" not in capsys.readouterr().out
     assert main(["compare", *dirs, "--baseline", "nothing"]) == 2
     assert "baseline 'nothing' is not among" in capsys.readouterr().err
+
+
+def test_a_label_names_its_setting_and_how_presence_was_decided():
+    from persam.tables.verdicts import setting_of, without_checks
+
+    assert setting_of("PerSAM") == ""
+    assert setting_of("PerSAM (max_instances=3)") == "max_instances=3"
+    assert setting_of("PerSAM+ (parts) + second opinion (efficientnet_lite0)") == "second_opinion=efficientnet_lite0"
+    full = setting_of("PerSAM+ (parts) + second opinion (efficientnet_lite0) with presence check (max_instances=3)")
+    assert full == "second_opinion=efficientnet_lite0, presence=on, max_instances=3"
+    assert without_checks(full) == "max_instances=3" and without_checks("second_opinion=x") == ""
+
+
+def _presence_rows(method: str, label: str, values) -> list[dict]:
+    base = {"experiment": "presence", "dataset": "d", "subset": "s", "method": method, "label": label,
+            "model": "vit_t", "corruption": "none", "shots": 1, "metric": "iou_pos"}
+    return [{**base, "item": f"o{i}", "value": v} for i, v in enumerate(values)]
+
+
+def test_each_method_with_its_second_opinion_is_compared_with_itself_without_and_rivals_within_the_setting():
+    from persam.tables import verdicts
+
+    plain = np.random.default_rng(5).uniform(30, 90, size=12)
+    rows = pd.DataFrame(_presence_rows("a", "A", plain) + _presence_rows("a", "A + second opinion (e)", plain + 4)
+                        + _presence_rows("b", "B", plain + 1) + _presence_rows("b", "B + second opinion (e)", plain))
+    checks = verdicts.compare_checks(rows, "iou_pos").set_index("key")
+    assert checks.loc["a", "verdict"] == BETTER and checks.loc["a", "difference"] == pytest.approx(4)
+    assert checks.loc["b", "verdict"] == WORSE and checks.loc["a", "setting"] == "second_opinion=e"
+    rivals = verdicts.compare(rows, "iou_pos", "a")  # B against A, and B's second opinion against A's only
+    pairs = {(r.method, r.baseline): r.difference for r in rivals.itertuples()}
+    assert pairs == {("B", "A"): pytest.approx(1), ("B + second opinion (e)", "A + second opinion (e)"): pytest.approx(-4)}

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.tables import generic
+from persam.tables import generic, verdicts
 from persam.tables.runs import Runs, Scope
-from persam.tables.text import verdicts_against
+from persam.tables.text import verdict_section, verdicts_against
 
 NAME = "instances"
 TITLE = "Instances: recall and precision at IoU 0.5, mIoU of the union (%)"
@@ -34,5 +34,9 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
     notes = ["recall: the true instances that a predicted instance covers with IoU >= 0.5, over all true instances; "
              "precision: the predicted instances that cover a true one with IoU >= 0.5, over all predicted instances; "
              "mIoU (union): the union of the predicted instances against the union of the true ones."]
+    checks = verdicts.compare_checks(runs.rows, "iou_union")
+    checked = verdict_section(checks, "the same method without the presence check",
+                              heading="Paired verdicts: with the presence check (as `persam segment` runs it) against "
+                                      "without")
     return generic.write(runs, out, NAME, TITLE, build(runs.rows, None), notes,
-                         verdicts_against(runs.rows, "iou_union", BASELINE))
+                         verdicts_against(runs.rows, "iou_union", BASELINE) + checked)

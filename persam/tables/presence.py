@@ -8,7 +8,8 @@ score, ``tpr`` and ``fpr`` at the threshold calibrated without the targets, and
 ``miou_pos`` (mIoU over the positives, an empty prediction scoring 0), ``miou_unchecked`` (the same positives
 without the presence check); ``oracle_fpr``, the FPR of the threshold that keeps every positive, chosen on the
 targets (a bound on the score, not a result); ``miou`` where the run has it. The mIoUs carry their bootstrap
-intervals over objects, and the README the paired verdicts of ``miou_pos`` against :data:`BASELINE`.
+intervals over objects, and the README the paired verdicts of ``miou_pos`` against :data:`BASELINE` (within each
+setting) and of each method with its second opinion against itself with SAM's score alone.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.tables import generic
+from persam.tables import generic, verdicts
 from persam.tables.runs import Runs, Scope
-from persam.tables.text import verdicts_against
+from persam.tables.text import verdict_section, verdicts_against
 
 NAME = "presence"
 TITLE = "Presence: IL_MCC and cgF1 (SAM 3's terms), AUROC, TPR / FPR at the calibrated threshold, mIoU over positives (%)"
@@ -46,5 +47,8 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
              "every positive (oracle): per object, the negatives scoring at or above its lowest positive, pooled; "
              "that threshold is chosen on the targets themselves, so it bounds what the score allows (the check "
              "keeps every positive only at that FPR or above) and is no method's result."]
+    checks = verdicts.compare_checks(runs.rows, "iou_pos")
+    opinion = verdict_section(checks, "the same method with SAM's score alone",
+                              heading="Paired verdicts: the second opinion against SAM's score alone")
     return generic.write(runs, out, NAME, TITLE, build(runs.rows, None), notes,
-                         verdicts_against(runs.rows, "iou_pos", BASELINE))
+                         verdicts_against(runs.rows, "iou_pos", BASELINE) + opinion)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from persam.experiments.records import COLUMNS
+from persam.tables.verdicts import CHECKS, setting_of
 
 DEFAULTS = {"corruption": "none", "shots": 1}
 INSTANCES = re.compile(r"\(max_instances=(\d+)\)$")  # the instances task's label suffix
@@ -87,20 +88,31 @@ def find_sources(paths: list[str | Path]) -> list[Path]:
     return found
 
 
+def _checks(label: str) -> str:
+    """How a row's label says presence was decided (its second opinion; the instances task's presence check)."""
+    return ", ".join(p for p in setting_of(label).split(", ") if p.startswith(CHECKS))
+
+
 def _row_variants(rows: pd.DataFrame) -> pd.Series:
-    """Each row's variant: (dataset, method, model, corruption, shots, max_instances)."""
-    instances = pd.to_numeric(rows["label"].astype(str).str.extract(INSTANCES, expand=False)).fillna(1).astype(int)
+    """Each row's variant: (dataset, method, model, corruption, shots, max_instances, presence checks)."""
+    labels = rows["label"].astype(str)
+    instances = pd.to_numeric(labels.str.extract(INSTANCES, expand=False)).fillna(1).astype(int)
     return pd.Series(list(zip(rows["dataset"], rows["method"], rows["model"], rows["corruption"], rows["shots"],
-                              instances, strict=True)), index=rows.index)
+                              instances, labels.map(_checks), strict=True)), index=rows.index)
 
 
 def _record_variant(record: dict) -> tuple:
     """The variant a provenance record ran, as :func:`_row_variants` names its rows."""
     config = record.get("config") or {}
     method = config.get("method") or {}
+    opinion = method.get("second_opinion") or "none"
+    checks = [f"second_opinion={opinion}"] if opinion != "none" else []
+    if config.get("experiment_name") == "instances" and method.get("presence"):
+        checks.append("presence=on")  # the instances task names it in the label (the presence task always checks)
     return ((record.get("data") or {}).get("dataset"), method.get("name"), (record.get("model") or {}).get("name"),
             (config.get("corruption") or {}).get("name", "none"), len((config.get("dataset") or {}).get("ref_stems")
-                                                                    or ["00"]), method.get("max_instances") or 1)
+                                                                    or ["00"]), method.get("max_instances") or 1,
+            ", ".join(checks))
 
 
 def load_runs(paths: list[str | Path]) -> Runs:

@@ -3,7 +3,8 @@
 Every mean a table shows (mIoU, J&F ...) is a mean over objects of a per-object row (:data:`PER_OBJECT`), so its
 interval and every comparison are computed from those rows, never from two printed means. A row's *condition*
 is what must match for two methods to be compared: dataset, model, reference corruption, number of references,
-and a swept setting that the runner writes into the label as a trailing ``(name=value)`` (e.g. ``max_instances``).
+and a setting the runner writes into the label (:func:`setting_of`: a trailing ``(name=value)`` such as
+``max_instances``, the presence check and its second opinion).
 ``pooled=True`` joins the datasets: each object is ``<dataset>/<object>`` and the condition drops the dataset.
 
 Table CSVs carry ``<column> ci_low`` and ``<column> ci_high`` beside every column with an interval;
@@ -13,6 +14,8 @@ Table CSVs carry ``<column> ci_low`` and ``<column> ci_high`` beside every colum
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from persam.metrics.bootstrap import BETTER, NO_DIFFERENCE, WORSE, bootstrap_ci, paired
@@ -21,7 +24,10 @@ from persam.metrics.bootstrap import BETTER, NO_DIFFERENCE, WORSE, bootstrap_ci,
 PER_OBJECT = {"miou": "iou", "miou_pos": "iou_pos", "miou_unchecked": "iou_unchecked", "miou_union": "iou_union",
               "miou_single": "iou_single", "J&F": "J&F"}
 CONDITION = ["dataset", "model", "corruption", "shots", "setting"]
-SETTING = r" \((\w+=[^()]*)\)$"
+SETTING = re.compile(r" \((\w+=[^()]*)\)$")  # a task's "(key=value)" label suffix (instances: max_instances)
+SECOND_OPINION = re.compile(r" \+ second opinion \(([^()]+)\)")  # persam.experiments.evaluate.row_label
+PRESENCE_CHECK = " with presence check"  # persam.experiments.instances_task
+CHECKS = ("second_opinion=", "presence=")  # the setting parts that say how presence was decided
 LOW, HIGH = " ci_low", " ci_high"
 
 
@@ -40,11 +46,32 @@ def per_object(rows: pd.DataFrame, metric: str, pooled: bool = False) -> pd.Data
     found = objects[objects["metric"] == metric].copy()
     if found.empty and metric == "J&F":
         found = _j_and_f(objects[objects["metric"].isin(["J", "F"])])
-    found["setting"] = found["label"].str.extract(SETTING, expand=False).fillna("")
+    found["setting"] = found["label"].map(setting_of)
     if pooled:
         found["item"] = found["dataset"] + "/" + found["item"].astype(str)
         found["dataset"] = "pooled"
     return found
+
+
+def setting_of(label: str) -> str:
+    """The setting a row's label names (rows compare only within one setting): its second opinion, the presence
+    check, then the task's ``(key=value)`` suffix, e.g. ``second_opinion=efficientnet_lite0, presence=on,
+    max_instances=3``; empty for a method as its config runs it."""
+    parts = []
+    opinion = SECOND_OPINION.search(label)
+    if opinion:
+        parts.append(f"second_opinion={opinion.group(1)}")
+    if PRESENCE_CHECK in label:
+        parts.append("presence=on")
+    suffix = SETTING.search(label)
+    if suffix:
+        parts.append(suffix.group(1))
+    return ", ".join(parts)
+
+
+def without_checks(setting: str) -> str:
+    """The setting with how presence was decided left out: the same method without the check."""
+    return ", ".join(p for p in setting.split(", ") if p and not p.startswith(CHECKS))
 
 
 def interval(values) -> dict[str, float]:
@@ -114,6 +141,25 @@ def compare_shots(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
             label = variant["label"].iloc[0]
             if a:
                 out.append({**_row({**condition, "shots": int(shots)}, values[-1], label, f"{label}, k=1", a, b)})
+    return pd.DataFrame(out)
+
+
+def compare_checks(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Each method with a presence check or second opinion against the same method without (the setting with
+    those parts left out), under each other condition, on the objects both ran."""
+    found = per_object(rows, metric)
+    found["plain"] = found["setting"].map(without_checks)
+    out = []
+    keys = [c for c in CONDITION if c != "setting"]
+    for values, group in found.groupby([*keys, "method"], sort=False):
+        condition = dict(zip(keys, values[:-1], strict=True))
+        for setting, variant in group[group["setting"] != group["plain"]].groupby("setting", sort=False):
+            plain = variant["plain"].iloc[0]
+            base = group[group["setting"] == plain]
+            a, b = _pairs(variant, base)
+            if a:
+                label, base_label = variant["label"].iloc[0], base["label"].iloc[0]
+                out.append(_row({**condition, "setting": setting}, values[-1], label, base_label, a, b))
     return pd.DataFrame(out)
 
 
