@@ -139,3 +139,23 @@ def test_a_mask_the_second_opinion_emptied_stays_absent_below_sams_threshold_too
     prediction = Prediction(np.ones((8, 8), bool), np.zeros((0, 2)), np.zeros(0), score=0.2)
     absent = decide(opinion.check(prediction, _embedding(red)), threshold=0.6)
     assert not absent.present and absent.extra["unchecked"] is prediction
+
+
+def test_an_image_read_again_is_not_encoded_again():
+    """The presence protocol predicts every image once per object, each time from a fresh embedding."""
+    from persam.methods.second_opinion import features
+
+    class Counting(Colour):
+        id = "counting"
+        calls = 0
+
+        def forward(self, x):
+            Counting.calls += 1
+            return x
+
+    encoder, image = Counting(), np.full((8, 8, 3), 7, np.uint8)
+    first = features(encoder, _embedding(image))
+    again = features(encoder, _embedding(image.copy()))
+    assert Counting.calls == 1 and again is first
+    features(encoder, _embedding(np.full((8, 8, 3), 8, np.uint8)))
+    assert Counting.calls == 2

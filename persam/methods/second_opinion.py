@@ -28,6 +28,7 @@ machine), so it takes the same value until set (``second_opinion_threshold``).
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -56,13 +57,25 @@ def default_threshold(name: str) -> float:
 
 
 def features(encoder: SemanticEncoder, embedding: ImageEmbedding) -> Tensor:
-    """The encoder's C x h x w features of the embedding's image (computed once per image and encoder)."""
+    """The encoder's C x h x w features of the embedding's image (computed once per image and encoder: kept on the
+    embedding, and by the image's bytes for the :data:`RECENT` latest images, which the presence protocol reads
+    again for every object)."""
     if encoder.id not in embedding.semantic:
         if embedding.image is None:
             raise DataError("the presence check's second opinion needs the image itself, and this embedding was made "
                             "without it (make embeddings with GuidedPredictor.embed)")
-        embedding.semantic[encoder.id] = encoder(embedding.image)
+        image = np.ascontiguousarray(embedding.image)
+        key = (encoder.id, image.shape, hashlib.sha1(image.data).hexdigest())
+        if key not in _recent:
+            _recent[key] = encoder(image)
+            while len(_recent) > RECENT:
+                _recent.pop(next(iter(_recent)))
+        embedding.semantic[encoder.id] = _recent[key]
     return embedding.semantic[encoder.id]
+
+
+RECENT = 128  # images (about 1.6 MB of features each at EfficientNet-Lite0's resolution)
+_recent: dict[tuple, Tensor] = {}
 
 
 @dataclass
