@@ -172,7 +172,7 @@ def claims(comparisons: pd.DataFrame, baseline: str) -> str:
     """One sentence of claims, each from a verdict: which variants are better / worse than ``baseline``."""
     if comparisons.empty:
         return ""
-    shown = varying(comparisons)
+    shown = [c for c in varying(comparisons) if c != "setting"]  # a row's label already names its setting
 
     def name(row) -> str:
         where = ", ".join(f"k={row[c]}" if c == "shots" else str(row[c]) for c in shown)
