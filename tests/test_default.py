@@ -44,7 +44,7 @@ def test_the_default_is_never_worse_and_measured_everywhere(tmp_path):
     _rows("table1", "d1", "iou", {"a": 0, "b": -5, "baseline_oracle_box": 8}).to_csv(
         tmp_path / "table1" / "d1" / "results.csv", index=False)
     text = finding(tmp_path, tables, "image")
-    assert text.startswith("**Default image method, by paired verdicts**") and ": A (better in 1 comparisons)." in text
+    assert text.startswith("**Default image method, by paired verdicts**") and ": A (better in 1 comparison)." in text
     assert "A is better in: table1 d1 vs B (+5.00)." in text
 
 

@@ -91,7 +91,7 @@ def finding(results: Path, tables: dict[str, str], kind: str) -> str:
     qualified = [s for s in ranked if not s.losses]
     if qualified:
         lines = [f"**Default {kind} method, by paired verdicts** ({names}): never worse than another method on any "
-                 f"dataset or condition: " + "; ".join(f"{s.label} (better in {len(s.wins)} comparisons)"
+                 f"dataset or condition: " + "; ".join(f"{s.label} (better in {len(s.wins)} comparison{'' if len(s.wins) == 1 else 's'})"
                                                         for s in qualified) + "."]
         for s in qualified:
             if s.wins:
