@@ -52,7 +52,7 @@ def test_segment_command_writes_the_runners_masks(runs, tmp_path, embedding_cach
     cat = SAMPLE / "Images" / "cat"
     assert cli_main(["segment", "--ref-image", str(cat / "00.jpg"), "--ref-mask",
                      str(SAMPLE / "Annotations" / "cat" / "00.png"), "--images", str(cat / "01.jpg"),
-                     str(cat / "02.jpg"), "--out", str(tmp_path), "--device", "cpu"]) == 0
+                     str(cat / "02.jpg"), "--out", str(tmp_path), "--method", "persam", "--device", "cpu"]) == 0
     for stem in ("01", "02"):
         written = np.array(Image.open(tmp_path / "masks" / f"{stem}.png")) > 0
         runner = np.array(Image.open(runs / "persam" / "masks" / "cat" / f"{stem}.png")) > 0

@@ -8,9 +8,8 @@ from __future__ import annotations
 from functools import cache
 
 from persam.config import method_names
-from persam.methods.builder import composed_method
+from persam.methods.builder import DEFAULT_METHOD, composed_method
 
-DEFAULT_METHOD = "persam"
 method_settings = cache(composed_method)  # composed once per name while the page runs
 
 

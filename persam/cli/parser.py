@@ -7,10 +7,15 @@ import argparse
 from pathlib import Path
 
 from persam.cli.clicks import add_click_options
+from persam.methods.builder import DEFAULT_METHOD
 
 MODEL_OPTIONS = (("--model", "vit_t", "vit_t (MobileSAM, default), vit_b, vit_l or vit_h"),
                  ("--checkpoint", None, "path to the model's checkpoint (default: found/downloaded)"),
                  ("--device", None, "cpu or cuda (default: cuda when present)"))
+
+
+METHOD_HELP = (f"{DEFAULT_METHOD} (default, chosen by paired verdicts over the results), persam, persam_f, or any "
+               "persam/conf/method/<name>.yaml (tracking needs one with a video: block)")
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +36,7 @@ def add_segment(sub) -> argparse.ArgumentParser:
                      help="image files or folders (with several folders, results go to masks/<folder>/...)")
     seg.add_argument("--coco", action="store_true", help="also write <out>/masks_coco.json (COCO, RLE masks)")
     seg.add_argument("--out", type=Path, required=True, help="output folder")
-    seg.add_argument("--method", default="persam", help="persam (training-free, default) or persam_f")
+    seg.add_argument("--method", default=DEFAULT_METHOD, help=METHOD_HELP)
     add_model_options(seg)
     seg.add_argument("--max-instances", type=int, default=1,
                      help="find up to N instances per image; masks/<name>.png is then a label map 1..n (default 1)")
@@ -51,7 +56,7 @@ def add_track(sub) -> argparse.ArgumentParser:
                           "or any one-object mask")
     add_click_options(trk)
     trk.add_argument("--out", type=Path, required=True, help="output folder (masks/ and overlay.gif)")
-    trk.add_argument("--method", default="persam", help="persam (training-free, default) or persam_f")
+    trk.add_argument("--method", default=DEFAULT_METHOD, help=METHOD_HELP)
     trk.add_argument("--reacquire", action="store_true",
                      help="when an object's most similar point is far from its last box, search the whole frame "
                           "(finds objects that leave and come back; not in the original PerSAM)")
