@@ -104,8 +104,8 @@ sed -e 's/^name: .*/name: my_persam/' -e 's/^label: .*/label: My PerSAM/' \
     "$PKG/conf/method/persam.yaml" > my_conf/method/my_persam.yaml
 python -m persam.run "hydra.searchpath=[file://$PWD/my_conf]" method=my_persam --cfg job > my_persam.txt
 grep -q "label: My PerSAM" my_persam.txt || fail "hydra.searchpath did not find my_conf/method/my_persam.yaml"
-python -c "from persam.app.methods import method_choices; names = [n for _, n in method_choices()]; \
-assert names[0] == 'persam' and 'persam_f' in names, names"
+python -c "from persam.app.methods import method_choices; from persam.methods.builder import DEFAULT_METHOD; \
+names = [n for _, n in method_choices()]; assert names[0] == DEFAULT_METHOD and {'persam', 'persam_f'} <= set(names), names"
 python -m persam.dreambooth.train --cfg job instance.dir=photos > dreambooth.txt
 grep -q "mask_mode: persam" dreambooth.txt || fail "DreamBooth's config did not compose"
 echo "wheel check: OK ($(basename "$WHEEL") installed in a fresh venv; segment, run, searchpath, app, dreambooth)"
