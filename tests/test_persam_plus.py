@@ -219,10 +219,26 @@ def tracking(predictor):
     return video_method(spec, predictor), video_config(spec)
 
 
-def test_the_video_procedure_decodes_unguided(tracking, method):
+def test_the_video_procedure_decodes_unguided(predictor, tracking, method, monkeypatch):
     tracked, _ = tracking  # rule 8: the tracker's box says where the object is
     assert not tracked.config.guided_attention and not tracked.config.semantic_prompting
     assert method.config.guided_attention and method.config.semantic_prompting  # images keep PerSAM's guidance
+    obj = load_perseg(SAMPLE, ["cat"])[0]
+    shot = _shot(predictor, obj)
+    seen = []
+    decode_batch = predictor.decode_batch
+
+    def spy(*args, **kwargs):  # decode_batch(point_coords, point_labels, boxes, mask_inputs, multimask, guidance)
+        seen.extend(kwargs.get("guidance", args[5] if len(args) > 5 else None) or [])
+        return decode_batch(*args, **kwargs)
+
+    monkeypatch.setattr(predictor, "decode_batch", spy)
+    tracked.predict(shot.embedding, tracked.fit([shot]), prompts=Prompts(box=_box(shot.mask)))
+    assert seen and all(g is None or (g.attn_bias is None and g.target_embedding is None) for g in seen)
+    seen.clear()
+    method.predict(shot.embedding, method.fit([shot]), prompts=Prompts(box=_box(shot.mask)))
+    # the first decoding is guided (the refinement steps never are, in PerSAM either)
+    assert any(g is not None and g.attn_bias is not None and g.target_embedding is not None for g in seen)
 
 
 def test_tracks_the_bundled_swan(predictor, tracking):

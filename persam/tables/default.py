@@ -90,9 +90,9 @@ def finding(results: Path, tables: dict[str, str], kind: str) -> str:
     names = ", ".join(tables)
     qualified = [s for s in ranked if not s.losses]
     if qualified:
+        counted = [f"{s.label} (better in {len(s.wins)} comparison{'' if len(s.wins) == 1 else 's'})" for s in qualified]
         lines = [f"**Default {kind} method, by paired verdicts** ({names}): never worse than another method on any "
-                 f"dataset or condition: " + "; ".join(f"{s.label} (better in {len(s.wins)} comparison{'' if len(s.wins) == 1 else 's'})"
-                                                        for s in qualified) + "."]
+                 f"dataset or condition: " + "; ".join(counted) + "."]
         for s in qualified:
             if s.wins:
                 lines.append(f"{s.label} is better in: {'; '.join(s.wins)}.")
