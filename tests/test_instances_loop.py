@@ -124,6 +124,9 @@ def test_calibration_puts_the_threshold_between_the_references_and_their_backgro
     assert cal.threshold == pytest.approx(0.75) and cal.instance_threshold == pytest.approx(0.5)
     single = calibrate(shots[:1], fit, score, margin=0.5, exclude_margin=2)  # the midpoint guard: (0.7 + 0.2) / 2
     assert single.rule == "self" and single.threshold == pytest.approx(0.45)
+    assert single.instance_threshold == pytest.approx(0.2)  # the self score's correction stops at the negative
+    one = calibrate(shots[:1], fit, score, margin=0.05, exclude_margin=2)  # an unseen view: 0.7 - 0.05
+    assert one.threshold == pytest.approx(0.65) and one.instance_threshold == pytest.approx((0.65 + 0.2) / 2)
     with pytest.raises(ValueError, match="presence_margin"):
         calibrate(shots, fit, score, margin=-1)
     assert dilate(_box(5, 6, 5, 6), 1).sum() == 5

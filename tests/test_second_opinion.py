@@ -108,7 +108,7 @@ def test_with_a_second_opinion_it_decides_instead_of_sams_threshold():
     alone = checked_predict(lambda extra: low, dataclasses.replace(calibration, second_opinion=None), presence=True,
                             max_instances=1, embedding=_embedding(red))
     assert not alone.present
-    assert calibration.record()["second_opinion"] == {"encoder": "colour", "threshold": 0.5}
+    assert calibration.record()["second_opinion"] == {"encoder": "colour", "threshold": 0.5, "can_veto": True}
 
 
 def test_persam_plus_second_opinion_on_the_real_cat(predictor):
@@ -127,6 +127,42 @@ def test_persam_plus_second_opinion_on_the_real_cat(predictor):
     assert cat.present and cat.extra["semantic"] >= reference.presence.second_opinion.threshold == 0.38
     assert not duck.present
     assert second_opinion("none", [ref]) is None
+
+
+def test_a_reference_the_encoder_cannot_see_defers_to_sams_threshold(monkeypatch):
+    """A reference object under MIN_CELLS feature cells gives a prototype that is mostly its surroundings: a
+    refusal then goes to SAM's calibrated threshold (kept above it, absent below), a further instance to SAM's
+    instance threshold alone; an object covering enough cells keeps the veto."""
+    from persam.methods import second_opinion as module
+
+    red, green = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
+    red[..., 0], green[..., 1] = 255, 255
+    tiny = np.zeros((8, 8), bool)
+    tiny[0, :3] = True  # 3 of the Colour encoder's 8 x 8 cells
+    monkeypatch.setattr(module, "semantic_encoder", lambda name, device: Colour())
+    assert not second_opinion("colour", [Shot(_embedding(red), tiny)]).can_veto
+    assert second_opinion("colour", [Shot(_embedding(red), tiny), Shot(_embedding(red), np.ones((8, 8), bool))]).can_veto
+
+    opinion = SecondOpinion(Colour(), torch.tensor([[1.0, 0.0, 0.0]]), threshold=0.5, can_veto=False)
+    calibration = Calibration(0.8, [0.85], [0.3], 0.05, "self", 0.55, opinion)
+    scores = iter([0.9, 0.6, 0.5])
+
+    def answer(extra):
+        mask = np.zeros((8, 8), bool)
+        mask[:, :2] = extra is None or extra.exclude is None
+        mask[:, 4:6] = not mask.any()
+        return Prediction(mask, np.zeros((0, 2)), np.zeros(0), score=next(scores))
+
+    found = checked_predict(answer, calibration, presence=True, max_instances=3, embedding=_embedding(green))
+    assert found.extra["semantic_deferred"] and found.extra["semantic"] < 0.5
+    assert found.extra["instance_scores"] == [0.9, 0.6]  # the third (0.5) is under the instance threshold
+    low = checked_predict(lambda extra: Prediction(np.ones((8, 8), bool), np.zeros((0, 2)), np.zeros(0), score=0.7),
+                          calibration, presence=True, max_instances=1, embedding=_embedding(green))
+    assert not low.present and low.extra["threshold"] == 0.8
+    vetoed = dataclasses.replace(calibration, second_opinion=dataclasses.replace(opinion, can_veto=True))
+    scores = iter([0.9])
+    assert not checked_predict(answer, vetoed, presence=True, max_instances=1, embedding=_embedding(green)).present
+    assert calibration.record()["second_opinion"]["can_veto"] is False
 
 
 def test_a_mask_the_second_opinion_emptied_stays_absent_below_sams_threshold_too():

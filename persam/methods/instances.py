@@ -27,6 +27,7 @@ from torch import Tensor
 
 from persam.methods.presence import Calibration, decide
 from persam.methods.protocol import Prediction, Prompts
+from persam.methods.second_opinion import DEFERRED
 from persam.methods.target import mask_on_grid
 from persam.models.predictor import ImageEmbedding
 
@@ -97,18 +98,24 @@ def checked_predict(predict_one: Callable[[Prompts | None], Prediction], calibra
                     embedding: ImageEmbedding | None = None) -> Prediction:
     """A method's answer from its single prediction ``predict_one(prompts)`` on ``embedding`` with the protocol's
     checks on top: when ``presence`` is on, empty below the calibrated threshold, or, with a second opinion
-    (:mod:`persam.methods.second_opinion`), when that says absent; several instances when ``max_instances`` > 1
-    (``calibration`` is then required; see :func:`persam.methods.presence.calibrate`). Further instances need
-    the instance threshold and, with a second opinion, its consent too (presence on or off)."""
+    (:mod:`persam.methods.second_opinion`), when that says absent (below SAM's threshold when it defers); several
+    instances when ``max_instances`` > 1 (``calibration`` is then required; see
+    :func:`persam.methods.presence.calibrate`). Further instances need the instance threshold and, with a second
+    opinion, its consent too (presence on or off)."""
     opinion = calibration.second_opinion if calibration is not None else None
-    threshold = calibration.threshold if calibration is not None and presence and opinion is None else None
 
     def checked(prediction: Prediction) -> Prediction:
         return opinion.check(prediction, embedding) if opinion is not None else prediction
 
+    def sam_threshold(prediction: Prediction) -> float | None:
+        """SAM's presence threshold where it decides: no second opinion, or one that deferred."""
+        if calibration is None or not presence or (opinion is not None and not prediction.extra.get(DEFERRED)):
+            return None
+        return calibration.threshold
+
     def one(extra: Prompts | None) -> Prediction:
-        prediction = predict_one(extra)
-        return decide(checked(prediction) if presence else prediction, threshold)
+        prediction = checked(predict_one(extra)) if presence else predict_one(extra)
+        return decide(prediction, sam_threshold(prediction))
 
     if max_instances > 1:
         return find_instances(one, calibration.instance_threshold, max_instances, prompts,

@@ -176,13 +176,18 @@ def build_semantic_encoder(name: str | None, device: str | torch.device = "cpu")
     raise ValueError(f"unknown semantic encoder {name!r}: none, efficientnet_lite0 or dinov2:<folder or hub name>")
 
 
+def cell_cover(features: Tensor, mask: np.ndarray) -> np.ndarray:
+    """h x w: the share of each of ``features``' (C x h x w) cells that the H x W bool ``mask`` covers."""
+    h, w = features.shape[-2:]
+    return cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+
+
 def pooled(features: Tensor, mask: np.ndarray) -> Tensor | None:
     """C: the mean of ``features`` (C x h x w) weighted by the share of each cell the H x W bool ``mask`` covers
     (so an object smaller than a cell still counts); None for an empty mask."""
     if not mask.any():
         return None
-    h, w = features.shape[-2:]
-    cover = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    cover = cell_cover(features, mask)
     if cover.sum() <= 0:
         return None
     weights = torch.from_numpy(cover).to(features.dtype)
