@@ -338,6 +338,7 @@ def test_a_rerun_supersedes_the_rows_and_record_it_repeats(tmp_path):
     assert len(rows[rows.method == "persam_f"]) == len(rows[rows.method == "persam"])  # the old rows are gone
     records = {p.name: json.loads(p.read_text())["git"]["commit"] for p in (tmp_path / "rebuilt" / "provenance").iterdir()}
     assert sorted(records.values()) == ["abc", "def"]
+    assert sorted(records) == ["persam-none-vit_t.json", "persam_f-none-vit_t.json"]  # the rerun keeps its name
 
 
 def test_a_run_with_a_second_opinion_does_not_supersede_the_method_without(tmp_path):

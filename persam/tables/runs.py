@@ -119,19 +119,21 @@ def load_runs(paths: list[str | Path]) -> Runs:
     """Rows, provenance and run directories of every source in ``paths`` (see the module docstring)."""
     frames, provenances, dirs = [], {}, {}
     for source in find_sources(paths):
-        if (source / "provenance.json").is_file() or not (source / "provenance").is_dir():
-            name = source.name if source.name not in provenances else f"{source.parent.name}-{source.name}"
-            records = {name: _read_json(source / "provenance.json")}
-            rows = _read_rows(source / "results.csv", name, records[name])
-            here = {name: source}
+        run_dir = (source / "provenance.json").is_file() or not (source / "provenance").is_dir()
+        if run_dir:
+            record = _read_json(source / "provenance.json")
+            rows = _read_rows(source / "results.csv", source.name, record)
         else:  # a table folder: its runs' rows in one file, their records in provenance/
             records = {p.stem: _read_json(p) for p in sorted((source / "provenance").glob("*.json"))}
             rows = _read_rows(source / "results.csv", "", None)
             here = {}
-        redone = set(_row_variants(rows))
+        redone = set(_row_variants(rows))  # earlier rows of the same variants are superseded (named after this)
         frames = [f[~_row_variants(f).isin(redone)] for f in frames]
         provenances = {n: r for n, r in provenances.items() if _record_variant(r) not in redone}
         dirs = {n: d for n, d in dirs.items() if n in provenances}
+        if run_dir:
+            name = source.name if source.name not in provenances else f"{source.parent.name}-{source.name}"
+            records, here, rows = {name: record}, {name: source}, rows.assign(run=name)
         frames.append(rows)
         provenances.update(records)
         dirs.update(here)
