@@ -1,11 +1,15 @@
 # persam: `make help` lists the targets. Every target uses the virtual environment in .venv/.
 VENV   := .venv
 PY     := $(VENV)/bin/python
-# PerSeg data for the image tables: ../shared/data/perseg where it exists, else the bundled 3-object sample.
-DATA   ?= $(firstword $(wildcard ../shared/data/perseg) persam/sample_data/perseg)
-# DAVIS data: for the derived davis_perseg image benchmark (and Table 2).
-DAVIS  ?= ../shared/data/davis2017
-# davis16_perseg: 20 DAVIS-2016 train objects already in the PerSeg layout (the davis_perseg rule), copied to data/.
+# The datasets: what `make data` downloaded to data/ where it exists, else ../shared/data, else (PerSeg) the
+# bundled 3-object sample.
+# PerSeg data for the image tables.
+DATA   ?= $(firstword $(wildcard data/PerSeg ../shared/data/perseg) persam/sample_data/perseg)
+# DAVIS 2017: for the derived davis_perseg image benchmark (and Table 2).
+DAVIS  ?= $(firstword $(wildcard data/DAVIS2017) ../shared/data/davis2017)
+# davis16_perseg: derived from the DAVIS 2016 release at DAVIS2016 (make data), else DAVIS16's 20 DAVIS-2016 train
+# objects already in the PerSeg layout (the davis_perseg rule), copied to data/.
+DAVIS2016 ?= $(wildcard data/DAVIS2016)
 DAVIS16 ?= ../shared/data/davis16_train20_perseg
 SUBSET ?=
 RUNS   := runs
@@ -31,7 +35,7 @@ endef
 FRESH_CACHE = cache.dir=$(RUNS)/cache-$(1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo app test test-slow table1 table2 table2-reacquire table3 table4 tables readme davis_perseg \
+.PHONY: help install data demo app test test-slow table1 table2 table2-reacquire table3 table4 tables readme davis_perseg \
 	bench gpu-check lint clean davis_fewshot davis_instances perseg_instances fewshot presence instances davis16_perseg \
 	davis16_instances
 
@@ -66,12 +70,19 @@ test: install ## the test suite (real MobileSAM weights; slow tests excluded)
 test-slow: install ## the slow tests only (full-resolution reference fits, whole-dataset runs)
 	$(PY) -m pytest -q -m slow
 
+data: install ## download, verify and unpack PerSeg, DAVIS 2017 and DAVIS 2016, derive every benchmark -> data/ (~3 GB)
+	$(PY) data_prep/download.py --out data
+
 davis_perseg: install ## derive the davis_perseg image benchmark from DAVIS -> data/davis_perseg/
 	$(PY) data_prep/davis_to_perseg.py --davis $(DAVIS) --out data/davis_perseg
 
-davis16_perseg: ## copy the davis16_perseg image benchmark (20 DAVIS-2016 train objects) from DAVIS16 -> data/davis16_perseg/
+davis16_perseg: $(if $(DAVIS2016),install) ## davis16_perseg (20 DAVIS-2016 train objects): from DAVIS2016, else copied from DAVIS16 -> data/davis16_perseg/
+ifneq ($(DAVIS2016),)
+	$(PY) data_prep/davis16_to_perseg.py --davis $(DAVIS2016) --out data/davis16_perseg
+else
 	@test -d $(DAVIS16)/Images || { echo "error: $(DAVIS16)/Images: not found (set DAVIS16=a PerSeg-layout folder)" >&2; exit 2; }
 	rm -rf data/davis16_perseg && mkdir -p data && cp -rL $(DAVIS16) data/davis16_perseg
+endif
 
 table1: install davis_perseg davis16_perseg ## Table 1 (mIoU) on DATA (PerSeg), davis_perseg, davis16_perseg -> results/table1/
 	$(call image_table,table1,perseg,$(DATA_ARGS))
@@ -93,9 +104,10 @@ table4: install davis_perseg davis16_perseg ## Table 4 (eroded / dilated referen
 	$(call image_table,table4,davis16_perseg,dataset=davis16_perseg)
 	$(call pooled_table,table4)
 
-# Table 2 (video): DAVIS at $(DAVIS), the sequences of ImageSets/2017/$(DAVIS_SPLIT).txt (or DAVIS_SPLIT=a path).
+# Table 2 (video): DAVIS at $(DAVIS), the sequences of ImageSets/2017/$(DAVIS_SPLIT).txt (or DAVIS_SPLIT=a path):
+# val_available where the DAVIS folder lists it (../shared/data/davis2017's 13 sequences), else val (all 30).
 # VIDEO_ARGS: extra overrides (e.g. method.video.reacquire=true), written to TABLE2_OUT.
-DAVIS_SPLIT ?= val_available
+DAVIS_SPLIT ?= $(if $(wildcard $(DAVIS)/ImageSets/2017/val_available.txt),val_available,val)
 VIDEO_ARGS ?=
 TABLE2_OUT ?= results/table2
 # The frames' embeddings are kept in $(RUNS)/cache-video between Table 2 and its variants (timing is compared

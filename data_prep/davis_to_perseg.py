@@ -21,17 +21,26 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from persam.data.io import read_label_map, write_mask  # noqa: E402
+from persam.data.davis import read_annotation  # noqa: E402
+from persam.data.io import write_mask  # noqa: E402
 
 
 def target_indices(n_frames: int) -> list[int]:
+    """The 5 target frames of a sequence of ``n_frames``: ``round(linspace(0, n - 1, 6))[1:]`` (frame 0 is the
+    reference). (n - 1) k / 5 never ends in .5, so numpy's half-to-even rounding never decides a frame."""
     return [int(i) for i in np.round(np.linspace(0, n_frames - 1, 6))[1:]]
 
 
-def copy_frame(davis: Path, out: Path, seq: str, frame: Path, stem: str) -> None:
-    """Copy one DAVIS frame to ``Images/<seq>/<stem>.jpg`` and its 1-object annotation to a {0, 1} palette PNG."""
+def frame_indices(n_frames: int) -> list[int]:
+    """Reference and targets, in the order of the stems 00..05."""
+    return [0, *target_indices(n_frames)]
+
+
+def copy_frame(davis: Path, out: Path, seq: str, frame: Path, stem: str, year: int = 2017) -> None:
+    """Copy one DAVIS frame to ``Images/<seq>/<stem>.jpg`` and its 1-object annotation to a {0, 1} palette PNG
+    (``year=2016``: DAVIS 2016's binary 0/255 masks, every non-zero pixel the object)."""
     annotation = davis / "Annotations" / "480p" / seq / f"{frame.stem}.png"
-    labels = read_label_map(annotation)
+    labels = read_annotation(annotation, year)
     objects = set(np.unique(labels)) - {0, 255}
     if len(objects) > 1:
         raise SystemExit(f"error: {annotation}: {len(objects)} objects; davis_perseg takes 1-object sequences")
@@ -40,24 +49,40 @@ def copy_frame(davis: Path, out: Path, seq: str, frame: Path, stem: str) -> None
     write_mask(out / "Annotations" / seq / f"{stem}.png", (labels > 0) & (labels != 255))
 
 
-def derive(davis: Path, out: Path, sequences: list[str], quiet: bool = False) -> None:
+def sequence_frames(davis: Path, seq: str) -> list[Path]:
+    frames = sorted((davis / "JPEGImages" / "480p" / seq).glob("*.jpg"))
+    if not frames:
+        raise SystemExit(f"error: {davis / 'JPEGImages' / '480p' / seq}: sequence not found or empty")
+    return frames
+
+
+def derive(davis: Path, out: Path, sequences: list[str], quiet: bool = False, year: int = 2017) -> dict:
+    """Write the PerSeg-layout set; returns each sequence's ``{"n_frames", "frame_indices"}``."""
+    chosen = {}
     for seq in sequences:
-        frames = sorted((davis / "JPEGImages" / "480p" / seq).glob("*.jpg"))
-        if not frames:
-            raise SystemExit(f"error: {davis / 'JPEGImages' / '480p' / seq}: sequence not found or empty")
-        for new_index, frame_index in enumerate([0, *target_indices(len(frames))]):
-            copy_frame(davis, out, seq, frames[frame_index], f"{new_index:02d}")
+        frames = sequence_frames(davis, seq)
+        chosen[seq] = {"n_frames": len(frames), "frame_indices": frame_indices(len(frames))}
+        for new_index, frame_index in enumerate(chosen[seq]["frame_indices"]):
+            copy_frame(davis, out, seq, frames[frame_index], f"{new_index:02d}", year)
     if not quiet:
         print(f"{out}: {len(sequences)} objects, 1 reference + 5 targets each")
+    return chosen
 
 
 def default_sequences(davis: Path) -> list[str]:
-    """The sequences of ``ImageSets/2017/val_available.txt`` (else ``val.txt``)."""
+    """``ImageSets/2017/val_available.txt`` where it exists, else the one-object sequences of ``val.txt``
+    (objects counted in each sequence's first annotation, where DAVIS 2017 labels every object)."""
     sets = davis / "ImageSets" / "2017"
-    split = sets / "val_available.txt" if (sets / "val_available.txt").is_file() else sets / "val.txt"
-    if not split.is_file():
-        raise SystemExit(f"error: {split}: no sequence list; pass --sequences")
-    return split.read_text().split()
+    if (sets / "val_available.txt").is_file():
+        return (sets / "val_available.txt").read_text().split()
+    if not (sets / "val.txt").is_file():
+        raise SystemExit(f"error: {sets / 'val.txt'}: no sequence list; pass --sequences")
+    return [seq for seq in (sets / "val.txt").read_text().split() if object_count(davis, seq) == 1]
+
+
+def object_count(davis: Path, seq: str) -> int:
+    first = davis / "Annotations" / "480p" / seq / f"{sequence_frames(davis, seq)[0].stem}.png"
+    return len(set(np.unique(read_annotation(first))) - {0, 255})
 
 
 def command_line(description: str, default_out: Path, derive_fn) -> int:
