@@ -18,6 +18,7 @@ from persam.tables import verdicts
 from persam.tables.runs import Runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+COVERAGE = " coverage"  # a column's "<column> coverage": how many of the header's objects a row covers, in words
 
 
 def _with_interval(value, low, high) -> object:
@@ -28,13 +29,18 @@ def _with_interval(value, low, high) -> object:
 
 def markdown(table: pd.DataFrame, drop: tuple[str, ...] = ("key", "kind")) -> str:
     """A DataFrame as a Markdown table, without the bookkeeping columns ``drop``; missing values are blank. A
-    column ``C`` with ``C ci_low`` and ``C ci_high`` beside it prints as one cell, ``77.97 [71.2, 84.1]``."""
+    column ``C`` with ``C ci_low`` and ``C ci_high`` beside it prints as one cell, ``77.97 [71.2, 84.1]``, with
+    ``C coverage`` (where set) after it: ``83.9 [80.1, 87.2] (16 of 36 objects)``."""
     shown = table.drop(columns=[c for c in drop if c in table.columns]).astype(object)
     for column in list(shown.columns):
         low, high = f"{column}{verdicts.LOW}", f"{column}{verdicts.HIGH}"
         if low in shown.columns and high in shown.columns:
             shown[column] = [_with_interval(*cells) for cells in zip(shown[column], shown[low], shown[high], strict=True)]
             shown = shown.drop(columns=[low, high])
+    for column in [c for c in shown.columns if c + COVERAGE in shown.columns]:
+        shown[column] = [v if pd.isna(words) or pd.isna(v) else f"{v} ({words})"
+                         for v, words in zip(shown[column], shown[column + COVERAGE], strict=True)]
+        shown = shown.drop(columns=[column + COVERAGE])
     shown = shown.where(shown.notna(), "")
     header = "| " + " | ".join(map(str, shown.columns)) + " |\n|" + "---|" * len(shown.columns) + "\n"
     body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
