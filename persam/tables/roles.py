@@ -5,7 +5,7 @@ read from the config of the dataset its ``dataset`` column names, so committed r
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -14,7 +14,7 @@ DEVELOPMENT, HELD_OUT = "development", "held-out"
 CONFIGS = Path(__file__).resolve().parents[1] / "conf" / "dataset"
 
 
-@lru_cache(maxsize=None)
+@cache
 def role_of(dataset: str) -> str:
     """The role the config of ``dataset`` declares; a clear error for an unknown dataset or a missing role."""
     path = CONFIGS / f"{dataset}.yaml"

@@ -15,6 +15,7 @@ import pandas as pd
 from persam.metrics import paired_test
 from persam.metrics.bootstrap import RESAMPLES, SEED
 from persam.tables import verdicts
+from persam.tables.roles import role_of
 from persam.tables.runs import Runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +72,8 @@ def dataset_line(runs: Runs, unit: str = "items") -> str:
     items = sorted({i for p in runs.provenances.values() for i in p.get("data", {}).get("items", [])})
     count = data.get("target_images", data.get("frames"))
     counted = f"; {count} target images or frames per run, references excluded" if count is not None else ""
-    return (f"Dataset: {data.get('dataset', runs.rows['dataset'].iloc[0])}{shown_root(data)}, subset: "
+    name = runs.rows["dataset"].iloc[0]
+    return (f"Dataset: {data.get('dataset', name)} ({role_of(name)} set){shown_root(data)}, subset: "
             f"{data.get('subset', runs.rows['subset'].iloc[0])} ({len(items)} {unit}: {', '.join(items)}{counted}).")
 
 
