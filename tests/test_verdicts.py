@@ -3,37 +3,41 @@ carries (rebuilt here from its rows by an independent computation), the pooled t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from test_tables import OBJECTS, make_run
 
-from persam.metrics.bootstrap import BETTER, NO_DIFFERENCE, WORSE, bootstrap_ci, paired
+from persam.metrics.bootstrap import bootstrap_ci
+from persam.metrics.paired_test import BETTER, EQUIVALENT, TOO_FEW, UNDECIDED, WORSE, decide, paired
 from persam.tables import main, write_table1
 
 
-def test_identical_methods_have_no_detectable_difference():
+def test_identical_methods_are_equivalent():
     scores = np.random.default_rng(1).uniform(30, 97, size=20)
     c = paired(scores, scores)
-    assert (c.ci_low, c.ci_high, c.mean_difference) == (0.0, 0.0, 0.0)
-    assert c.verdict == NO_DIFFERENCE and (c.wins, c.ties, c.losses) == (0, 20, 0)
+    assert c.interval() == (0.0, 0.0) and c.mean_difference == 0.0
+    assert decide(c) == EQUIVALENT and (c.wins, c.ties, c.losses) == (0, 20, 0)
 
 
-def test_noise_around_zero_is_no_detectable_difference():
+def test_noise_around_zero_is_neither_better_nor_worse():
     rng = np.random.default_rng(2)
     baseline = rng.uniform(30, 97, size=36)
     noise = rng.normal(0, 5, size=36)
     c = paired(baseline + noise - noise.mean(), baseline)  # differences of mean exactly 0
-    assert c.ci_low < 0 < c.ci_high and c.verdict == NO_DIFFERENCE
+    low, high = c.interval()
+    assert low < 0 < high and decide(c) in (EQUIVALENT, UNDECIDED)
     assert abs(c.mean_difference) < 1e-9
 
 
 def test_a_constant_gain_is_better_with_a_point_interval():
     baseline = np.random.default_rng(3).uniform(30, 90, size=13)
     c = paired(baseline + 5, baseline)
-    assert (c.ci_low, c.ci_high) == pytest.approx((5, 5)) and c.verdict == BETTER
+    assert c.interval() == pytest.approx((5, 5)) and decide(c) == BETTER
     assert (c.wins, c.ties, c.losses) == (13, 0, 0)
-    assert paired(baseline - 5, baseline).verdict == WORSE
+    assert decide(paired(baseline - 5, baseline)) == WORSE
 
 
 def test_interval_is_fixed_by_the_seed_and_not_by_the_object_order():
@@ -89,10 +93,23 @@ def test_pooled_table_weighs_every_object_once(tmp_path):
     pooled = pd.read_csv(tmp_path / "results" / "pooled.csv").set_index("key")
     # persam: perseg 70, 71, 72 and davis_perseg 70, 71 -> (70 + 71 + 72 + 70 + 71) / 5
     assert pooled.loc["persam", "pooled (5)"] == 70.8
-    assert pooled.loc["persam", "perseg (3)"] == 71.0 and pooled.loc["persam", "davis_perseg (2)"] == 70.5
+    assert pooled.loc["persam", "perseg (3, development)"] == 71.0
+    assert pooled.loc["persam", "davis_perseg (2, development)"] == 70.5
     readme = (tmp_path / "results" / "README.md").read_text()
     assert "Paired verdicts against PERSAM_F, pooled over 5 objects" in readme
-    assert "| PERSAM | 5 | -10.00 [-10.00, -10.00] | 0 / 0 / 5 | worse |" in readme
+    assert f"| PERSAM | 5 | -10.00 (no test) | 0 / 0 / 5 | {TOO_FEW} |" in readme  # 5 objects: no verdict
+
+
+def test_a_pooled_cell_over_fewer_objects_than_its_header_says_so_in_words(tmp_path):
+    dirs = _dataset_tables(tmp_path)
+    rows = Path(dirs[1]) / "results.csv"  # persam ran only one of davis_perseg's two objects
+    frame = pd.read_csv(rows)
+    frame[(frame["method"] != "persam") | (frame["item"] != "goat")].to_csv(rows, index=False)
+    assert main(["pooled", "table1", *dirs, "--out", str(tmp_path / "results")]) == 0
+    readme = (tmp_path / "results" / "README.md").read_text()
+    persam = next(line for line in readme.splitlines() if line.startswith("| PERSAM |"))
+    assert "(1 of 2 objects)" in persam and "(4 of 5 objects)" in persam
+    assert "(of" not in next(line for line in readme.splitlines() if line.startswith("| PERSAM_F |"))
 
 
 def test_compare_prints_a_verdict_for_every_method(tmp_path, capsys):
@@ -103,7 +120,7 @@ def test_compare_prints_a_verdict_for_every_method(tmp_path, capsys):
     for name, count in (("perseg", 3), ("davis_perseg", 2), ("pooled", 5)):
         assert f"## {name} ({count} objects, `iou`): against PERSAM_F" in out
     assert out.count("| PERSAM | ") == 3 and out.count("| PERSAM_PLUS | ") == 3
-    assert "| PERSAM_PLUS | 5 | +0.00 [+0.00, +0.00] | 0 / 5 / 0 | no detectable difference |" in out
+    assert f"| PERSAM_PLUS | 5 | +0.00 (no test) | 0 / 5 / 0 | {TOO_FEW} |" in out
     assert main(["compare", *dirs, "--baseline", "persam_f", "--dataset", "perseg"]) == 0
     assert "## pooled" not in capsys.readouterr().out
     assert main(["compare", *dirs, "--baseline", "nothing"]) == 2

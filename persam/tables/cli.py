@@ -19,6 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from persam.metrics.paired_test import MARGIN
 from persam.tables import default, fewshot, instances, pooled, presence, table1, table2, table3, table4, verdicts
 from persam.tables.runs import find_sources, load_runs
 from persam.tables.text import markdown, verdict_section
@@ -35,7 +36,8 @@ def _write(module):
 TABLES = {name: _write(module) for name, module in MODULES.items()}
 
 
-def compare(paths: list[str], baseline: str, dataset: str | None, metric: str | None) -> list[str]:
+def compare(paths: list[str], baseline: str, dataset: str | None, metric: str | None,
+            margin: float = MARGIN) -> list[str]:
     """The ``compare`` report: the verdicts against ``baseline`` per dataset, then pooled over the datasets."""
     rows = load_runs([p for p in paths if Path(p).is_dir()] or paths).rows
     if dataset is not None:
@@ -53,7 +55,7 @@ def compare(paths: list[str], baseline: str, dataset: str | None, metric: str | 
     datasets = list(dict.fromkeys(rows["dataset"]))
     for name, pool in [*((d, False) for d in datasets), *([("pooled", True)] if len(datasets) > 1 else [])]:
         these = rows if pool else rows[rows["dataset"] == name]
-        found = verdicts.compare(these, metric, baseline, pooled=pool)
+        found = verdicts.compare(these, metric, baseline, pooled=pool, margin=margin)
         if found.empty:
             lines += [f"## {name}: no method beside {baseline} ran here", ""]
             continue
@@ -73,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--baseline", help="compare: the method (key or label) every other is compared with")
     parser.add_argument("--dataset", help="compare: only this dataset")
+    parser.add_argument("--margin", type=float, default=MARGIN,
+                        help=f"compare: the equivalence margin in points (default {MARGIN:g})")
     parser.add_argument("--metric", help="compare: the per-object metric (default: the first of iou, iou_pos, ...)")
     parser.add_argument("--wandb", action="store_true", help="also log the table and its figures to Weights & Biases "
                         "(offline unless an account is configured)")
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.table} needs --out DIR")
     try:
         if args.table == "compare":
-            print("\n".join(compare(args.runs, args.baseline, args.dataset, args.metric)))
+            print("\n".join(compare(args.runs, args.baseline, args.dataset, args.metric, args.margin)))
             return 0
         if args.table == "pooled":
             name, *dirs = args.runs

@@ -1,14 +1,19 @@
-"""The default methods, chosen by paired verdicts over the committed results (never by a mean).
+"""The default methods, chosen by paired verdicts over the committed results (never by a mean), on held-out data.
 
-A method qualifies as the default image method when it has rows on every image table and protocol in ``results/``
-(Table 1, Table 4, few-shot, presence, instances; every dataset, corruption and k separately, each dataset's own
-objects) and no other method is *better* than it anywhere: for every other method and condition, the paired verdict
-of the candidate against that method (:func:`persam.tables.verdicts.compare`, bootstrap over objects) is "better"
-or "no detectable difference". The video default is chosen alike on Table 2 (per sequence J&F). Table 3 is left
-out: its rows are rungs of one method's ablation, not rival methods. Methods that read the ground truth (oracles)
-are neither candidates nor rivals: no user has the ground truth. Where several methods qualify, each is listed with
-where it is better; where none qualifies, the one with the fewest losses is named with those losses, so the README
+The default image method is chosen on the held-out sets only (each dataset config's ``role``,
+:mod:`persam.tables.roles`): the development sets, where methods were developed, keep their rows in the tables but
+decide nothing here. A method is a candidate when it has held-out rows in every image table and protocol of
+``results/`` (Table 1, Table 4, few-shot, presence, instances); its *family* is its comparisons with every other
+candidate-or-rival method on every held-out condition (dataset, corruption, k, setting; each set's own objects).
+It qualifies when, Holm-corrected within its family, every comparison shows it non-inferior within
+:data:`~persam.metrics.paired_test.MARGIN` points (the one-sided paired sign-flip test of "difference > -margin",
+:func:`persam.metrics.paired_test.non_inferior`); where it is *better* is read from the two-sided verdicts of the
+same family, Holm-corrected alike. Methods that read the ground truth (oracles) are neither candidates nor rivals.
+Where none qualifies, the one with the fewest comparisons not shown non-inferior is named with them, so the README
 never claims more than the verdicts say.
+
+There is no held-out video set: the video default is decided alike on Table 2's DAVIS 2017 val subset, a
+development set, and its text says so. Table 3 is left out: its rows are rungs of one method's ablation.
 
 ``python -m persam.tables default`` prints the finding; the README's results block carries it
 (:mod:`persam.results_summary`).
@@ -21,8 +26,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.metrics.bootstrap import BETTER, WORSE
+from persam.metrics import paired_test
+from persam.metrics.paired_test import BETTER, MARGIN, NON_INFERIORITY, Comparison
 from persam.tables import verdicts
+from persam.tables.roles import DEVELOPMENT, HELD_OUT, role_of
 
 # Image tables and protocols: (results folder, per-object metric).
 IMAGE_TABLES = {"table1": "iou", "table4": "iou", "fewshot": "iou", "presence": "iou_pos", "instances": "iou_union"}
@@ -32,14 +39,23 @@ ORACLES = ("baseline_oracle_box",)  # methods whose config needs the ground trut
 
 @dataclass
 class Standing:
-    """One candidate: the conditions where a rival is better than it (losses), where it is better (wins), and the
-    tables it has rows in."""
+    """One candidate: its family of comparisons (where, against whom, the comparison) and the tables it has rows in."""
 
     method: str
     label: str
-    losses: list[str] = field(default_factory=list)
-    wins: list[str] = field(default_factory=list)
+    family: list[tuple[str, Comparison]] = field(default_factory=list)
     tables: set[str] = field(default_factory=set)
+
+    def judged(self, margin: float = MARGIN) -> tuple[list[str], list[str]]:
+        """(where it is not shown non-inferior, where it is better), each Holm-corrected within the family."""
+        comparisons = [c for _, c in self.family]
+        shown = paired_test.holm(comparisons, NON_INFERIORITY, margin=margin)
+        decided = paired_test.holm(comparisons, margin=margin)
+        short = [f"{w} ({c.mean_difference:+.2f})" for (w, c), level in zip(self.family, shown, strict=True)
+                 if not paired_test.non_inferior(c, level, margin)]
+        better = [f"{w} ({c.mean_difference:+.2f})" for (w, c), level in zip(self.family, decided, strict=True)
+                  if paired_test.decide(c, level, margin) == BETTER]
+        return short, better
 
 
 def result_rows(results: Path, table: str) -> list[pd.DataFrame]:
@@ -58,50 +74,77 @@ def _where(table: str, row: pd.Series) -> str:
     return " ".join(parts)
 
 
-def standings(results: Path, tables: dict[str, str]) -> list[Standing]:
-    """Every non-oracle method of ``tables`` with its losses and wins against every other non-oracle method."""
+def _rows(results: Path, table: str, role: str) -> list[pd.DataFrame]:
+    """The table's rows of the datasets of ``role``, oracles left out."""
+    out = []
+    for rows in result_rows(results, table):
+        rows = rows[~rows["method"].isin(ORACLES) & (rows["dataset"].map(role_of) == role)]
+        if not rows.empty:
+            out.append(rows)
+    return out
+
+
+def standings(results: Path, tables: dict[str, str], role: str = HELD_OUT) -> list[Standing]:
+    """Every non-oracle method of ``tables`` with its family: its comparisons with every other non-oracle method
+    under every condition of the datasets of ``role``."""
     found: dict[str, Standing] = {}
     for table, metric in tables.items():
-        for rows in result_rows(results, table):
-            rows = rows[~rows["method"].isin(ORACLES)]
+        for rows in _rows(results, table, role):
             methods = list(dict.fromkeys(rows["method"]))
             for method in methods:
                 label = rows.loc[rows["method"] == method, "label"].iloc[0]
                 found.setdefault(method, Standing(method, label)).tables.add(table)
             for rival in methods:
-                comparisons = verdicts.compare(rows, metric, rival)
+                comparisons = verdicts.compare(rows, metric, rival, judged=False)
                 for _, row in comparisons.iterrows():
-                    versus = f"{_where(table, row)} vs {row['baseline']} ({row['difference']:+.2f})"
-                    if row["verdict"] == WORSE:
-                        found[row["key"]].losses.append(versus)
-                    elif row["verdict"] == BETTER:
-                        found[row["key"]].wins.append(versus)
+                    found[row["key"]].family.append((f"{_where(table, row)} vs {row['baseline']}", row["comparison"]))
     return list(found.values())
 
 
-def finding(results: Path, tables: dict[str, str], kind: str) -> str:
-    """One paragraph: the default ``kind`` method(s) by the verdicts of ``tables``, with the evidence."""
-    measured = {t for t in tables if any(not rows.empty for rows in result_rows(results, t))}
+def data_used(results: Path, tables: dict[str, str], role: str, unit: str = "object") -> str:
+    """The sets of ``role`` the tables hold, each with its objects and tables: ``davis16_perseg (20 objects:
+    table1, table4, presence)``."""
+    sets: dict[str, tuple[int, list[str]]] = {}
+    for table, metric in tables.items():
+        for rows in _rows(results, table, role):
+            for dataset, group in verdicts.per_object(rows, metric).groupby("dataset", sort=False):
+                count, where = sets.get(dataset, (0, []))
+                sets[dataset] = (max(count, group["item"].nunique()), [*where, table])
+    return "; ".join(f"{d} ({n} {unit}s: {', '.join(t)})" for d, (n, t) in sets.items())
+
+
+def finding(results: Path, tables: dict[str, str], kind: str, role: str = HELD_OUT, margin: float = MARGIN,
+            unit: str = "object") -> str:
+    """One paragraph: the default ``kind`` method(s) by the verdicts of ``tables`` on the sets of ``role``, with the
+    data it used and the evidence."""
+    measured = {t for t in tables if _rows(results, t, role)}
     # A method that some table lacks was never compared there: not measured is not "not worse".
-    ranked = sorted((s for s in standings(results, tables) if s.tables == measured),
-                    key=lambda s: (len(s.losses), -len(s.wins)))
-    if not ranked:
+    judged = [(s, *s.judged(margin)) for s in standings(results, tables, role) if s.tables == measured and s.family]
+    if not judged:
         return ""
-    names = ", ".join(tables)
-    qualified = [s for s in ranked if not s.losses]
+    judged.sort(key=lambda j: (len(j[1]), -len(j[2])))
+    used = data_used(results, tables, role, unit)
+    data = (f"held-out data only: {used}" if role == HELD_OUT else
+            f"development data only, as there is no held-out {kind} set: {used}; it "
+            "claims nothing beyond these verdicts")
+    rule = (f"A method qualifies when it is non-inferior within the margin of {margin:g} points to every other "
+            "non-oracle method on every condition (one-sided paired sign-flip test of difference > "
+            f"-{margin:g}), Holm-corrected within its family (its comparisons, familywise 5%); \"better\" is the "
+            "two-sided verdict, Holm-corrected within the same family")
+    head = f"**Default {kind} method, by paired verdicts on {data}.** {rule}"
+    qualified = [j for j in judged if not j[1]]
     if qualified:
-        counted = [f"{s.label} (better in {len(s.wins)} comparison{'' if len(s.wins) == 1 else 's'})" for s in qualified]
-        lines = [f"**Default {kind} method, by paired verdicts** ({names}): never worse than another method on any "
-                 f"dataset or condition: " + "; ".join(counted) + "."]
-        for s in qualified:
-            if s.wins:
-                lines.append(f"{s.label} is better in: {'; '.join(s.wins)}.")
+        counted = [f"{s.label} (family of {len(s.family)} comparisons; better in {len(better)})"
+                   for s, _, better in qualified]
+        lines = [f"{head}. Qualifies: " + "; ".join(counted) + "."]
+        lines += [f"{s.label} is better in: {'; '.join(better)}." for s, _, better in qualified if better]
         return "\n\n".join(lines)
-    best = ranked[0]
-    return (f"**Default {kind} method, by paired verdicts** ({names}): no method is never worse; the fewest losses: "
-            f"{best.label}, worse in {len(best.losses)}: {'; '.join(best.losses)}.")
+    best, short, better = judged[0]
+    return (f"{head}. No method qualifies; the fewest comparisons not shown non-inferior: {best.label} (family of "
+            f"{len(best.family)}), in {len(short)}: {'; '.join(short)}"
+            + (f". It is better in: {'; '.join(better)}." if better else "."))
 
 
 def summary(results: Path) -> str:
-    return "\n\n".join(p for p in (finding(results, IMAGE_TABLES, "image"), finding(results, VIDEO_TABLES, "video"))
-                       if p)
+    return "\n\n".join(p for p in (finding(results, IMAGE_TABLES, "image"),
+                                    finding(results, VIDEO_TABLES, "video", role=DEVELOPMENT, unit="sequence")) if p)

@@ -18,8 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from persam.tables import verdicts
+from persam.tables.roles import role_of
 from persam.tables.runs import kind, load_runs
-from persam.tables.text import interval_note, markdown, verdict_section
+from persam.tables.text import COVERAGE, interval_note, markdown, verdict_section
 
 
 def _source_rows(dirs: list[Path]) -> tuple[pd.DataFrame, dict[str, Path]]:
@@ -35,10 +36,18 @@ def _source_rows(dirs: list[Path]) -> tuple[pd.DataFrame, dict[str, Path]]:
     return pd.concat(frames, ignore_index=True), where
 
 
+def _column(row: dict, column: str, values: pd.Series, objects: int, total: int) -> None:
+    """``column``'s mean with its interval, and where the row covers fewer objects than the header counts, the
+    words ``16 of 36 objects`` in ``<column> coverage`` (printed in the cell), so no pooled mean mixes counts
+    silently."""
+    row.update(verdicts.with_interval(column, values))
+    if 0 < objects < total:
+        row[f"{column}{COVERAGE}"] = f"{objects} of {total} objects"
+
+
 def build(module, rows: pd.DataFrame) -> pd.DataFrame:
     """One row per method: per dataset (or per ``module.POOLED_BY`` value) and pooled, the mean with its interval.
-    A column's header counts the objects of its datasets; ``objects`` says how many of them a row ran, where that
-    is fewer than every object (a method left out of some dataset or corruption)."""
+    A column's header counts the objects of its datasets; a row that ran fewer of them says so in the cell."""
     by = getattr(module, "POOLED_BY", None)
     found = verdicts.per_object(rows, module.PER_OBJECT)
     found["object"] = found["dataset"] + "/" + found["item"].astype(str)
@@ -49,18 +58,16 @@ def build(module, rows: pd.DataFrame) -> pd.DataFrame:
         row = {"method": label, "key": method, "model": model, "kind": kind(method)}
         if by is None:
             for dataset, size in sizes.items():
-                row.update(verdicts.with_interval(f"{dataset} ({size})", group[group["dataset"] == dataset]["value"]))
-            row.update(verdicts.with_interval(f"pooled ({total})", group["value"]))
+                these = group[group["dataset"] == dataset]
+                _column(row, f"{dataset} ({size}, {role_of(dataset)})", these["value"], these["object"].nunique(),
+                        size)
+            _column(row, f"pooled ({total})", group["value"], group["object"].nunique(), total)
         else:
             for value in dict.fromkeys(found[by]):
-                row.update(verdicts.with_interval(f"{value} (pooled, {total})", group[group[by] == value]["value"]))
-        ran = group.groupby(by)["object"].nunique().min() if by else group["object"].nunique()
-        row["objects"] = int(ran) if ran < total else None
+                these = group[group[by] == value]
+                _column(row, f"{value} (pooled, {total})", these["value"], these["object"].nunique(), total)
         out.append(row)
-    table = pd.DataFrame(out).dropna(axis=1, how="all")
-    if "objects" in table:
-        table["objects"] = table["objects"].astype("Int64")
-    return table
+    return pd.DataFrame(out).dropna(axis=1, how="all")
 
 
 def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:
@@ -74,15 +81,17 @@ def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:
     baseline = verdicts.baseline_of(rows, module.BASELINE)
     comparisons = verdicts.compare(rows, module.PER_OBJECT, baseline, pooled=True)
     subsets = rows.drop_duplicates("dataset").set_index("dataset")["subset"]
-    links = [f"- [{d}]({Path(f).name}/README.md): {subsets[d]}; {int(counts.get(d, 0))} objects" for d, f in where.items()]
+    links = [f"- [{d}]({Path(f).name}/README.md): {subsets[d]}; {int(counts.get(d, 0))} objects; {role_of(d)} set"
+             for d, f in where.items()]
     lines = [
         f"# {module.TITLE}: pooled over {total} objects of {len(where)} datasets",
         "",
         *links,
         "",
         markdown(table),
-        f"Each column: the mean over its objects (the count in the header; `objects`, where shown: the fewest a row "
-        f"ran in any column). {interval_note()} The pooled column weighs every object once, whichever dataset holds "
+        f"Each column: the mean over its objects (the count in the header, with the set's role: development sets are "
+        "where methods were developed, held-out sets decided nothing); a row that ran fewer of them says how many in "
+        f"its cell. {interval_note()} The pooled column weighs every object once, whichever dataset holds "
         "it. Per-object values, figures, reference rows and provenance: in each dataset's folder.",
         "",
         *(verdict_section(comparisons, comparisons["baseline"].iloc[0], heading=f"Paired verdicts against "

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.metrics.bootstrap import paired
+from persam.metrics.paired_test import paired
 from persam.tables import references, settings, verdicts
 from persam.tables.figures import write_figures
 from persam.tables.generic import begin
@@ -53,10 +53,14 @@ def order(methods: list[str]) -> list[str]:
 
 
 def _gain(per_object: pd.Series, above: pd.Series) -> dict:
-    """A rung's gain over the rung above: the paired mean difference per object, with its interval."""
+    """A rung's gain over the rung above: the paired mean difference per object, with its 95% sign-flip interval
+    (none where the test cannot bound it: too few objects)."""
     common = [i for i in per_object.index if i in above.index]
     c = paired(per_object[common].to_numpy(), above[common].to_numpy())
-    return {"Gain": f"{c.mean_difference:+.2f}", "Gain ci_low": round(c.ci_low, 2), "Gain ci_high": round(c.ci_high, 2)}
+    low, high = c.interval()
+    bounded = abs(low) != float("inf") and abs(high) != float("inf")
+    return {"Gain": f"{c.mean_difference:+.2f}", **({"Gain ci_low": round(low, 2), "Gain ci_high": round(high, 2)}
+                                                   if bounded else {})}
 
 
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
@@ -123,8 +127,9 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         "",
         markdown(table),
         f"The ladder is the first {len(ladder)} rows; Gain is a rung's IoU minus the rung above's, per object, with "
-        "its paired-bootstrap interval (filled only within a ladder; an interval that holds 0 is no detectable "
-        f"gain), and what each rung changes is listed below. {interval_note()}",
+        "its 95% paired sign-flip interval, uncorrected (filled only within a ladder, and only where the test can "
+        "bound it: 6 or more objects); the corrected verdicts are below. What each rung changes is listed below. "
+        f"{interval_note()}",
         "",
         *row_notes(runs, table),
         *shared_cache_line(runs),

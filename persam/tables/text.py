@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.metrics.bootstrap import RESAMPLES, SEED, TIE
+from persam.metrics import paired_test
+from persam.metrics.bootstrap import RESAMPLES, SEED
 from persam.tables import verdicts
+from persam.tables.roles import role_of
 from persam.tables.runs import Runs
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+COVERAGE = " coverage"  # a column's "<column> coverage": how many of the header's objects a row covers, in words
 
 
 def _with_interval(value, low, high) -> object:
@@ -27,13 +30,18 @@ def _with_interval(value, low, high) -> object:
 
 def markdown(table: pd.DataFrame, drop: tuple[str, ...] = ("key", "kind")) -> str:
     """A DataFrame as a Markdown table, without the bookkeeping columns ``drop``; missing values are blank. A
-    column ``C`` with ``C ci_low`` and ``C ci_high`` beside it prints as one cell, ``77.97 [71.2, 84.1]``."""
+    column ``C`` with ``C ci_low`` and ``C ci_high`` beside it prints as one cell, ``77.97 [71.2, 84.1]``, with
+    ``C coverage`` (where set) after it: ``83.9 [80.1, 87.2] (16 of 36 objects)``."""
     shown = table.drop(columns=[c for c in drop if c in table.columns]).astype(object)
     for column in list(shown.columns):
         low, high = f"{column}{verdicts.LOW}", f"{column}{verdicts.HIGH}"
         if low in shown.columns and high in shown.columns:
             shown[column] = [_with_interval(*cells) for cells in zip(shown[column], shown[low], shown[high], strict=True)]
             shown = shown.drop(columns=[low, high])
+    for column in [c for c in shown.columns if c + COVERAGE in shown.columns]:
+        shown[column] = [v if pd.isna(words) or pd.isna(v) else f"{v} ({words})"
+                         for v, words in zip(shown[column], shown[column + COVERAGE], strict=True)]
+        shown = shown.drop(columns=[column + COVERAGE])
     shown = shown.where(shown.notna(), "")
     header = "| " + " | ".join(map(str, shown.columns)) + " |\n|" + "---|" * len(shown.columns) + "\n"
     body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
@@ -64,7 +72,8 @@ def dataset_line(runs: Runs, unit: str = "items") -> str:
     items = sorted({i for p in runs.provenances.values() for i in p.get("data", {}).get("items", [])})
     count = data.get("target_images", data.get("frames"))
     counted = f"; {count} target images or frames per run, references excluded" if count is not None else ""
-    return (f"Dataset: {data.get('dataset', runs.rows['dataset'].iloc[0])}{shown_root(data)}, subset: "
+    name = runs.rows["dataset"].iloc[0]
+    return (f"Dataset: {data.get('dataset', name)} ({role_of(name)} set){shown_root(data)}, subset: "
             f"{data.get('subset', runs.rows['subset'].iloc[0])} ({len(items)} {unit}: {', '.join(items)}{counted}).")
 
 
@@ -126,22 +135,40 @@ def reference_section(shown: list, withheld_lines: list[str]) -> list[str]:
     return ["## Reference rows", "", *[r.citation() for r in shown], *([""] if shown else []), *withheld_lines]
 
 
+def _interval_cell(r) -> str:
+    if r.verdict == paired_test.TOO_FEW:
+        return f"{r.difference:+.2f} (no test)"
+    low = "-inf" if pd.isna(r.ci_low) else f"{r.ci_low:+.2f}"
+    high = "+inf" if pd.isna(r.ci_high) else f"{r.ci_high:+.2f}"
+    return f"{r.difference:+.2f} [{low}, {high}] at {100 * (1 - r.level):.2f}%"
+
+
+def test_note(unit: str = "object", margin: float = paired_test.MARGIN) -> str:
+    """What a verdict is: the test, the correction, the margin and the outcomes."""
+    return (f"The test: a paired sign-flip test on the per-{unit} differences (exact over every sign pattern up to "
+            f"{paired_test.EXACT_UP_TO} {unit}s, else {paired_test.FLIPS:,} patterns, seed {paired_test.SEED}); the "
+            "interval is every shift the test does not reject, at the level Holm's correction decides the row at "
+            f"(familywise 5% within the section). Verdicts: better / worse when the interval excludes 0; equivalent "
+            f"when it lies within +-{margin:g} points (the margin; both one-sided tests reject); else undecided, which "
+            f"is not \"no difference\". Fewer than {paired_test.MIN_OBJECTS} {unit}s: no verdict (their {unit}s still "
+            f"count in a pooled comparison). Wins / ties / losses: a difference under {paired_test.TIE} points is a tie.")
+
+
 def verdict_section(comparisons: pd.DataFrame, baseline: str, unit: str = "object", heading: str = "") -> list[str]:
-    """The Markdown section of paired verdicts against ``baseline``: the claims line, then the table."""
+    """The Markdown section of Holm-corrected paired verdicts against ``baseline`` (one family): the claims line,
+    then the table."""
     if comparisons.empty:
         return []
     shown = verdicts.varying(comparisons)
     table = comparisons.assign(
-        **{"difference [95% CI]": [f"{r.difference:+.2f} [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
-                                   for r in comparisons.itertuples()],
+        **{"difference [interval] at level": [_interval_cell(r) for r in comparisons.itertuples()],
            "wins / ties / losses": [f"{r.wins} / {r.ties} / {r.losses}" for r in comparisons.itertuples()]})
-    columns = ["method", *shown, f"{unit}s", "difference [95% CI]", "wins / ties / losses", "verdict"]
+    columns = ["method", *shown, f"{unit}s", "difference [interval] at level", "wins / ties / losses", "verdict"]
     table = table.rename(columns={"objects": f"{unit}s"})[columns]
     return [f"## {heading or f'Paired verdicts against {baseline}'}", "",
             f"Per {unit}, method minus {baseline} (points), on the {unit}s both ran: the mean difference with its "
-            f"paired-bootstrap 95% interval ({RESAMPLES:,} resamples over {unit}s, seed {SEED}, percentile), wins / "
-            f"ties / losses (a difference under {TIE} points is a tie), and the verdict: better or worse only when "
-            "the interval excludes 0, else no detectable difference.", "",
+            f"interval, wins / ties / losses, and the verdict, Holm-corrected within this section. "
+            f"{test_note(unit, float(comparisons['margin'].iloc[0]))}", "",
             verdicts.claims(comparisons, baseline), "", markdown(table, drop=()), ""]
 
 

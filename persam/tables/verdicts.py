@@ -9,7 +9,9 @@ and a setting the runner writes into the label (:func:`setting_of`: a trailing `
 
 Table CSVs carry ``<column> ci_low`` and ``<column> ci_high`` beside every column with an interval;
 :func:`persam.tables.text.markdown` prints them as ``77.97 [71.2, 84.1]``, and
-:func:`persam.tables.text.verdict_section` prints the comparisons.
+:func:`persam.tables.text.verdict_section` prints the comparisons. Each call of :func:`compare`,
+:func:`compare_shots` or :func:`compare_checks` is one family (a table section): its verdicts are Holm-corrected
+within it (:func:`judge`, :mod:`persam.metrics.paired_test`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import re
 
 import pandas as pd
 
-from persam.metrics.bootstrap import BETTER, NO_DIFFERENCE, WORSE, bootstrap_ci, paired
+from persam.metrics import paired_test
+from persam.metrics.bootstrap import bootstrap_ci
+from persam.metrics.paired_test import BETTER, EQUIVALENT, MARGIN, TOO_FEW, UNDECIDED, WORSE, paired
 
 # A summary metric (item ALL) -> the per-object metric it is the mean of.
 PER_OBJECT = {"miou": "iou", "miou_pos": "iou_pos", "miou_unchecked": "iou_unchecked", "miou_union": "iou_union",
@@ -96,18 +100,41 @@ def _pairs(variant: pd.DataFrame, base: pd.DataFrame) -> tuple[list[float], list
 
 
 def _row(condition: dict, method: str, label: str, baseline: str, a: list[float], b: list[float]) -> dict:
+    """One comparison, not yet judged (:func:`judge` decides it within its family)."""
     c = paired(a, b)
     return {**condition, "method": label, "key": method, "baseline": baseline, "objects": c.n,
-            "difference": round(c.mean_difference, 2), "ci_low": round(c.ci_low, 2), "ci_high": round(c.ci_high, 2),
-            "wins": c.wins, "ties": c.ties, "losses": c.losses, "verdict": c.verdict}
+            "difference": round(c.mean_difference, 2), "wins": c.wins, "ties": c.ties, "losses": c.losses,
+            "comparison": c}
 
 
-def compare(rows: pd.DataFrame, metric: str, baseline: str, pooled: bool = False) -> pd.DataFrame:
+def _bound(value: float):
+    return round(value, 2) if abs(value) != float("inf") else None
+
+
+def judge(family: pd.DataFrame, margin: float = MARGIN) -> pd.DataFrame:
+    """The family's comparisons decided with Holm's correction within it (:func:`persam.metrics.paired_test.holm`):
+    ``level`` (the two-sided level each is decided at), ``ci_low``/``ci_high`` (the interval at that level; empty:
+    unbounded, or too few objects), ``margin`` and ``verdict`` (better, worse, equivalent, undecided, too few)."""
+    if family.empty:
+        return family
+    comparisons = list(family["comparison"])
+    levels = paired_test.holm(comparisons, margin=margin)
+    bounds = [c.interval(level) if level == level else (float("inf"), float("inf"))
+              for c, level in zip(comparisons, levels, strict=True)]
+    return family.assign(level=levels, ci_low=[_bound(lo) for lo, _ in bounds],
+                         ci_high=[_bound(hi) for _, hi in bounds], margin=margin,
+                         verdict=[paired_test.decide(c, level, margin) if level == level else TOO_FEW
+                                  for c, level in zip(comparisons, levels, strict=True)])
+
+
+def compare(rows: pd.DataFrame, metric: str, baseline: str, pooled: bool = False, margin: float = MARGIN,
+            judged: bool = True) -> pd.DataFrame:
     """Every variant against ``baseline`` (a method key or label) under each condition, on the objects both ran.
 
     One row per (condition, variant): the condition's columns, ``method`` (label), ``key``, ``baseline`` (its
-    label), ``objects``, ``difference`` (mean, points), ``ci_low``/``ci_high`` (paired bootstrap), ``wins``,
-    ``ties``, ``losses`` and ``verdict``. Conditions without the baseline are left out."""
+    label), ``objects``, ``difference`` (mean, points), ``wins``, ``ties``, ``losses``, ``comparison`` (the
+    :class:`~persam.metrics.paired_test.Comparison`) and, ``judged`` as one family (:func:`judge`), ``level``,
+    ``ci_low``/``ci_high``, ``margin`` and ``verdict``. Conditions without the baseline are left out."""
     found = per_object(rows, metric, pooled)
     out = []
     for values, group in found.groupby(CONDITION, sort=False):
@@ -123,11 +150,12 @@ def compare(rows: pd.DataFrame, metric: str, baseline: str, pooled: bool = False
             a, b = _pairs(variant, base)
             if a:
                 out.append(_row(condition, method, label, base_label, a, b))
-    return pd.DataFrame(out)
+    return judge(pd.DataFrame(out), margin) if judged else pd.DataFrame(out)
 
 
-def compare_shots(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Each method with k references against itself with one (the few-shot question: do references add up?)."""
+def compare_shots(rows: pd.DataFrame, metric: str, margin: float = MARGIN) -> pd.DataFrame:
+    """Each method with k references against itself with one (the few-shot question: do references add up?), judged
+    as one family."""
     found = per_object(rows, metric)
     out = []
     keys = [c for c in CONDITION if c != "shots"]
@@ -141,12 +169,12 @@ def compare_shots(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
             label = variant["label"].iloc[0]
             if a:
                 out.append({**_row({**condition, "shots": int(shots)}, values[-1], label, f"{label}, k=1", a, b)})
-    return pd.DataFrame(out)
+    return judge(pd.DataFrame(out), margin)
 
 
-def compare_checks(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
+def compare_checks(rows: pd.DataFrame, metric: str, margin: float = MARGIN) -> pd.DataFrame:
     """Each method with a presence check or second opinion against the same method without (the setting with
-    those parts left out), under each other condition, on the objects both ran."""
+    those parts left out), under each other condition, on the objects both ran; judged as one family."""
     found = per_object(rows, metric)
     found["plain"] = found["setting"].map(without_checks)
     out = []
@@ -160,7 +188,7 @@ def compare_checks(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
             if a:
                 label, base_label = variant["label"].iloc[0], base["label"].iloc[0]
                 out.append(_row({**condition, "setting": setting}, values[-1], label, base_label, a, b))
-    return pd.DataFrame(out)
+    return judge(pd.DataFrame(out), margin)
 
 
 def varying(comparisons: pd.DataFrame) -> list[str]:
@@ -169,7 +197,7 @@ def varying(comparisons: pd.DataFrame) -> list[str]:
 
 
 def claims(comparisons: pd.DataFrame, baseline: str) -> str:
-    """One sentence of claims, each from a verdict: which variants are better / worse than ``baseline``."""
+    """One sentence of claims, each from a Holm-corrected verdict of the family ``comparisons`` (:func:`judge`)."""
     if comparisons.empty:
         return ""
     shown = [c for c in varying(comparisons) if c != "setting"]  # a row's label already names its setting
@@ -178,14 +206,20 @@ def claims(comparisons: pd.DataFrame, baseline: str) -> str:
         where = ", ".join(f"k={row[c]}" if c == "shots" else str(row[c]) for c in shown)
         return f"{row['method']}" + (f" ({where})" if where else "")
 
+    margin = float(comparisons["margin"].iloc[0])
+    says = {BETTER: f"better than {baseline}", WORSE: f"worse than {baseline}",
+            EQUIVALENT: f"equivalent to {baseline} within {margin:g} points",
+            UNDECIDED: f"undecided against {baseline} (neither a difference nor equivalence within {margin:g} points "
+                       "shown)", TOO_FEW: f"no verdict, {TOO_FEW}"}
     parts = []
-    for verdict in (BETTER, WORSE, NO_DIFFERENCE):
+    for verdict, text in says.items():
         names = [name(r) for _, r in comparisons[comparisons["verdict"] == verdict].iterrows()]
         if names:
-            parts.append(f"{verdict} than {baseline}: {'; '.join(names)}" if verdict != NO_DIFFERENCE
-                         else f"no detectable difference from {baseline}: {'; '.join(names)}")
-    return "Paired verdicts, per object: " + ". ".join(p[0].upper() + p[1:] for p in parts) + "."
-
+            parts.append(f"{text}: {'; '.join(names)}")
+    tested = int(comparisons["verdict"].ne(TOO_FEW).sum())
+    return (f"Paired verdicts, per object, Holm-corrected within this family of {tested} comparison"
+            f"{'' if tested == 1 else 's'} (familywise 5%; margin {margin:g} points): "
+            + ". ".join(p[0].upper() + p[1:] for p in parts) + ".")
 
 
 def baseline_of(rows: pd.DataFrame, preferred: str) -> str:
