@@ -9,8 +9,10 @@ It qualifies when, Holm-corrected within its family, every comparison shows it n
 :data:`~persam.metrics.paired_test.MARGIN` points (the one-sided paired sign-flip test of "difference > -margin",
 :func:`persam.metrics.paired_test.non_inferior`); where it is *better* is read from the two-sided verdicts of the
 same family, Holm-corrected alike. Methods that read the ground truth (oracles) are neither candidates nor rivals.
-Where none qualifies, the one with the fewest comparisons not shown non-inferior is named with them, so the README
-never claims more than the verdicts say.
+Where none qualifies, the one with the fewest comparisons it is shown *worse* in (Holm-corrected, then the most
+"better") is named with those losses: Holm's step-down stops at its first failure, so a count of comparisons "not
+shown non-inferior" would count every later one too and rank nothing. The README never claims more than the
+verdicts say.
 
 There is no held-out video set: the video default is decided alike on Table 2's DAVIS 2017 val subset, a
 development set, and its text says so. Table 3 is left out: its rows are rungs of one method's ablation.
@@ -27,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from persam.metrics import paired_test
-from persam.metrics.paired_test import BETTER, MARGIN, NON_INFERIORITY, Comparison
+from persam.metrics.paired_test import BETTER, MARGIN, NON_INFERIORITY, WORSE, Comparison
 from persam.tables import verdicts
 from persam.tables.roles import DEVELOPMENT, HELD_OUT, role_of
 
@@ -46,16 +48,17 @@ class Standing:
     family: list[tuple[str, Comparison]] = field(default_factory=list)
     tables: set[str] = field(default_factory=set)
 
-    def judged(self, margin: float = MARGIN) -> tuple[list[str], list[str]]:
-        """(where it is not shown non-inferior, where it is better), each Holm-corrected within the family."""
+    def judged(self, margin: float = MARGIN) -> tuple[list[str], list[str], list[str]]:
+        """(where it is not shown non-inferior, where it is better, where it is worse), each Holm-corrected within
+        the family."""
         comparisons = [c for _, c in self.family]
         shown = paired_test.holm(comparisons, NON_INFERIORITY, margin=margin)
         decided = paired_test.holm(comparisons, margin=margin)
         short = [f"{w} ({c.mean_difference:+.2f})" for (w, c), level in zip(self.family, shown, strict=True)
                  if not paired_test.non_inferior(c, level, margin)]
-        better = [f"{w} ({c.mean_difference:+.2f})" for (w, c), level in zip(self.family, decided, strict=True)
-                  if paired_test.decide(c, level, margin) == BETTER]
-        return short, better
+        verdicts_ = [(f"{w} ({c.mean_difference:+.2f})", paired_test.decide(c, level, margin))
+                     for (w, c), level in zip(self.family, decided, strict=True)]
+        return short, [w for w, v in verdicts_ if v == BETTER], [w for w, v in verdicts_ if v == WORSE]
 
 
 def result_rows(results: Path, table: str) -> list[pd.DataFrame]:
@@ -122,7 +125,7 @@ def finding(results: Path, tables: dict[str, str], kind: str, role: str = HELD_O
     judged = [(s, *s.judged(margin)) for s in standings(results, tables, role) if s.tables == measured and s.family]
     if not judged:
         return ""
-    judged.sort(key=lambda j: (len(j[1]), -len(j[2])))
+    judged.sort(key=lambda j: (len(j[1]) > 0, len(j[3]), -len(j[2])))
     used = data_used(results, tables, role, unit)
     data = (f"held-out data only: {used}" if role == HELD_OUT else
             f"development data only, as there is no held-out {kind} set: {used}; it "
@@ -135,14 +138,15 @@ def finding(results: Path, tables: dict[str, str], kind: str, role: str = HELD_O
     qualified = [j for j in judged if not j[1]]
     if qualified:
         counted = [f"{s.label} (family of {len(s.family)} comparisons; better in {len(better)})"
-                   for s, _, better in qualified]
+                   for s, _, better, _ in qualified]
         lines = [f"{head}. Qualifies: " + "; ".join(counted) + "."]
-        lines += [f"{s.label} is better in: {'; '.join(better)}." for s, _, better in qualified if better]
+        lines += [f"{s.label} is better in: {'; '.join(better)}." for s, _, better, _ in qualified if better]
         return "\n\n".join(lines)
-    best, short, better = judged[0]
-    return (f"{head}. No method qualifies; the fewest comparisons not shown non-inferior: {best.label} (family of "
-            f"{len(best.family)}), in {len(short)}: {'; '.join(short)}"
-            + (f". It is better in: {'; '.join(better)}." if better else "."))
+    best, short, better, worse = judged[0]
+    losses = f"worse in {len(worse)}: {'; '.join(worse)}" if worse else "worse in none"
+    return (f"{head}. No method qualifies (none is shown non-inferior in every comparison). The fewest losses: "
+            f"{best.label} (family of {len(best.family)} comparisons, not shown non-inferior in {len(short)}), "
+            f"{losses}" + (f"; better in {len(better)}: {'; '.join(better)}." if better else "."))
 
 
 def summary(results: Path) -> str:
