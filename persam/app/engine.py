@@ -3,7 +3,8 @@ over the targets that writes the downloads.
 
 A run's outputs go to a folder of their own (``<root>/run-<n>``): what the one folder loop writes
 (:mod:`persam.segment.folder`: ``masks/<key>.png`` palette PNGs, ``overlays/<key>.jpg`` and ``scores.csv``),
-``masks.zip`` (the masks folder) and ``masks_coco.json`` (:mod:`persam.segment.coco_export`). Embeddings come
+``masks.zip`` (the masks folder) and ``masks_coco.json`` (:mod:`persam.segment.coco_export`). A target that
+cannot be read is skipped, named with its reason in the result (and in ``scores.csv``). Embeddings come
 from the on-disk cache, so an upload is encoded once however often the method or the clicks change.
 """
 
@@ -43,12 +44,14 @@ USER_ERRORS = (AppError, ClickError, DataError, CheckpointError)
 @dataclass
 class RunResult:
     """One run: the gallery (overlay file, caption), keys of the images the object is absent from, the
-    download files, and the messages about uploads that were not used."""
+    download files, the messages about uploads that were not used, and the targets skipped as unreadable
+    (``<file>: <reason>``)."""
 
     gallery: list[tuple[str, str]] = field(default_factory=list)
     absent: list[str] = field(default_factory=list)
     downloads: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
 
 class Engine:
@@ -100,8 +103,11 @@ class Engine:
         with self.lock:
             built = self.build(predictor, method)
             reference = built.fit([Shot(predictor.embed(ref_image), ref_mask)])
-            images = segment_folder(built, reference, predictor, files, out, coco=coco, progress=progress)
-        for image in images:
+            run = segment_folder(built, reference, predictor, files, out, coco=coco, progress=progress)
+        result.skipped = [f"{s.file}: {s.reason}" for s in run.skipped]
+        if not run.images:
+            raise AppError("no usable target: " + "; ".join(targets.problems + result.skipped))
+        for image in run.images:
             result.gallery.append((str(overlay_path(out, image.key)),
                                    image.key if image.present else f"{image.key} (absent)"))
             if not image.present:

@@ -3,7 +3,8 @@
 Each usable image gets a unique key (its output path without suffix): ``<photo stem>``,
 ``<zip stem>/<path inside the zip>``, ``<video stem>/<frame index, 5 digits>``; a key already taken gets
 ``-2``, ``-3``, ... so that no result overwrites another. Uploads that cannot be used are reported, one line
-each, naming the file and the problem.
+each, naming the file and the problem. Photos are taken by their suffix, as ``persam segment`` takes a folder's;
+one that turns out unreadable is skipped by the run, which says why (:mod:`persam.segment.unreadable`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path, PurePosixPath
 
 import cv2
 
-from persam.data.io import IMAGE_SUFFIXES, DataError, read_image
+from persam.data.io import IMAGE_SUFFIXES
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 MAX_VIDEO_FRAMES = 300  # a laptop CPU segments ~1 frame/s; longer videos keep their first frames (said so)
@@ -34,14 +35,6 @@ class Targets:
             n += 1
             unique = f"{key}-{n}"
         self.images.append((unique, path))
-
-
-def is_image(path: Path) -> bool:
-    try:
-        read_image(path)
-    except DataError:
-        return False
-    return True
 
 
 def read_video(path: Path, frames_dir: Path, targets: Targets) -> None:
@@ -86,10 +79,7 @@ def read_zip(path: Path, unpack_dir: Path, targets: Targets) -> None:
             file = unpack_dir / Path(*inner.parts)
             file.parent.mkdir(parents=True, exist_ok=True)
             file.write_bytes(archive.read(member))
-            if is_image(file):
-                targets.add(PurePosixPath(path.stem) / inner.with_suffix(""), file)
-            else:
-                skipped += 1
+            targets.add(PurePosixPath(path.stem) / inner.with_suffix(""), file)
     if skipped:
         targets.problems.append(f"{path.name}: {skipped} file(s) inside are not images and were skipped")
     if not any(key.startswith(f"{path.stem}/") for key, _ in targets.images):
@@ -105,7 +95,7 @@ def read_targets(uploads: list[Path], work_dir: Path) -> Targets:
             read_zip(path, work_dir / f"zip{i}", targets)
         elif suffix in VIDEO_SUFFIXES:
             read_video(path, work_dir / f"video{i}", targets)
-        elif is_image(path):
+        elif suffix in IMAGE_SUFFIXES:
             targets.add(PurePosixPath(path.stem), path)
         else:
             targets.problems.append(f"{path.name}: not an image, a zip of images or a video")

@@ -137,6 +137,10 @@ def on_run(state, files, method, model, checkpoint, device, progress=gr.Progress
     status = f"**Done:** {len(result.gallery)} image(s) segmented with {method}."
     if result.problems:
         status += " **Not used:** " + "; ".join(result.problems)
+    if result.skipped:
+        gr.Warning(f"{len(result.skipped)} image(s) could not be read and were skipped (listed in the status and "
+                   "scores.csv)")
+        status += f" **Skipped, unreadable ({len(result.skipped)}):** " + "; ".join(result.skipped)
     return result.gallery, absent, [str(p) for p in result.downloads], status
 
 

@@ -1,6 +1,8 @@
 """What each ``persam`` command does with its parsed arguments: calls into the library (:mod:`persam.segment`,
 :mod:`persam.dreambooth.subject_masks`) and prints what was written. A mistake the person can fix is one line
-on stderr and exit code 2, never a traceback."""
+on stderr and exit code 2, never a traceback. A photo or frame that cannot be read is skipped, listed with its
+reason, and the command ends with exit code 3 (:data:`persam.segment.unreadable.SKIPPED_EXIT_CODE`) once every
+other one is done."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from persam.segment.output_paths import image_files
 from persam.segment.predictor import method_config, user_method, user_predictor
 from persam.segment.references import read_reference_mask, reference_labels
 from persam.segment.track import track_frames
+from persam.segment.unreadable import SKIPPED_EXIT_CODE, Skipped, skipped_lines
 
 USER_ERRORS = (DataError, CheckpointError, MethodConfigError)
 
@@ -54,16 +57,24 @@ def segment(args: argparse.Namespace) -> int:
     method = user_method(predictor, settings)
     reference = method.fit(shots)
     coco = CocoMasks(args.ref_image[0].stem) if args.coco else None
-    results = segment_folder(method, reference, predictor, files, args.out, coco=coco,
-                             desc=settings.get("label", args.method))
-    absent = [r.file for r in results if not r.present]
-    print(f"{len(files)} masks in {args.out / 'masks'}, overlays in {args.out / 'overlays'}, "
+    run = segment_folder(method, reference, predictor, files, args.out, coco=coco,
+                         desc=settings.get("label", args.method))
+    absent = [r.file for r in run.images if not r.present]
+    print(f"{len(run.images)} masks in {args.out / 'masks'}, overlays in {args.out / 'overlays'}, "
           f"scores in {args.out / 'scores.csv'}"
           + (f", COCO JSON {coco.write(args.out / 'masks_coco.json')}" if coco is not None else ""))
     if absent:
         print(f"absent ({len(absent)}): {', '.join(absent)}")
-    print(summary(results))
-    return 0
+    return finish(run.skipped, summary(run))
+
+
+def finish(skipped: list[Skipped], last_line: str | None = None) -> int:
+    """Print the skipped inputs (if any) and ``last_line``; the exit code: 0, or 3 when some were skipped."""
+    for line in skipped_lines(skipped):
+        print(line)
+    if last_line:
+        print(last_line)
+    return SKIPPED_EXIT_CODE if skipped else 0
 
 
 def track(args: argparse.Namespace) -> int:
@@ -78,10 +89,10 @@ def track(args: argparse.Namespace) -> int:
     predictor.expect_images(len(frames))
     if args.ref_mask is None:
         labels, palette = click_reference(args, predictor, first, frames[0]).astype(np.uint8), DEFAULT_PALETTE
-    gif = track_frames(spec, predictor, frames, first, labels, palette, args.out, args.fps)
+    gif, skipped = track_frames(spec, predictor, frames, first, labels, palette, args.out, args.fps)
     ids = f"object ids as in {args.ref_mask.name}" if args.ref_mask is not None else "1 = the clicked object"
-    print(f"{len(frames)} masks in {args.out / 'masks'} (palette PNGs, {ids}), overlay video {gif}")
-    return 0
+    print(f"{len(frames) - len(skipped)} masks in {args.out / 'masks'} (palette PNGs, {ids}), overlay video {gif}")
+    return finish(skipped)
 
 
 def dreambooth_masks(args: argparse.Namespace) -> int:
@@ -91,13 +102,13 @@ def dreambooth_masks(args: argparse.Namespace) -> int:
     reference = Reference(args.ref_image or photos[0], args.ref_mask,
                           parse_point(args.ref_point) if args.ref_point else None)
     predictor = user_predictor(args.model, args.checkpoint, args.device, cache=not args.no_cache)
-    masks = segment_subject(photos, reference, args.out, args.method, predictor)
+    masks, skipped = segment_subject(photos, reference, args.out, args.method, predictor)
     print(f"{len(masks)} masks in {args.out}, contact sheet {args.out / 'contact_sheet.png'}, "
           f"scores in {args.out / 'scores.csv'}")
     missing = [m.photo.name for m in masks if not m.present]
     if missing:
         print(f"subject not found in {len(missing)} photo(s): {', '.join(missing)}")
-    return 0
+    return finish(skipped)
 
 
 HANDLERS = {"segment": segment, "track": track, "dreambooth-masks": dreambooth_masks}

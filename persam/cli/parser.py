@@ -14,6 +14,16 @@ MODEL_OPTIONS = (("--model", "vit_t", "vit_t (MobileSAM, default), vit_b, vit_l 
                  ("--device", None, "cpu or cuda (default: cuda when present)"))
 
 
+EXIT_STATUS = ("exit status: 0 every input done; 2 a mistake stopped the command (one line on stderr; a bad "
+               "reference stops it before any work); 3 done, but some photos or frames could not be read: they are "
+               "listed with the reason{where} and got no mask")
+
+
+def batch_parser(sub, name: str, help_text: str, where: str = "") -> argparse.ArgumentParser:
+    """A sub-parser for a command that works through many photos or frames, its exit status in ``--help``."""
+    return sub.add_parser(name, help=help_text, description=help_text, epilog=EXIT_STATUS.format(where=where))
+
+
 METHOD_HELP = (f"{DEFAULT_METHOD} (default, chosen by paired verdicts over the results), persam, persam_f, or any "
                "persam/conf/method/<name>.yaml (tracking needs one with a video: block)")
 
@@ -26,7 +36,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_segment(sub) -> argparse.ArgumentParser:
-    seg = sub.add_parser("segment", help="find the object of a reference mask in other images")
+    seg = batch_parser(sub, "segment", "find the object of a reference mask in other images",
+                       " (also in scores.csv, column skipped)")
     seg.add_argument("--ref-image", type=Path, action="append", required=True,
                      help="a reference photo (repeat with --ref-mask for several references)")
     seg.add_argument("--ref-mask", type=Path, action="append", default=[],
@@ -49,7 +60,7 @@ def add_segment(sub) -> argparse.ArgumentParser:
 
 
 def add_track(sub) -> argparse.ArgumentParser:
-    trk = sub.add_parser("track", help="track the objects of the first frame's mask through a video's frames")
+    trk = batch_parser(sub, "track", "track the objects of the first frame's mask through a video's frames")
     trk.add_argument("--frames", type=Path, required=True, help="folder of the video's frames (sorted by name)")
     trk.add_argument("--ref-mask", type=Path, default=None,
                      help="the first frame's mask: a palette PNG with one index per object (DAVIS style), "
@@ -73,7 +84,8 @@ def add_app(sub) -> argparse.ArgumentParser:
 
 
 def add_dreambooth_masks(sub) -> argparse.ArgumentParser:
-    dbm = sub.add_parser("dreambooth-masks", help="masks of the subject in every photo of a DreamBooth subject folder")
+    dbm = batch_parser(sub, "dreambooth-masks", "masks of the subject in every photo of a DreamBooth subject folder",
+                       " (also in scores.csv, column skipped)")
     # --instance-dir: DreamBooth's own name for the subject's photos, kept as an alias (the README uses it).
     dbm.add_argument("--subject-dir", "--instance-dir", dest="subject_dir", type=Path, required=True,
                      help="folder of the subject's photos (DreamBooth's instance photos)")

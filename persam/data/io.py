@@ -23,14 +23,25 @@ class DataError(ValueError):
     """Bad input data. The message names the file and the problem."""
 
 
+class UnreadableImageError(DataError):
+    """An image or mask file that cannot be read; ``reason`` says why without the file's path (the batches
+    list it beside the file's own name, :mod:`persam.segment.unreadable`)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = path, reason
+
+
 def _open(path: Path) -> Image.Image:
     try:
         image = Image.open(path)
         image.load()
     except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
+        raise UnreadableImageError(path, "file not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise DataError(f"{path}: not a readable image ({err})") from None
+        # Pillow's message repeats the path; the file's name is enough inside the reason.
+        detail = str(err).replace(str(path), path.name)
+        raise UnreadableImageError(path, f"not a readable image ({detail})") from None
     return ImageOps.exif_transpose(image)
 
 

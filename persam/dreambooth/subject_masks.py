@@ -3,13 +3,15 @@
 (diffusers and the DreamBooth paper call these the "instance" photos; persam says "subject", as "instances"
 are the several objects of ``--max-instances``.)
 
-    masks = segment_subject(photos, Reference(image=photos[0], point=(410, 300)), out, method="persam_f")
+    masks, skipped = segment_subject(photos, Reference(image=photos[0], point=(410, 300)), out, method="persam_f")
     # <out>/<stem>.png (palette PNG, 1 = subject), <out>/overlays/<stem>.jpg, <out>/scores.csv
     # (persam.segment.folder's loop) and <out>/contact_sheet.png
 
 The reference photo keeps the reference mask itself (the person's mask, or SAM's mask of the click); every other
 photo is segmented by the PerSAM method (PerSAM-F by default, as the paper). A photo where the method decides the
-subject is absent (``Prediction.present`` false) is listed as not found.
+subject is absent (``Prediction.present`` false) is listed as not found. A photo that cannot be read is skipped
+(no mask, not on the contact sheet) and returned with its reason (:mod:`persam.segment.unreadable`); an unreadable
+reference photo stops at once.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from persam.segment.folder import segment_folder
 from persam.segment.output_paths import images_in
 from persam.segment.predictor import method_config, user_method, user_predictor
 from persam.segment.references import read_reference_mask
+from persam.segment.unreadable import Skipped
 
 SHEET_NAME = "contact_sheet.png"
 TILE_HEIGHT = 256
@@ -81,20 +84,22 @@ def reference_mask(predictor: GuidedPredictor, reference: Reference, image: np.n
 
 
 def segment_subject(photos: list[Path], reference: Reference, out: Path, method: str = "persam_f",
-                    predictor: GuidedPredictor | None = None) -> list[SubjectMask]:
-    """The subject's mask in every photo, written under ``out`` (see the module doc)."""
+                    predictor: GuidedPredictor | None = None) -> tuple[list[SubjectMask], list[Skipped]]:
+    """The subject's mask in every readable photo, written under ``out``, and the photos skipped (see the module
+    doc)."""
     settings = method_config(method)  # refuses an oracle before SAM is loaded
     predictor = predictor or user_predictor()
     ref_image = read_image(reference.image)
     ref_mask = reference_mask(predictor, reference, ref_image)
     segmenter = user_method(predictor, settings)
     fitted = segmenter.fit([Shot(predictor.embed(ref_image), ref_mask)])
-    results = segment_folder(segmenter, fitted, predictor, [(p, PurePosixPath(p.stem)) for p in photos], out,
-                             masks_dir=".", given={reference.image: ref_mask}, desc=settings.get("label", method))
-    masks = [SubjectMask(photo, read_mask(out / f"{photo.stem}.png"), r.present)
-             for photo, r in zip(photos, results, strict=True)]
-    write_image(out / SHEET_NAME, contact_sheet(masks))
-    return masks
+    by_key = {p.stem: p for p in photos}
+    run = segment_folder(segmenter, fitted, predictor, [(p, PurePosixPath(p.stem)) for p in photos], out,
+                         masks_dir=".", given={reference.image: ref_mask}, desc=settings.get("label", method))
+    masks = [SubjectMask(by_key[r.key], read_mask(out / f"{r.key}.png"), r.present) for r in run.images]
+    if masks:
+        write_image(out / SHEET_NAME, contact_sheet(masks))
+    return masks, run.skipped
 
 
 def contact_sheet(masks: list[SubjectMask], columns: int = 4) -> np.ndarray:

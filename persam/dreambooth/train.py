@@ -115,7 +115,10 @@ def subject_masks(cfg: DictConfig, photos: list[Path], output_dir: Path) -> list
                           Path(cfg.masks.ref_mask) if cfg.masks.ref_mask else None,
                           parse_point(str(cfg.masks.ref_point)) if cfg.masks.ref_point else None)
     predictor = user_predictor(cfg.masks.model, cfg.masks.checkpoint)
-    return segment_subject(photos, reference, folder, cfg.masks.method, predictor)
+    masks, skipped = segment_subject(photos, reference, folder, cfg.masks.method, predictor)
+    for item in skipped:
+        log.warning("%s: %s: left out of training", item.file, item.reason)
+    return masks
 
 
 def class_images(cfg: DictConfig, output_dir: Path, device, dtype) -> list[Path]:

@@ -81,6 +81,11 @@ def run_method_spec(cfg: DictConfig) -> MethodSpec:
     return method_spec(cfg.method)
 
 
+# Dataset settings that only label the results (image_task.subset_label), never change them. total_objects and
+# objects_of label too but stay in, so the fingerprints of runs made before this list keep matching.
+LABEL_ONLY = ("subset", "known_objects")
+
+
 def fingerprint(cfg: DictConfig, checkpoint_sha256: str, encoder_id: str) -> str:
     """What must match for a finished item to be reused: method, model weights, encoder, dataset settings (not
     the decoder path: they agree to rounding, persam/models/decoders.py)."""
@@ -89,7 +94,8 @@ def fingerprint(cfg: DictConfig, checkpoint_sha256: str, encoder_id: str) -> str
         "model": cfg.model.name,
         "encoder": encoder_id,
         "checkpoint": checkpoint_sha256,
-        "dataset": {k: v for k, v in OmegaConf.to_container(cfg.dataset, resolve=True).items() if k != "subset"},
+        "dataset": {k: v for k, v in OmegaConf.to_container(cfg.dataset, resolve=True).items()
+                    if k not in LABEL_ONLY},
         "corruption": OmegaConf.to_container(cfg.corruption, resolve=True) if "corruption" in cfg else None,
     })
 

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from persam.data.io import DataError, read_image, read_mask, write_mask
 from persam.data.mask_corruption import corrupt_mask
-from persam.data.perseg import PerSegObject, load_perseg
+from persam.data.perseg import PerSegObject, list_objects, load_perseg
 from persam.data.sharding import shard_items
 from persam.drawing import overlay, write_image
 from persam.experiments.item_loop import run_items
@@ -36,11 +36,15 @@ def dataset_root(cfg: DictConfig) -> Path:
 def subset_label(cfg: DictConfig, root: Path, n_objects: int) -> str:
     """What part of the dataset was evaluated, for tables: e.g. "3 of 40 objects (bundled sample)", or
     "20 of 30 DAVIS-2016 train objects (data/davis16_perseg)"; the dataset config names the whole (``total_objects``,
-    ``objects_of``), so no set is counted against another's size."""
+    ``objects_of``). The count is "of" that whole only when ``root`` is the dataset's own: every object folder
+    in it is one of the dataset's ``known_objects``; any other folder in the layout is labelled by its own count
+    and name, e.g. "10 objects (my_folder)", so no set is counted against another's size."""
     where = "bundled sample" if root.resolve() == SAMPLE_PERSEG.resolve() else portable_path(cfg.dataset.root)
-    total, of = cfg.dataset.get("total_objects"), cfg.dataset.get("objects_of")
+    total, of, known = cfg.dataset.get("total_objects"), cfg.dataset.get("objects_of"), cfg.dataset.get("known_objects")
+    if not (total and known and set(list_objects(root)) <= set(known)):
+        return f"{n_objects} objects ({where})"
     objects = f"{of} objects" if of else "objects"
-    count = f"{n_objects} of {total} {objects}" if total and n_objects < total else f"{n_objects} {objects}"
+    count = f"{n_objects} of {total} {objects}" if n_objects < total else f"{n_objects} {objects}"
     return f"{count} ({where})"
 
 

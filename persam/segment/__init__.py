@@ -7,6 +7,7 @@
 * :mod:`persam.segment.coco_export`: the masks as COCO JSON;
 * :mod:`persam.segment.references`: the reference shots of ``persam segment``;
 * :mod:`persam.segment.track`: a video's frames (``persam track``).
+* :mod:`persam.segment.unreadable`: the photos and frames skipped because they cannot be read.
 
 The command line that calls these is :mod:`persam.cli`.
 """
