@@ -42,12 +42,14 @@ def test_the_default_is_non_inferior_everywhere_on_held_out_data_only(tmp_path):
     found = {s.method: s for s in standings(tmp_path, tables)}
     assert "baseline_oracle_box" not in found  # neither candidate nor rival
     assert len(found["a"].family) == 3 and all("davis_perseg" not in w for w, _ in found["b"].family)
-    short, better = found["a"].judged()
+    short, better, worse = found["a"].judged()
     assert short == [f"table1 {HELD} vs C (-3.00)"] and better == [f"table1 {HELD} vs B (+5.00)"]
+    assert worse == [f"table1 {HELD} vs C (-3.00)"]
     text = finding(tmp_path, tables, "image")
     assert f"held-out data only: {HELD} (20 objects: table1, table4)" in text and "margin of 2 points" in text
     assert "Holm-corrected within its family" in text
-    assert "No method qualifies" in text and f"A (family of 3), in 1: table1 {HELD} vs C (-3.00)" in text
+    assert "No method qualifies" in text
+    assert f"A (family of 3 comparisons, not shown non-inferior in 1), worse in 1: table1 {HELD} vs C (-3.00)" in text
     # Without c, a qualifies: better than b in table1, equal to b (non-inferior within 2 points) in table4.
     _rows("table1", HELD, "iou", {"a": 0, "b": -5, "baseline_oracle_box": 8}).to_csv(
         tmp_path / "table1" / HELD / "results.csv", index=False)
