@@ -60,7 +60,8 @@ def build(module, rows: pd.DataFrame) -> pd.DataFrame:
     table = pd.DataFrame(out).dropna(axis=1, how="all")
     if "objects" in table:
         table["objects"] = table["objects"].astype("Int64")
-    return table
+    arrange = getattr(module, "pooled_rows", None)  # Table 3: its ladder's order and gains, on the pooled objects
+    return arrange(table, found) if arrange else table
 
 
 def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:
