@@ -53,12 +53,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps vos-benchmark==0.1.0   # J&F test oracle (see pyproject.toml)
 	touch $@
 
-demo: install ## run PerSAM and PerSAM-F (MobileSAM) on the bundled sample; print where the outputs went
+# The demo: the paper's PerSAM and PerSAM-F, and PerSAM+ as `persam segment` runs it (the presence check with its
+# second opinion on: the row "PerSAM+ ... + second opinion (efficientnet_lite0)" of the presence tables).
+demo: install ## PerSAM, PerSAM-F and PerSAM+ as `persam segment` runs it, on the bundled sample; print where the outputs went
 	rm -rf outputs/demo
-	$(PY) -m persam.run -m method=persam,persam_f experiment_name=demo hydra.sweep.dir=outputs/demo
-	$(PY) -m persam.tables table1 outputs/demo --out outputs/demo/table
-	@echo "masks:    outputs/demo/<job>_method=<method>/masks/<object>/<stem>.png"
-	@echo "overlays: outputs/demo/<job>_method=<method>/overlays/<object>/<stem>.jpg"
+	$(PY) -m persam.run -m method=persam,persam_f experiment_name=demo hydra.sweep.dir=outputs/demo/paper progress=false
+	$(PY) -m persam.run method=persam_plus method.presence=true method.second_opinion=efficientnet_lite0 experiment_name=demo \
+		hydra.run.dir=outputs/demo/segment_default progress=false
+	$(PY) -m persam.tables table1 outputs/demo/paper outputs/demo/segment_default --out outputs/demo/table
+	@echo "masks:    outputs/demo/paper/<job>_method=<method>/masks/<object>/<stem>.png (PerSAM, PerSAM-F)"
+	@echo "          outputs/demo/segment_default/masks/<object>/<stem>.png (PerSAM+ as persam segment runs it)"
+	@echo "overlays: the same folders, overlays/<object>/<stem>.jpg"
 	@echo "table:    outputs/demo/table/README.md"
 
 app: install ## the web page on http://127.0.0.1:7860 (click the object in a photo, find it in photos or a video)
@@ -112,7 +117,7 @@ VIDEO_ARGS ?=
 TABLE2_OUT ?= results/table2
 # The frames' embeddings are kept in $(RUNS)/cache-video between Table 2 and its variants (timing is compared
 # after the encoder; `make clean` removes the cache).
-table2: install ## Table 2 (DAVIS J&F: PerSAM, PerSAM-F tracking) on DAVIS, split DAVIS_SPLIT -> results/table2/
+table2: install ## Table 2 (DAVIS J&F: PerSAM, PerSAM-F, PerSAM+ tracking) on DAVIS, split DAVIS_SPLIT -> results/table2/
 	rm -rf $(RUNS)/$(notdir $(TABLE2_OUT))
 	$(PY) -m persam.run -m experiment=table2 dataset.root=$(DAVIS) dataset.split=$(DAVIS_SPLIT) \
 		$(if $(SUBSET),"dataset.subset='$(SUBSET)'",) hydra.sweep.dir=$(RUNS)/$(notdir $(TABLE2_OUT)) \
@@ -161,9 +166,9 @@ instances: install davis_instances davis16_instances perseg_instances ## several
 	$(call instances_table,davis_perseg,dataset=davis_instances)
 	$(call instances_table,davis16_perseg,dataset=davis16_instances)
 
-tables: table1 table3 table4 readme ## every image table, then the README's results block
+tables: table1 table3 table4 readme ## the paper's image tables (1, 3, 4), then the README's results block
 
-readme: install ## regenerate the README's results section from results/
+readme: install ## regenerate the README's results section and its picture (docs/verdicts.png) from results/
 	$(PY) -m persam.results_summary
 
 # BENCH_ARGS=--quick: fewer images and frames (a smoke test; its README says so).

@@ -1,104 +1,171 @@
 """The README's results section, generated from the committed tables under ``results/`` (never typed by hand).
 
-    python -m persam.results_summary [--results results] [--readme README.md] [--check]
+    python -m persam.results_summary [--results results] [--readme README.md] [--figure docs/verdicts.png] [--check]
 
-Rewrites the block between ``<!-- results:begin -->`` and ``<!-- results:end -->`` in the README with one
-compact table per table: an image table's pooled table (``results/<table>/pooled.csv``: every dataset and the
-pooled column over all their objects), else the headline columns of ``results/<table>/[<dataset>/]<table>.csv``
-(datasets side by side, or one under the other for wide tables), each mean with its interval, then the default
-methods as the paired verdicts choose them (:mod:`persam.tables.default`); ``--check`` only compares and exits 1
-when the README is out of date.
+Rewrites the block between ``<!-- results:begin -->`` and ``<!-- results:end -->`` in the README with the finding:
+the default methods as the paired verdicts choose them (:func:`persam.tables.default.summary`), one picture (the
+paired verdicts against PerSAM as a forest plot, written to ``--figure``), Table 1's pooled column and Table 2, each
+mean with its interval, why Table 2 differs from the original code and the paper (its numbers read from the
+reference rows), and a link to every other table. ``--check`` only compares the block and exits 1 when the README
+is out of date (or the figure is missing).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 
-from persam.tables import MODULES, default
+from persam.tables import MODULES, default, references, verdicts
 from persam.tables.text import markdown
-from persam.tables.verdicts import HIGH, LOW
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-# table -> (title, headline columns of its CSV), from each table's own module.
-TABLES = {name: (module.TITLE, module.HEADLINE) for name, module in MODULES.items()}
+FIGURE = Path("docs/verdicts.png")
+GLOSSARY = "docs/glossary.md"
+# The comparisons the picture shows: (table, per-object metric, what an object is there).
+FOREST = (("table1", "iou", "object"), ("table2", "J&F", "sequence"))
+BASELINE = "persam"  # the paper's training-free method: every other method is drawn against it
+VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red"}  # else grey: no detectable difference
 
 
-def table_parts(results: Path, table: str) -> list[tuple[str, Path]]:
-    """(dataset, csv) of one table: ``results/<table>/<table>.csv`` or one per dataset sub-folder."""
-    single = results / table / f"{table}.csv"
-    if single.is_file():
-        return [("", single)]
-    found = [(csv.parent.name, csv) for csv in (results / table).glob(f"*/{table}.csv")]
-    return sorted(found, key=lambda part: (part[0] != "perseg", part[0]))  # PerSeg first, as in the paper
+def table_rows(results: Path, table: str) -> pd.DataFrame:
+    """Every per-item row of one table (``results/<table>/[<dataset>/]results.csv``), datasets together."""
+    files = sorted((results / table).glob("*/results.csv")) or sorted((results / table).glob("results.csv"))
+    return pd.concat([pd.read_csv(f) for f in files], ignore_index=True) if files else pd.DataFrame()
 
 
-def run_facts(csv: Path) -> tuple[str, set[str]]:
-    """``dataset: subset`` and the models of the runs behind one table (its ``results.csv``)."""
-    rows = pd.read_csv(csv.parent / "results.csv", usecols=["dataset", "subset", "model"])
-    return f"{rows['dataset'].iloc[0]}: {rows['subset'].iloc[0]}", set(rows["model"])
+def pooled_verdicts(results: Path, table: str, metric: str) -> pd.DataFrame:
+    """Each method against PerSAM on the table's objects, pooled over its datasets (paired bootstrap)."""
+    rows = table_rows(results, table)
+    if rows.empty:
+        return rows
+    pooled = rows["dataset"].nunique() > 1
+    return verdicts.compare(rows, metric, verdicts.baseline_of(rows, BASELINE), pooled=pooled)
 
 
-def with_intervals(frame: pd.DataFrame, columns: list[str]) -> list[str]:
-    """``columns`` that ``frame`` has, each followed by its interval columns where it has them."""
-    return [name for c in columns if c in frame.columns for name in (c, c + LOW, c + HIGH) if name in frame.columns]
+def write_forest(results: Path, path: Path) -> Path | None:
+    """The paired verdicts against PerSAM (Table 1 pooled over its objects, Table 2 over its sequences) as a
+    forest plot: each method's mean per-object difference with its 95% interval, coloured by verdict."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    panels = [(table, unit, pooled_verdicts(results, table, metric)) for table, metric, unit in FOREST]
+    panels = [p for p in panels if not p[2].empty]
+    if not panels:
+        return None
+    heights = [len(p[2]) + 1 for p in panels]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 1.0 + 0.34 * sum(heights)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, (table, unit, found) in zip(axes[:, 0], panels, strict=True):
+        found = found.sort_values("difference")  # the largest gain on top
+        y = range(len(found))
+        colours = [VERDICT_COLOURS.get(v, "grey") for v in found["verdict"]]
+        ax.errorbar(found["difference"], y, xerr=[found["difference"] - found["ci_low"],
+                                                 found["ci_high"] - found["difference"]],
+                    fmt="none", ecolor=colours, elinewidth=2)
+        ax.scatter(found["difference"], y, c=colours, zorder=3)
+        ax.axvline(0, color="black", linewidth=0.8)
+        ax.set_ylim(-0.7, len(found) - 0.3)
+        ax.set_yticks(list(y), [f"{m} ({v})" for m, v in zip(found["method"], found["verdict"], strict=True)],
+                      fontsize=8)
+        title = MODULES[table].TITLE.split(":")[0]
+        ax.set_title(f"{title}: method minus {found['baseline'].iloc[0]}, per {unit} "
+                     f"({int(found['objects'].max())} {unit}s)", fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("difference in points, 95% paired-bootstrap interval (green: better, red: worse, grey: no "
+                           "detectable difference)", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
-def dataset_column(column: str, dataset: str) -> str:
-    """``mIoU (perseg)``, and ``mIoU (perseg) ci_low`` for its interval, so the two still print as one cell."""
-    for suffix in (LOW, HIGH):
-        if column.endswith(suffix):
-            return f"{column[:-len(suffix)]} ({dataset}){suffix}"
-    return f"{column} ({dataset})"
+def table1_block(results: Path) -> str:
+    """Table 1's pooled column (every object of its datasets), measured rows, each mean with its interval."""
+    frame = pd.read_csv(results / "table1" / "pooled.csv")
+    frame = frame[frame["kind"] != "reference"]
+    pooled = next(c for c in frame.columns if c.startswith("pooled (") and not c.endswith((verdicts.LOW, verdicts.HIGH)))
+    datasets = [c for c in frame.columns if c.endswith(")") and c != pooled and "ci_" not in c]
+    total = pooled.removeprefix("pooled (").removesuffix(")")
+    shown = frame[["method", pooled, pooled + verdicts.LOW, pooled + verdicts.HIGH]].rename(
+        columns=lambda c: c.replace(pooled, f"mIoU, {total} objects"))
+    methods = shown[~frame["key"].str.startswith("baseline_")].sort_values(shown.columns[1], ascending=False)
+    shown = pd.concat([methods, shown[frame["key"].str.startswith("baseline_")]])  # baselines and oracle last
+    return (f"**{MODULES['table1'].TITLE}**, pooled over the objects of {', '.join(datasets)} (per dataset, with "
+            f"the paired verdicts: [table1](results/table1/README.md))\n\n{markdown(shown).rstrip()}")
 
 
-def pooled_block(results: Path, table: str, title: str) -> str:
-    """An image table's pooled table (its ``pooled.csv``), measured rows only, as a README block."""
-    frame = pd.read_csv(results / table / "pooled.csv")
-    frame = frame[frame["kind"] != "reference"].drop(columns=["model"], errors="ignore")
-    return (f"**{title}**, pooled over every dataset's objects (object counts in the headers; details and paired "
-            f"verdicts: [{table}](results/{table}/README.md))\n\n{markdown(frame)}")
+def table2_facts(results: Path) -> dict:
+    """Sequences, objects, models and subset of the Table 2 runs, from their provenance records."""
+    record = json.loads(next(iter(sorted((results / "table2" / "provenance").glob("*.json")))).read_text())
+    return {"sequences": len(record["data"]["items"]), "objects": (record.get("video") or {}).get("objects"),
+            "subset": record["data"]["subset"], "model": record["model"]["name"]}
 
 
-def summary(results: Path) -> str:
-    blocks = []
-    for table, (title, columns) in TABLES.items():
-        if (results / table / "pooled.csv").is_file():
-            blocks.append(pooled_block(results, table, title))
-            continue
-        parts = table_parts(results, table)
-        if not parts:
-            continue
-        frames, order = [], []
-        found = {c for _, csv in parts for c in pd.read_csv(csv, nrows=0).columns}
-        wide = len(parts) > 1 and len([c for c in columns if c in found]) > 2  # datasets one under the other
-        for dataset, csv in parts:
-            frame = pd.read_csv(csv, dtype=str)
-            shown = with_intervals(frame, columns)
-            frame = frame[["method", *shown]]
-            order += [m for m in frame["method"] if m not in order]
-            if wide:
-                frame.insert(1, "dataset", dataset)
-            elif len(parts) > 1:  # narrow ones: datasets side by side
-                frame = frame.rename(columns={c: dataset_column(c, dataset) for c in shown})
-            frames.append(frame)
-        if "dataset" in frames[0].columns:
-            merged = pd.concat(frames, ignore_index=True)
+def table2_block(results: Path) -> str:
+    """Table 2's J&F with intervals (and the original code's measured rows), and two sentences on why it differs
+    from the original code and from the paper, every number read from the reference rows."""
+    frame = pd.read_csv(results / "table2" / "table2.csv")
+    shown = frame[["method", "J&F", "J&F" + verdicts.LOW, "J&F" + verdicts.HIGH]]
+    facts = table2_facts(results)
+    refs = [r for r in references.load() if r.table == "table2"]
+    paper = [r for r in refs if r.source["kind"] == "paper"]
+    original = [r for r in refs if r.source["kind"] != "paper"]
+    values = lambda found: ", ".join(f"{r.method} {r.value:.1f}" for r in found)  # noqa: E731
+    objects = "single-object " if facts["objects"] == facts["sequences"] else ""
+    why = ""
+    if paper and original:
+        scope = paper[0].scope
+        why = (f"\n\nThese are the {facts['sequences']} {objects}sequences of DAVIS 2017 val available here, tracked "
+               f"with `{facts['model']}` (MobileSAM); the paper's numbers ({values(paper)}) are "
+               f"{', '.join(sorted(scope.models))} on all {len(scope.items)} val sequences, several of them with "
+               f"several objects, so they are not comparable. The original code run on the same sequences and "
+               f"weights ({values(original)}, the *original code* rows) is the faithfulness check; what differs "
+               "from it is the video procedure, on purpose ([methods.md](docs/methods.md#video-object-"
+               "segmentation-table-2): SAM's single-mask output instead of an arbitrary one of three, the first "
+               "mask's box given to refinement, a lost object keeping its last box).")
+    return (f"**{MODULES['table2'].TITLE}** ({facts['subset']}; per sequence and verdicts: "
+            f"[table2](results/table2/README.md))\n\n{markdown(shown).rstrip()}{why}")
+
+
+def other_tables(results: Path) -> str:
+    """One link to every table under ``results/`` (per dataset where a table has no pooled README)."""
+    links = []
+    for name, module in MODULES.items():
+        folder, short = results / name, module.TITLE.split(":")[0]
+        if (folder / "README.md").is_file():
+            links.append(f"[{short}](results/{name}/README.md)")
         else:
-            merged = frames[0]
-            for frame in frames[1:]:
-                merged = merged.merge(frame, on="method", how="outer")
-            merged = merged.set_index("method").loc[order].reset_index()  # rows in the tables' own order
-        facts = [run_facts(csv) for _, csv in parts]
-        where = "; ".join(subset for subset, _ in facts)
-        model_list = ", ".join(f"`{m}`" for m in sorted(set().union(*(models for _, models in facts))))
-        links = ", ".join(f"[{d or table}](results/{table}/{d + '/' if d else ''}README.md)" for d, _ in parts)
-        blocks.append(f"**{title}** ({where}; model {model_list}; details: {links})\n\n{markdown(merged)}")
+            parts = [f"[{d.name}](results/{name}/{d.name}/README.md)" for d in sorted(folder.glob("*/"))
+                     if (d / "README.md").is_file()]
+            links += [f"{short} ({', '.join(parts)})"] if parts else []
+    return "Every table, with per-object values, paired verdicts and provenance: " + "; ".join(links) + "."
+
+
+def summary(results: Path, figure: Path = FIGURE) -> str:
+    """The README's results block (Markdown) for the tables under ``results``; ``figure``: the picture's path
+    relative to the README."""
+    blocks = []
     chosen = default.summary(results)
-    return "\n".join([chosen + "\n", *blocks] if chosen else blocks)
+    if chosen:
+        blocks.append(chosen)
+    if any(not pooled_verdicts(results, t, m).empty for t, m, _ in FOREST):
+        blocks.append(f"![paired verdicts against PerSAM: Table 1 pooled over its objects, Table 2 over its "
+                      f"sequences]({figure.as_posix()})")
+    if (results / "table1" / "pooled.csv").is_file():
+        blocks.append(table1_block(results))
+    if (results / "table2" / "table2.csv").is_file():
+        blocks.append(table2_block(results))
+    blocks.append(f"Numbers are rounded to one decimal here (the CSVs keep full precision); brackets are 95% "
+                  f"bootstrap intervals over objects; the words in row labels: [glossary]({GLOSSARY}). "
+                  + other_tables(results))
+    return "\n\n".join(blocks) + "\n"
 
 
 def rewrite(readme: str, block: str) -> str:
@@ -113,18 +180,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m persam.results_summary", description=__doc__.split("\n")[0])
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
+    parser.add_argument("--figure", type=Path, default=None,
+                        help=f"the forest plot's path (default: {FIGURE} beside the README)")
     parser.add_argument("--check", action="store_true", help="exit 1 when the README's block is out of date")
     args = parser.parse_args(argv)
+    figure = args.figure or args.readme.parent / FIGURE
     text = args.readme.read_text()
-    new = rewrite(text, summary(args.results))
+    new = rewrite(text, summary(args.results, Path(os.path.relpath(figure, args.readme.parent))))
     if args.check:
-        if new != text:
-            print(f"{args.readme}: the results block is out of date; run python -m persam.results_summary",
-                  file=sys.stderr)
-            return 1
-        return 0
+        stale = [f"{args.readme}: the results block is out of date"] if new != text else []
+        stale += [f"{figure}: missing"] if not figure.is_file() else []
+        for line in stale:
+            print(f"{line}; run python -m persam.results_summary", file=sys.stderr)
+        return 1 if stale else 0
+    written = write_forest(args.results, figure)
     args.readme.write_text(new)
-    print(f"{args.readme}: results block regenerated from {args.results}/")
+    print(f"{args.readme}: results block regenerated from {args.results}/" + (f"; {written}" if written else ""))
     return 0
 
 

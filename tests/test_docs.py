@@ -1,12 +1,17 @@
 """The docs a newcomer reads hold true: every package and top-level module of persam is in docs/architecture.md,
-every command in README.md's code blocks parses (without doing the work), and every relative link in README.md
-and docs/*.md points to an existing file (and, with ``#anchor``, to an existing heading)."""
+every command in README.md's and docs/*.md's code blocks parses (without doing the work), the blocks marked
+``<!-- runnable -->`` run as written on the bundled sample, every command uses the ``.venv/`` that ``make install``
+creates, the README stays short with one picture and one-decimal tables, and every relative link in README.md and
+docs/*.md points to an existing file (and, with ``#anchor``, to an existing heading)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -172,7 +177,8 @@ def test_the_readme_has_commands_of_every_kind():
 def test_the_readme_starts_with_the_two_setup_commands():
     first = FENCE.search(README.read_text())
     assert first and shell_commands(first.group(0)) == [
-        "make demo   # installs into .venv/ (MobileSAM weights included), runs PerSAM and PerSAM-F on the bundled sample",
+        "make demo   # installs into .venv/ (MobileSAM weights included), runs PerSAM, PerSAM-F and PerSAM+ on the "
+        "bundled sample",
         "make test   # installs into .venv/ and runs the test suite"]
 
 
@@ -200,6 +206,105 @@ def test_a_sweep_is_composed_job_by_job():
     assert hydra_override_sets(["method=persam,persam_f", "dataset.shard=0,1", "x=1"]) == [
         ["method=persam", "dataset.shard=0", "x=1"], ["method=persam_f", "dataset.shard=0", "x=1"],
         ["method=persam", "dataset.shard=1", "x=1"]]
+
+
+# ---- every doc's commands: the venv, parsing, and the runnable blocks -----------------------------------------
+
+# docs/data.md is the data helpers' page; methods.md's adding-a-method walkthrough runs in its own test.
+DOC_FILES = [README, *(p for p in sorted(DOCS.glob("*.md")) if p.name != "data.md")]
+WALKTHROUGH = re.compile(r"<!-- adding-a-method:begin -->.*?<!-- adding-a-method:end -->", re.S)
+DOC_COMMANDS = [(path, command) for path in DOC_FILES
+                for command in shell_commands(WALKTHROUGH.sub("", path.read_text()))]
+VENV_PROGRAMS = ("persam", "python", "python3", "accelerate")  # installed into .venv/ by make install
+OTHER_PROGRAMS = ("ls", "grep", "for", "accelerate")  # shell tools, and the GPU-only DreamBooth launcher
+
+
+def test_every_doc_command_uses_the_venv():
+    bare = [f"{p.relative_to(REPO)}: {c}" for p, c in DOC_COMMANDS
+            if shlex.split(c, comments=True)[0] in VENV_PROGRAMS]
+    assert not bare, "write .venv/bin/<program>, as everywhere else: " + "; ".join(bare)
+
+
+PARSED = [(p, c) for p, c in DOC_COMMANDS if "..." not in c.split("#")[0]  # usage.md's "..." abbreviate a line above
+          and shlex.split(c, comments=True)[0].removeprefix(".venv/bin/") not in OTHER_PROGRAMS]
+
+
+@pytest.mark.parametrize("source,command", PARSED, ids=[f"{p.name}:{c[:60]}" for p, c in PARSED])
+def test_every_doc_command_parses(source, command, parse_only):
+    check_command(command)
+
+
+RUNNABLE = re.compile(r"^<!-- runnable -->\n```(\w+)\n(.*?)^```", re.S | re.M)
+
+
+def runnable_blocks() -> list[tuple[Path, str, str]]:
+    """(file, language, code) of every block marked ``<!-- runnable -->`` on the line before its fence."""
+    return [(path, lang, body) for path in DOC_FILES for lang, body in RUNNABLE.findall(path.read_text())]
+
+
+def test_runnable_blocks_are_found():
+    found = {(p.name, lang) for p, lang, _ in runnable_blocks()}
+    assert {("README.md", "bash"), ("usage.md", "python")} <= found, found
+    assert all(lang in ("bash", "python") for _, lang, _ in runnable_blocks())
+
+
+@pytest.mark.parametrize("source,lang,code", runnable_blocks(),
+                         ids=[f"{p.name}:{lang}:{i}" for i, (p, lang, _) in enumerate(runnable_blocks())])
+def test_every_runnable_block_runs_on_the_bundled_sample(source, lang, code, tmp_path):
+    """As a newcomer runs it from the repository root: ``.venv/`` is this test's Python environment, ``persam/``
+    (the bundled sample) this checkout's; outputs land in a temporary folder."""
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))
+    (tmp_path / "persam").symlink_to(REPO / "persam")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PERSAM_CACHE_DIR": str(tmp_path / "cache")}
+    argv = ["bash", "-euo", "pipefail", "-c", code] if lang == "bash" else [sys.executable, "-c", code]
+    done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{source.relative_to(REPO)}: the {lang} block fails:\n{done.stderr[-3000:]}"
+    if lang == "bash" and "persam segment" in code:
+        assert list((tmp_path / "outputs").rglob("*.png")), "persam segment wrote no mask"
+
+
+# ---- the README's results a reader sees -------------------------------------------------------------------------
+
+TABLE_CELL_DECIMALS = re.compile(r"\d\.\d{2,}")
+
+
+def over_one_decimal(markdown: str) -> list[str]:
+    """The Markdown table rows that hold a number with more than one decimal."""
+    return [line for line in markdown.splitlines()
+            if line.startswith("|") and any(TABLE_CELL_DECIMALS.search(cell) for cell in line.split("|"))]
+
+
+def test_the_readme_is_short_with_one_picture_in_its_results():
+    text = README.read_text()
+    assert len(text.splitlines()) < 150
+    results = text[text.index("<!-- results:begin -->"):text.index("<!-- results:end -->")]
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", results)
+    assert len(pictures) == 1 and (REPO / pictures[0]).is_file(), pictures
+    assert not over_one_decimal(text)
+
+
+def test_the_decimal_check_fails_on_two_decimals():
+    assert over_one_decimal("| PerSAM | 94.99 [93.1, 97.3] |\n") and not over_one_decimal("| a | 95.0 [93.1, 97.3] |\n")
+
+
+TABLE_SOURCES = sorted({p.parent for p in (REPO / "results").glob("**/results.csv")
+                        if any(p.parent.glob("*.csv")) and p.parent.name != "bench"})
+
+
+@pytest.mark.parametrize("folder", TABLE_SOURCES, ids=[str(p.relative_to(REPO)) for p in TABLE_SOURCES])
+def test_every_generated_table_shows_one_decimal(folder, tmp_path):
+    """Each committed table rebuilt by its generator from its committed rows, and the pooled tables: no Markdown
+    table cell holds more than one decimal (the CSVs keep full precision)."""
+    from persam.tables.cli import MODULES, main
+
+    table = next(name for name in MODULES if (folder / f"{name}.csv").is_file())
+    assert main([table, str(folder), "--out", str(tmp_path / "out")]) == 0
+    rows = over_one_decimal((tmp_path / "out" / "README.md").read_text())
+    if (folder.parent / "pooled.csv").is_file() and folder.name == "perseg":
+        datasets = [str(folder.parent / d) for d in ("perseg", "davis_perseg", "davis16_perseg")]
+        assert main(["pooled", table, *datasets, "--out", str(tmp_path / "pooled")]) == 0
+        rows += over_one_decimal((tmp_path / "pooled" / "README.md").read_text())
+    assert not rows, rows[:3]
 
 
 # ---- relative links ---------------------------------------------------------------------------------------------

@@ -67,7 +67,9 @@ def build(module, rows: pd.DataFrame) -> pd.DataFrame:
                 these = group[group[by] == value]
                 _column(row, f"{value} (pooled, {total})", these["value"], these["object"].nunique(), total)
         out.append(row)
-    return pd.DataFrame(out).dropna(axis=1, how="all")
+    table = pd.DataFrame(out).dropna(axis=1, how="all")
+    arrange = getattr(module, "pooled_rows", None)  # Table 3: its ladder's order and gains, on the pooled objects
+    return arrange(table, found) if arrange else table
 
 
 def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:

@@ -46,10 +46,13 @@ def row_label(method: str, label: str) -> str:
 
 
 def order(methods: list[str]) -> list[str]:
-    """Ladder rungs in ladder order, then PerSAM-F as released, then the rest in the order they came."""
+    """Ladder rungs in ladder order, then PerSAM-F as released, then the other methods in the order they came,
+    then the baselines and oracles (``baseline_*``): none of them is a rung, so none sits inside the ladder."""
     ladder = [m for m in LADDER if m in methods]
     released = [RELEASED] if RELEASED in methods else []
-    return ladder + released + [m for m in methods if m not in ladder and m not in released]
+    rest = [m for m in methods if m not in ladder and m not in released]
+    return ladder + released + [m for m in rest if not m.startswith("baseline_")] + \
+        [m for m in rest if m.startswith("baseline_")]
 
 
 def _gain(per_object: pd.Series, above: pd.Series) -> dict:
@@ -79,6 +82,24 @@ def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
         gain = f"{ref.value - shown[i - 1].value:+.2f}" if i else ""
         out.append({"method": ref.label, "key": "", "kind": "reference", "mIoU": ref.value, "Gain": gain})
     return pd.DataFrame(out).dropna(axis=1, how="all")
+
+
+def pooled_rows(table: pd.DataFrame, objects: pd.DataFrame) -> pd.DataFrame:
+    """The pooled table (:mod:`persam.tables.pooled`) in ladder order, with each rung's Gain over the rung above
+    on the pooled objects (``objects``: per-object rows, an ``object`` column naming ``<dataset>/<item>``)."""
+    values = {m: g.drop_duplicates("object").set_index("object")["value"]
+              for m, g in objects.groupby("method", sort=False)}
+    ranked = order(list(dict.fromkeys(table["key"])))
+    table = table.set_index("key").loc[ranked].reset_index()
+    table["method"] = [row_label(key, label) for key, label in zip(table["key"], table["method"], strict=True)]
+    gains, previous = [], None
+    for method in table["key"]:
+        rung = method in LADDER
+        gains.append(_gain(values[method], previous) if rung and previous is not None else {"Gain": ""})
+        previous = values[method] if rung else previous
+    table = pd.concat([table, pd.DataFrame(gains, index=table.index)], axis=1)
+    columns = ["method", "key", *[c for c in table.columns if c not in ("method", "key")]]
+    return table[columns].dropna(axis=1, how="all")
 
 
 def row_notes(runs: Runs, table: pd.DataFrame) -> list[str]:

@@ -8,6 +8,7 @@ means; a commit is read from provenance. Accuracy tables print no timings (speed
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -22,6 +23,31 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 COVERAGE = " coverage"  # a column's "<column> coverage": how many of the header's objects a row covers, in words
 
 
+# A cell that is a number, or a number with its interval (``77.97 [71.2, 84.1]``, ``+2.87 [+0.35, +5.98]``).
+NUMBER = r"[+-]?\d+(?:\.\d+)?"
+NUMERIC_CELL = re.compile(rf"{NUMBER}(?: \[{NUMBER}, {NUMBER}\])?")
+DECIMAL = re.compile(r"[+-]?\d+\.\d+")
+
+
+def one_decimal(cell: object) -> object:
+    """A numeric cell with every decimal number rounded to one decimal (``94.993`` -> ``95.0``, signs kept);
+    integers and text as they are. The CSVs keep full precision; one decimal is what a reader compares."""
+    if isinstance(cell, bool) or cell is None:
+        return cell
+    if isinstance(cell, float):
+        return f"{cell:.1f}"
+    text = str(cell)
+    if not NUMERIC_CELL.fullmatch(text):
+        return cell
+
+    def rounded(match: re.Match) -> str:
+        token = match.group(0)
+        value = f"{float(token):+.1f}" if token.startswith("+") else f"{float(token):.1f}"
+        return "0.0" if value == "-0.0" else value
+
+    return DECIMAL.sub(rounded, text)
+
+
 def _with_interval(value, low, high) -> object:
     if pd.isna(value) or pd.isna(low) or pd.isna(high):
         return value
@@ -30,8 +56,9 @@ def _with_interval(value, low, high) -> object:
 
 def markdown(table: pd.DataFrame, drop: tuple[str, ...] = ("key", "kind")) -> str:
     """A DataFrame as a Markdown table, without the bookkeeping columns ``drop``; missing values are blank. A
-    column ``C`` with ``C ci_low`` and ``C ci_high`` beside it prints as one cell, ``77.97 [71.2, 84.1]``, with
-    ``C coverage`` (where set) after it: ``83.9 [80.1, 87.2] (16 of 36 objects)``."""
+    column ``C`` with ``C ci_low`` and ``C ci_high`` beside it prints as one cell, ``78.0 [71.2, 84.1]``, with
+    ``C coverage`` (where set) after it: ``83.9 [80.1, 87.2] (16 of 36 objects)``; every number is shown to one
+    decimal (:func:`one_decimal`)."""
     shown = table.drop(columns=[c for c in drop if c in table.columns]).astype(object)
     for column in list(shown.columns):
         low, high = f"{column}{verdicts.LOW}", f"{column}{verdicts.HIGH}"
@@ -44,7 +71,8 @@ def markdown(table: pd.DataFrame, drop: tuple[str, ...] = ("key", "kind")) -> st
         shown = shown.drop(columns=[column + COVERAGE])
     shown = shown.where(shown.notna(), "")
     header = "| " + " | ".join(map(str, shown.columns)) + " |\n|" + "---|" * len(shown.columns) + "\n"
-    body = "".join("| " + " | ".join(str(v) for v in row) + " |\n" for row in shown.itertuples(index=False))
+    body = "".join("| " + " | ".join(str(one_decimal(v)) for v in row) + " |\n"
+                   for row in shown.itertuples(index=False))
     return header + body
 
 
