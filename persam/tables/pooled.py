@@ -21,6 +21,8 @@ from persam.tables import verdicts
 from persam.tables.runs import kind, load_runs
 from persam.tables.text import interval_note, markdown, verdict_section
 
+PROTOCOL_NAMES = {"fixed": "ref 00", "rotate": "rotation"}  # how a column header names a reference protocol
+
 
 def _source_rows(dirs: list[Path]) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Every dataset's rows, and each dataset's folder."""
@@ -35,32 +37,73 @@ def _source_rows(dirs: list[Path]) -> tuple[pd.DataFrame, dict[str, Path]]:
     return pd.concat(frames, ignore_index=True), where
 
 
+def _header(protocols: list[str], protocol: str, *parts: str) -> str:
+    """A column header's bracket: the protocol's name where the rows hold several (``ref 00``, ``rotation``)."""
+    named = [PROTOCOL_NAMES.get(protocol, protocol)] if len(protocols) > 1 else []
+    return f" ({', '.join([*named, *parts])})"
+
+
 def build(module, rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per method: per dataset (or per ``module.POOLED_BY`` value) and pooled, the mean with its interval.
-    A column's header counts the objects of its datasets; ``objects`` says how many of them a row ran, where that
-    is fewer than every object (a method left out of some dataset or corruption)."""
+    """One row per method: per dataset (or per ``module.POOLED_BY`` value) and pooled, the mean with its interval,
+    for each reference protocol the rows hold (the rotation's column beside reference 00's). A column's header
+    counts the objects of its datasets; ``objects`` says how many of them a row ran, where that is fewer than
+    every object (a method left out of some dataset, corruption or protocol)."""
     by = getattr(module, "POOLED_BY", None)
     found = verdicts.per_object(rows, module.PER_OBJECT)
     found["object"] = found["dataset"] + "/" + found["item"].astype(str)
     total = found["object"].nunique()
     sizes = found.groupby("dataset", sort=False)["item"].nunique()
+    protocols = list(dict.fromkeys(found["protocol"]))
     out = []
     for (method, label, model), group in found.groupby(["method", "label", "model"], sort=False):
         row = {"method": label, "key": method, "model": model, "kind": kind(method)}
+        runs = {p: group[group["protocol"] == p] for p in protocols}
         if by is None:
             for dataset, size in sizes.items():
-                row.update(verdicts.with_interval(f"{dataset} ({size})", group[group["dataset"] == dataset]["value"]))
-            row.update(verdicts.with_interval(f"pooled ({total})", group["value"]))
+                for protocol, these in runs.items():
+                    row.update(verdicts.with_interval(f"{dataset}{_header(protocols, protocol, str(size))}",
+                                                      these[these["dataset"] == dataset]["value"]))
+            for protocol, these in runs.items():
+                row.update(verdicts.with_interval(f"pooled{_header(protocols, protocol, str(total))}", these["value"]))
         else:
             for value in dict.fromkeys(found[by]):
-                row.update(verdicts.with_interval(f"{value} (pooled, {total})", group[group[by] == value]["value"]))
-        ran = group.groupby(by)["object"].nunique().min() if by else group["object"].nunique()
+                for protocol, these in runs.items():
+                    row.update(verdicts.with_interval(f"{value}{_header(protocols, protocol, 'pooled', str(total))}",
+                                                      these[these[by] == value]["value"]))
+        cuts = [*([by] if by else []), *(["protocol"] if len(protocols) > 1 else [])]
+        ran = group.groupby(cuts)["object"].nunique().min() if cuts else group["object"].nunique()
         row["objects"] = int(ran) if ran < total else None
         out.append(row)
     table = pd.DataFrame(out).dropna(axis=1, how="all")
     if "objects" in table:
         table["objects"] = table["objects"].astype("Int64")
     return table
+
+
+def interval_widths(module, rows: pd.DataFrame, baseline: str) -> list[str]:
+    """Where the rows hold several reference protocols: for each dataset and pooled, the median width of the
+    paired intervals (each method minus ``baseline``, on the objects both ran) under each protocol, so the gain
+    in precision of the rotation over one reference reads off one line."""
+    protocols = list(dict.fromkeys(rows["protocol"]))
+    if len(protocols) < 2:
+        return []
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    header = [PROTOCOL_NAMES.get(p, p) for p in protocols]
+    lines = ["| set | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
+    for name, pool in [*((d, False) for d in datasets), ("pooled", True)]:
+        these = rows if pool else rows[rows["dataset"] == name]
+        found = verdicts.compare(these, module.PER_OBJECT, baseline, pooled=pool)
+        cells = []
+        for protocol in protocols:
+            here = found[found["protocol"] == protocol] if not found.empty else found
+            width = (here["ci_high"] - here["ci_low"]).median() if not here.empty else None
+            cells.append(f"{width:.2f} ({len(here)} method{'s' if len(here) != 1 else ''})" if width is not None else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return ["## Paired-interval width: one reference against the rotation", "",
+            f"The median width (points) of the paired 95% intervals of every method minus {baseline}, on the same "
+            "objects, per protocol: reference 00 alone, or each annotated image in turn the reference (the object's "
+            "score the mean over its episodes). A narrower interval tells smaller differences apart.", "",
+            *lines, ""]
 
 
 def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:
@@ -88,6 +131,7 @@ def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:
         *(verdict_section(comparisons, comparisons["baseline"].iloc[0], heading=f"Paired verdicts against "
                           f"{comparisons['baseline'].iloc[0]}, pooled over {total} objects")
           if not comparisons.empty else []),
+        *interval_widths(module, rows, baseline),
         f"Written by `python -m persam.tables pooled {module.NAME} {' '.join(os.path.relpath(f) for f in dirs)} "
         f"--out {os.path.relpath(out)}` from the datasets' rows.",
         "",

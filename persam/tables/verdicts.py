@@ -3,8 +3,8 @@
 Every mean a table shows (mIoU, J&F ...) is a mean over objects of a per-object row (:data:`PER_OBJECT`), so its
 interval and every comparison are computed from those rows, never from two printed means. A row's *condition*
 is what must match for two methods to be compared: dataset, model, reference corruption, number of references,
-and a setting the runner writes into the label (:func:`setting_of`: a trailing ``(name=value)`` such as
-``max_instances``, the presence check and its second opinion).
+reference protocol (``fixed`` or ``rotate``), and a setting the runner writes into the label (:func:`setting_of`:
+a trailing ``(name=value)`` such as ``max_instances``, the presence check and its second opinion).
 ``pooled=True`` joins the datasets: each object is ``<dataset>/<object>`` and the condition drops the dataset.
 
 Table CSVs carry ``<column> ci_low`` and ``<column> ci_high`` beside every column with an interval;
@@ -23,7 +23,7 @@ from persam.metrics.bootstrap import BETTER, NO_DIFFERENCE, WORSE, bootstrap_ci,
 # A summary metric (item ALL) -> the per-object metric it is the mean of.
 PER_OBJECT = {"miou": "iou", "miou_pos": "iou_pos", "miou_unchecked": "iou_unchecked", "miou_union": "iou_union",
               "miou_single": "iou_single", "J&F": "J&F"}
-CONDITION = ["dataset", "model", "corruption", "shots", "setting"]
+CONDITION = ["dataset", "model", "corruption", "shots", "protocol", "setting"]
 SETTING = re.compile(r" \((\w+=[^()]*)\)$")  # a task's "(key=value)" label suffix (instances: max_instances)
 SECOND_OPINION = re.compile(r" \+ second opinion \(([^()]+)\)")  # persam.experiments.evaluate.row_label
 PRESENCE_CHECK = " with presence check"  # persam.experiments.instances_task
