@@ -16,13 +16,21 @@ RUNS   := runs
 
 DATA_ARGS := dataset.root=$(DATA) $(if $(SUBSET),"dataset.subset='$(SUBSET)'",)
 
-# $(call image_table,TABLE,DATASET,OVERRIDES): one sweep, then the table from the sweep's result files.
+# PROTOCOL=rotate: Table 1 with the reference rotation (every annotated image in turn the one reference,
+# docs/reproducing.md); its sweep goes to $(RUNS)/table1-DATASET-rotate and its rows join the table folder's
+# committed rows (reference 00's), so the table shows both. Default: fixed (reference 00 only).
+PROTOCOL ?= fixed
+ROTATE := $(filter rotate,$(PROTOCOL))
+# $(call image_table,TABLE,DATASET,OVERRIDES): one sweep, then the table from the sweep's result files (with
+# PROTOCOL=rotate: and from the rows already in results/TABLE/DATASET).
 # A comma inside $(call ...) arguments.
 comma := ,
 define image_table
-	rm -rf $(RUNS)/$(1)-$(2)
-	$(PY) -m persam.run -m experiment=$(1) $(3) hydra.sweep.dir=$(RUNS)/$(1)-$(2) progress=false
-	$(PY) -m persam.tables $(1) $(RUNS)/$(1)-$(2) --out results/$(1)/$(2)
+	rm -rf $(RUNS)/$(1)-$(2)$(if $(ROTATE),-rotate)
+	$(PY) -m persam.run -m experiment=$(1) $(3) $(if $(ROTATE),dataset.references=rotate) \
+		hydra.sweep.dir=$(RUNS)/$(1)-$(2)$(if $(ROTATE),-rotate) progress=false
+	$(PY) -m persam.tables $(1) $(if $(ROTATE),$(wildcard results/$(1)/$(2))) $(RUNS)/$(1)-$(2)$(if $(ROTATE),-rotate) \
+		--out results/$(1)/$(2)
 endef
 # $(call pooled_table,TABLE): the table over its dataset folders (each dataset and every object pooled, with
 # intervals and paired verdicts) -> results/TABLE/README.md and pooled.csv.
@@ -89,13 +97,14 @@ else
 	rm -rf data/davis16_perseg && mkdir -p data && cp -rL $(DAVIS16) data/davis16_perseg
 endif
 
-table1: install davis_perseg davis16_perseg ## Table 1 (mIoU) on DATA (PerSeg), davis_perseg, davis16_perseg -> results/table1/
+table1: install davis_perseg davis16_perseg ## Table 1 (mIoU) on DATA (PerSeg), davis_perseg, davis16_perseg -> results/table1/ (PROTOCOL=rotate: the reference rotation beside it)
 	$(call image_table,table1,perseg,$(DATA_ARGS))
 	$(call image_table,table1,davis_perseg,dataset=davis_perseg)
 	$(call image_table,table1,davis16_perseg,dataset=davis16_perseg)
 	$(call pooled_table,table1)
 
 table3: install davis_perseg davis16_perseg ## Table 3 (ablation ladder + baselines) on DATA, davis_perseg, davis16_perseg -> results/table3/
+	$(if $(ROTATE),$(error PROTOCOL=rotate: only table1 shows the rotation; run table3 with dataset.references=rotate by hand into a folder of its own))
 	rm -rf $(RUNS)/cache-table3
 	$(call image_table,table3,perseg,$(DATA_ARGS) $(call FRESH_CACHE,table3))
 	$(call image_table,table3,davis_perseg,dataset=davis_perseg $(call FRESH_CACHE,table3))
@@ -104,6 +113,7 @@ table3: install davis_perseg davis16_perseg ## Table 3 (ablation ladder + baseli
 	$(call pooled_table,table3)
 
 table4: install davis_perseg davis16_perseg ## Table 4 (eroded / dilated reference masks) on DATA, davis_perseg, davis16_perseg -> results/table4/
+	$(if $(ROTATE),$(error PROTOCOL=rotate: only table1 shows the rotation; run table4 with dataset.references=rotate by hand into a folder of its own))
 	$(call image_table,table4,perseg,$(DATA_ARGS))
 	$(call image_table,table4,davis_perseg,dataset=davis_perseg)
 	$(call image_table,table4,davis16_perseg,dataset=davis16_perseg)

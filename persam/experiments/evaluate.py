@@ -31,6 +31,7 @@ from persam.data.io import DataError
 from persam.experiments import provenance
 from persam.experiments.output_writer import OutputWriter
 from persam.experiments.records import COLUMNS, digest
+from persam.experiments.references import reference_protocol
 from persam.experiments.task_context import TaskContext
 from persam.methods.builder import MethodSpec, build_method, effective_settings, method_source, method_spec
 from persam.models import EmbeddingCache, GuidedPredictor, build_sam
@@ -94,8 +95,9 @@ def fingerprint(cfg: DictConfig, checkpoint_sha256: str, encoder_id: str) -> str
         "model": cfg.model.name,
         "encoder": encoder_id,
         "checkpoint": checkpoint_sha256,
+        # references=fixed is left out, so runs from before the setting existed resume under the same key.
         "dataset": {k: v for k, v in OmegaConf.to_container(cfg.dataset, resolve=True).items()
-                    if k not in LABEL_ONLY},
+                    if k not in LABEL_ONLY and not (k == "references" and v == "fixed")},
         "corruption": OmegaConf.to_container(cfg.corruption, resolve=True) if "corruption" in cfg else None,
     })
 
@@ -131,6 +133,7 @@ def base_row(cfg: DictConfig, spec: MethodSpec) -> dict:
         "model": cfg.model.name,
         "corruption": cfg.corruption.name if "corruption" in cfg else "none",
         "shots": len(cfg.dataset.get("ref_stems") or ["00"]),
+        "protocol": reference_protocol(cfg),
     }
 
 
@@ -146,6 +149,7 @@ def evaluate(cfg: DictConfig, out_dir: str | Path, predictor: GuidedPredictor | 
     out_dir = Path(out_dir)
     seed_everything(cfg.seed)
     run_task = task_function(cfg.dataset.get("task", "images"))
+    reference_protocol(cfg)  # a protocol the task cannot run stops here, before the model loads
     spec = run_method_spec(cfg)
     predictor = predictor or build_predictor(cfg)
     method = build_method(predictor, spec)

@@ -4,6 +4,14 @@
 that are never targets, so a few-shot comparison over k references keeps the same targets for every k.
 The reference masks can be eroded or dilated first (``corruption``, Table 4). Items are objects, run by the
 shared loop (:mod:`persam.experiments.item_loop`), which resumes an interrupted run object by object.
+
+With ``dataset.references=rotate`` (:mod:`persam.experiments.references`) the items are episodes instead,
+``<object>@<reference stem>``: each image whose mask holds the object is once the reference (corrupted as the run
+says) and the object's other images are the targets, each episode scored as an object is under the fixed
+protocol. The loop resumes episode by episode; at the end each object's ``iou`` / ``acc`` rows are the means over
+its episodes (whose own rows are ``iou_episode`` / ``acc_episode``), and mIoU / mAcc the means over objects.
+Masks and overlays of an episode go to ``masks/<object>@<reference stem>/``. Every image is encoded once per run
+(the embedding cache serves the other episodes).
 """
 
 from __future__ import annotations
@@ -16,17 +24,19 @@ from omegaconf import DictConfig
 
 from persam.data.io import DataError, read_image, read_mask, write_mask
 from persam.data.mask_corruption import corrupt_mask
-from persam.data.perseg import PerSegObject, list_objects, load_perseg
+from persam.data.perseg import PerSegObject, list_objects, load_episodes, load_perseg, object_names
 from persam.data.sharding import shard_items
 from persam.drawing import overlay, write_image
 from persam.experiments.item_loop import run_items
 from persam.experiments.provenance import portable_path
 from persam.experiments.records import TaskOutput
+from persam.experiments.references import reference_protocol
 from persam.experiments.task_context import TaskContext
 from persam.methods.protocol import Shot
 from persam.metrics import ObjectScore, mean_scores
 
 SAMPLE_PERSEG = Path(__file__).resolve().parents[1] / "sample_data" / "perseg"
+EPISODE = "_episode"  # the suffix of an episode's metrics (rotation), so no table takes an episode for an object
 
 
 def dataset_root(cfg: DictConfig) -> Path:
@@ -55,6 +65,19 @@ def load_objects(cfg: DictConfig) -> list[PerSegObject]:
                           [str(s) for s in cfg.dataset.ref_stems], [str(s) for s in cfg.dataset.get("not_targets") or []])
     chosen = set(shard_items([o.name for o in objects], cfg.dataset.get("shard", 0), cfg.dataset.get("num_shards", 1)))
     return [o for o in objects if o.name in chosen]
+
+
+def holds_object(mask_path: Path) -> bool:
+    """Whether a mask has a non-zero pixel (an image whose object has left the view is never a reference)."""
+    return bool(read_mask(mask_path).any())
+
+
+def load_rotation(cfg: DictConfig) -> dict[str, list[PerSegObject]]:
+    """The run's objects (this shard's share) -> their episodes (:func:`persam.data.perseg.load_episodes`)."""
+    root = dataset_root(cfg)
+    names = object_names(root, list(cfg.dataset.objects) if cfg.dataset.objects else None)
+    chosen = set(shard_items(names, cfg.dataset.get("shard", 0), cfg.dataset.get("num_shards", 1)))
+    return {name: load_episodes(root, name, holds_object) for name in names if name in chosen}
 
 
 def reference_shots(ctx: TaskContext, obj: PerSegObject) -> list[Shot]:
@@ -94,9 +117,11 @@ def fit_object(ctx: TaskContext, obj: PerSegObject) -> tuple[object, float]:
     return reference, seconds
 
 
-def run_object(ctx: TaskContext, obj: PerSegObject, bar) -> dict:
-    """Fit on the object's references, predict every target, write masks and overlays; the object's record."""
+def run_object(ctx: TaskContext, obj: PerSegObject, bar, item: str | None = None, suffix: str = "") -> dict:
+    """Fit on the object's references, predict every target, write masks and overlays; the record of ``item``
+    (default: the object; an episode's ``<object>@<stem>``), its rows' metrics ending in ``suffix``."""
     cfg, method, out_dir, base = ctx.cfg, ctx.method, ctx.out_dir, ctx.base
+    item = item or obj.name
     reference, fit_seconds = fit_object(ctx, obj)
     score = ObjectScore()
     for stem, image_path, gt_path in obj.targets:
@@ -110,35 +135,69 @@ def run_object(ctx: TaskContext, obj: PerSegObject, bar) -> dict:
         ctx.clock.method_images += 1
         score.add(prediction.mask, gt)
         if cfg.outputs.masks:
-            ctx.write("write_masks", write_mask, out_dir / "masks" / obj.name / f"{stem}.png", prediction.mask)
+            ctx.write("write_masks", write_mask, out_dir / "masks" / item / f"{stem}.png", prediction.mask)
         if cfg.outputs.overlays:  # rendered on the writer's thread too
-            ctx.write("write_overlays", write_overlay, out_dir / "overlays" / obj.name / f"{stem}.jpg", image,
+            ctx.write("write_overlays", write_overlay, out_dir / "overlays" / item / f"{stem}.jpg", image,
                       prediction, gt)
         bar.update(1)
-    ctx.flush()  # the object's record says its outputs are on disk
-    rows = [{**base, "item": obj.name, "metric": "iou", "value": 100 * score.iou},
-            {**base, "item": obj.name, "metric": "acc", "value": 100 * score.acc}]
+    ctx.flush()  # the item's record says its outputs are on disk
+    rows = [{**base, "item": item, "metric": "iou" + suffix, "value": 100 * score.iou},
+            {**base, "item": item, "metric": "acc" + suffix, "value": 100 * score.acc}]
     if getattr(reference, "scale_weights", None) is not None:
-        rows.append({**base, "item": obj.name, "metric": "fit_sec", "value": fit_seconds})
+        rows.append({**base, "item": item, "metric": "fit_sec" + suffix, "value": fit_seconds})
     return {"rows": rows, "counts": asdict(score)}
+
+
+def episode_means(ctx: TaskContext, episodes: dict[str, list[str]], records: dict[str, dict]) -> list[dict]:
+    """Each object's rows from its episodes' (``<metric>_episode`` -> ``<metric>``, the mean over episodes)."""
+    rows = []
+    for name, items in episodes.items():
+        found = [row for item in items for row in records[item]["rows"]]
+        for metric in dict.fromkeys(row["metric"] for row in found):
+            values = [row["value"] for row in found if row["metric"] == metric]
+            rows.append({**ctx.base, "item": name, "metric": metric.removesuffix(EPISODE),
+                         "value": sum(values) / len(values)})
+    return rows
 
 
 def run_image_task(ctx: TaskContext) -> TaskOutput:
     cfg = ctx.cfg
     root = dataset_root(cfg)
-    objects = task_objects(ctx)
+    rotate = reference_protocol(cfg) == "rotate"
+    if rotate:
+        rotation = load_rotation(cfg)
+        episodes = {f"{name}@{e.references[0][0]}": e for name, found in rotation.items() for e in found}
+        if not cfg.dataset.subset:
+            ctx.base = {**ctx.base, "subset": subset_label(cfg, root, len(rotation))}
+        names = list(rotation)
+    else:
+        episodes = task_objects(ctx)
+        names = list(episodes)
+    suffix = EPISODE if rotate else ""
     start = time.perf_counter()
-    loop = run_items(list(objects), lambda name: len(objects[name].targets),
-                     lambda name, bar: run_object(ctx, objects[name], bar), ctx.out_dir, ctx.key,
+    loop = run_items(list(episodes), lambda item: len(episodes[item].targets),
+                     lambda item, bar: run_object(ctx, episodes[item], bar, item, suffix), ctx.out_dir, ctx.key,
                      f"{ctx.spec.name} on {cfg.dataset.name}", "img", cfg.progress, clock=ctx.clock,
                      plan=ctx.predictor.expect_images)
     elapsed = time.perf_counter() - start
     rows = [row for record in loop.records.values() for row in record["rows"]]
-    miou, macc = mean_scores({n: ObjectScore(**r["counts"]) for n, r in loop.records.items()})
+    extra = {"protocol": "rotate" if rotate else "fixed"}
+    if rotate:
+        by_object = {name: [i for i in episodes if episodes[i].name == name] for name in names}
+        objects = episode_means(ctx, by_object, loop.records)
+        rows = objects + rows
+        iou = [r["value"] for r in objects if r["metric"] == "iou"]
+        acc = [r["value"] for r in objects if r["metric"] == "acc"]
+        miou, macc = sum(iou) / len(iou) / 100, sum(acc) / len(acc) / 100
+        extra["episodes"] = {name: [i.split("@", 1)[1] for i in items] for name, items in by_object.items()}
+    else:
+        miou, macc = mean_scores({n: ObjectScore(**r["counts"]) for n, r in loop.records.items()})
     rows += [{**ctx.base, "item": "ALL", "metric": "miou", "value": 100 * miou},
              {**ctx.base, "item": "ALL", "metric": "macc", "value": 100 * macc}, *ctx.timing_rows()]
-    files = [p for o in objects.values() for _, image, mask in (*o.references, *o.targets) for p in (image, mask)]
+    files = list(dict.fromkeys(p for o in episodes.values() for _, image, mask in (*o.references, *o.targets)
+                               for p in (image, mask)))
+    extra["images"] = len(files) // 2  # distinct images read, references and targets
     shard = {"index": cfg.dataset.get("shard", 0), "count": cfg.dataset.get("num_shards", 1)}
-    return TaskOutput(rows, list(objects), sum(len(o.targets) for o in objects.values()), elapsed, extra={
-        "root": portable_path(root), "subset": ctx.base["subset"], "resumed_items": loop.reused, "shard": shard},
-        data_files=files, data_root=root)
+    return TaskOutput(rows, names, sum(len(o.targets) for o in episodes.values()), elapsed, extra={
+        "root": portable_path(root), "subset": ctx.base["subset"], "resumed_items": loop.reused, "shard": shard,
+        **extra}, data_files=files, data_root=root)

@@ -2,7 +2,10 @@
 
 A run's tidy rows have the columns :data:`COLUMNS`: one value of one metric for one item (an object, a
 sequence, or ``ALL`` for the aggregate), with every axis a table is built over (``corruption`` for Table 4,
-``shots`` for the few-shot protocol) as its own column, so each table is rebuilt from its rows alone.
+``shots`` for the few-shot protocol, ``protocol`` for the reference protocol, ``fixed`` or ``rotate``) as its
+own column, so each table is rebuilt from its rows alone. Under ``rotate`` the episodes have rows of their own,
+item ``<object>@<reference stem>`` and metrics ending in ``_episode`` (``iou_episode``), which no table takes
+for an object's row.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COLUMNS = ["experiment", "dataset", "subset", "method", "label", "model", "corruption", "shots", "item",
-           "metric", "value"]
+COLUMNS = ["experiment", "dataset", "subset", "method", "label", "model", "corruption", "shots", "protocol",
+           "item", "metric", "value"]
 
 
 @dataclass

@@ -29,6 +29,16 @@ def begin(name: str, build, runs: Runs, out: Path) -> tuple[Scope, pd.DataFrame,
     return scope, table, shown, withheld
 
 
+def one_protocol(rows: pd.DataFrame, table: str) -> pd.DataFrame:
+    """``rows``, after checking they hold one reference protocol (a table that shows no protocol column must not
+    mix reference 00's objects with the rotation's)."""
+    protocols = sorted(set(rows["protocol"]))
+    if len(protocols) > 1:
+        raise ValueError(f"{table} shows one reference protocol, but the rows hold {', '.join(protocols)}: build "
+                         "each protocol's table in a folder of its own (Table 1 shows both)")
+    return rows
+
+
 def metric_table(rows: pd.DataFrame, metrics: dict[str, str], per_shots: bool = False, digits: int = 2) -> pd.DataFrame:
     """One row per (method, model): ``metrics`` maps a metric name in the rows to its column name; with
     ``per_shots`` each column is repeated per number of references, as ``<column> k=<shots>``. A metric that is

@@ -22,6 +22,8 @@ from persam.tables.roles import role_of
 from persam.tables.runs import kind, load_runs
 from persam.tables.text import COVERAGE, interval_note, markdown, verdict_section
 
+PROTOCOL_NAMES = {"fixed": "ref 00", "rotate": "rotation"}  # how a column header names a reference protocol
+
 
 def _source_rows(dirs: list[Path]) -> tuple[pd.DataFrame, dict[str, Path]]:
     """Every dataset's rows, and each dataset's folder."""
@@ -45,31 +47,72 @@ def _column(row: dict, column: str, values: pd.Series, objects: int, total: int)
         row[f"{column}{COVERAGE}"] = f"{objects} of {total} objects"
 
 
+def _header(protocols: list[str], protocol: str, *parts: str) -> str:
+    """A column header's bracket: the protocol's name where the rows hold several (``ref 00``, ``rotation``)."""
+    named = [PROTOCOL_NAMES.get(protocol, protocol)] if len(protocols) > 1 else []
+    return f" ({', '.join([*named, *parts])})"
+
+
 def build(module, rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per method: per dataset (or per ``module.POOLED_BY`` value) and pooled, the mean with its interval.
-    A column's header counts the objects of its datasets; a row that ran fewer of them says so in the cell."""
+    """One row per method: per dataset (or per ``module.POOLED_BY`` value) and pooled, the mean with its interval,
+    for each reference protocol the rows hold (the rotation's column beside reference 00's). A column's header
+    counts the objects of its datasets; a row that ran fewer of them says so in the cell."""
     by = getattr(module, "POOLED_BY", None)
     found = verdicts.per_object(rows, module.PER_OBJECT)
     found["object"] = found["dataset"] + "/" + found["item"].astype(str)
     total = found["object"].nunique()
     sizes = found.groupby("dataset", sort=False)["item"].nunique()
+    protocols = list(dict.fromkeys(found["protocol"]))
     out = []
     for (method, label, model), group in found.groupby(["method", "label", "model"], sort=False):
         row = {"method": label, "key": method, "model": model, "kind": kind(method)}
+        runs = {p: group[group["protocol"] == p] for p in protocols}
         if by is None:
             for dataset, size in sizes.items():
-                these = group[group["dataset"] == dataset]
-                _column(row, f"{dataset} ({size}, {role_of(dataset)})", these["value"], these["object"].nunique(),
-                        size)
-            _column(row, f"pooled ({total})", group["value"], group["object"].nunique(), total)
+                for protocol, these in runs.items():
+                    these = these[these["dataset"] == dataset]
+                    _column(row, f"{dataset}{_header(protocols, protocol, str(size), role_of(dataset))}",
+                            these["value"], these["object"].nunique(), size)
+            for protocol, these in runs.items():
+                if not these.empty:
+                    _column(row, f"pooled{_header(protocols, protocol, str(total))}", these["value"],
+                            these["object"].nunique(), total)
         else:
             for value in dict.fromkeys(found[by]):
-                these = group[group[by] == value]
-                _column(row, f"{value} (pooled, {total})", these["value"], these["object"].nunique(), total)
+                for protocol, these in runs.items():
+                    these = these[these[by] == value]
+                    _column(row, f"{value}{_header(protocols, protocol, 'pooled', str(total))}", these["value"],
+                            these["object"].nunique(), total)
         out.append(row)
     table = pd.DataFrame(out).dropna(axis=1, how="all")
     arrange = getattr(module, "pooled_rows", None)  # Table 3: its ladder's order and gains, on the pooled objects
     return arrange(table, found) if arrange else table
+
+
+def interval_widths(module, rows: pd.DataFrame, baseline: str) -> list[str]:
+    """Where the rows hold several reference protocols: for each dataset and pooled, the median width of the
+    paired intervals (each method minus ``baseline``, on the objects both ran) under each protocol, so the gain
+    in precision of the rotation over one reference reads off one line."""
+    protocols = list(dict.fromkeys(rows["protocol"]))
+    if len(protocols) < 2:
+        return []
+    datasets = list(dict.fromkeys(rows["dataset"]))
+    header = [PROTOCOL_NAMES.get(p, p) for p in protocols]
+    lines = ["| set | " + " | ".join(header) + " |", "|---|" + "---|" * len(header)]
+    for name, pool in [*((d, False) for d in datasets), ("pooled", True)]:
+        these = rows if pool else rows[rows["dataset"] == name]
+        found = verdicts.compare(these, module.PER_OBJECT, baseline, pooled=pool)
+        cells = []
+        for protocol in protocols:
+            here = found[found["protocol"] == protocol] if not found.empty else found
+            width = (here["ci_high"] - here["ci_low"]).median() if not here.empty else None
+            cells.append(f"{width:.2f} ({len(here)} method{'s' if len(here) != 1 else ''})" if width is not None else "")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return ["## Paired-interval width: one reference against the rotation", "",
+            f"The median width (points) of the paired 95% intervals of every method minus {baseline}, on the same "
+            "objects, per protocol: reference 00 alone, or each annotated image in turn the reference (the object's "
+            "score the mean over its episodes). A narrower interval tells smaller differences apart.", "",
+            *lines, ""]
 
 
 def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:
@@ -99,6 +142,7 @@ def write(module, dirs: list[Path], out: Path) -> pd.DataFrame:
         *(verdict_section(comparisons, comparisons["baseline"].iloc[0], heading=f"Paired verdicts against "
                           f"{comparisons['baseline'].iloc[0]}, pooled over {total} objects")
           if not comparisons.empty else []),
+        *interval_widths(module, rows, baseline),
         f"Written by `python -m persam.tables pooled {module.NAME} {' '.join(os.path.relpath(f) for f in dirs)} "
         f"--out {os.path.relpath(out)}` from the datasets' rows.",
         "",

@@ -4,7 +4,7 @@ A source is either a run directory (``results.csv`` and ``provenance.json``, wit
 folder of such run directories (a Hydra multirun), or a table's own output folder (``results.csv`` and
 ``provenance/<run>.json``, as committed under ``results/``), so that every committed table can be rebuilt
 from its rows. Rows written before a column existed get its neutral value (``corruption`` "none",
-``shots`` 1; the corruption is read from the run's recorded configuration when it has one).
+``shots`` 1, ``protocol`` "fixed"; the corruption is read from the run's recorded configuration when it has one).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pandas as pd
 from persam.experiments.records import COLUMNS
 from persam.tables.verdicts import CHECKS, setting_of
 
-DEFAULTS = {"corruption": "none", "shots": 1}
+DEFAULTS = {"corruption": "none", "shots": 1, "protocol": "fixed"}
 INSTANCES = re.compile(r"\(max_instances=(\d+)\)$")  # the instances task's label suffix
 
 
@@ -73,6 +73,7 @@ def _read_rows(path: Path, run: str, provenance: dict | None) -> pd.DataFrame:
             rows[column] = recorded.get("name", default) if column == "corruption" else default
     rows["corruption"] = rows["corruption"].fillna("none").astype(str)
     rows["shots"] = rows["shots"].fillna(1).astype(int)
+    rows["protocol"] = rows["protocol"].fillna("fixed").astype(str)
     ordered = [c for c in COLUMNS if c in rows.columns]
     return rows[ordered + [c for c in rows.columns if c not in ordered]].assign(run=run)
 
@@ -94,11 +95,11 @@ def _checks(label: str) -> str:
 
 
 def _row_variants(rows: pd.DataFrame) -> pd.Series:
-    """Each row's variant: (dataset, method, model, corruption, shots, max_instances, presence checks)."""
+    """Each row's variant: (dataset, method, model, corruption, shots, protocol, max_instances, presence checks)."""
     labels = rows["label"].astype(str)
     instances = pd.to_numeric(labels.str.extract(INSTANCES, expand=False)).fillna(1).astype(int)
     return pd.Series(list(zip(rows["dataset"], rows["method"], rows["model"], rows["corruption"], rows["shots"],
-                              instances, labels.map(_checks), strict=True)), index=rows.index)
+                              rows["protocol"], instances, labels.map(_checks), strict=True)), index=rows.index)
 
 
 def _record_variant(record: dict) -> tuple:
@@ -109,10 +110,10 @@ def _record_variant(record: dict) -> tuple:
     checks = [f"second_opinion={opinion}"] if opinion != "none" else []
     if config.get("experiment_name") == "instances" and method.get("presence"):
         checks.append("presence=on")  # the instances task names it in the label (the presence task always checks)
+    dataset = config.get("dataset") or {}
     return ((record.get("data") or {}).get("dataset"), method.get("name"), (record.get("model") or {}).get("name"),
-            (config.get("corruption") or {}).get("name", "none"), len((config.get("dataset") or {}).get("ref_stems")
-                                                                    or ["00"]), method.get("max_instances") or 1,
-            ", ".join(checks))
+            (config.get("corruption") or {}).get("name", "none"), len(dataset.get("ref_stems") or ["00"]),
+            dataset.get("references") or "fixed", method.get("max_instances") or 1, ", ".join(checks))
 
 
 def load_runs(paths: list[str | Path]) -> Runs:

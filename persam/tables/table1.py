@@ -3,8 +3,12 @@
     python -m persam.tables table1 RUN_DIRS --out results/table1/perseg
 
 ``table1.csv``: one row per (method, model): IoU of every object, mIoU with its bootstrap interval over objects
-(``mIoU ci_low``, ``mIoU ci_high``), mAcc; then the reference rows whose scope matches the runs. The README adds
-the paired verdicts of every method against :data:`BASELINE`. No timings: speed is ``make bench``'s.
+(``mIoU ci_low``, ``mIoU ci_high``), mAcc; then the reference rows whose scope matches the runs. Where the rows
+also hold runs of the reference rotation (``protocol`` ``rotate``, :mod:`persam.experiments.references`), the
+columns of reference 00 are headed ``mIoU (ref 00)`` and ``mAcc (ref 00)`` and ``mIoU (rotation)`` sits beside
+them (each object the mean over its episodes; the per-object IoU columns stay those of reference 00). The README
+adds the paired verdicts of every method against :data:`BASELINE`, per protocol. No timings: speed is ``make
+bench``'s.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ MAIN = "persam"
 HEADLINE_METHODS = ("persam", "persam_f")
 BASELINE = "persam_f"  # the paper's best: every method is compared with it, object by object
 PER_OBJECT = "iou"
+ROTATION = "mIoU (rotation)"  # the column of the reference rotation's runs, where the rows hold some
 SHOWN = ["persam", "persam_f", "ablation_fusion", "p2sam", "persam_plus", "baseline_similarity"]
 
 
@@ -49,15 +54,22 @@ def reference_rows(table: str, scope: Scope, metric_column: str) -> list[dict]:
 
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
     """The table from tidy rows alone (see the module docstring)."""
+    rotated = rows["protocol"] == "rotate"
+    miou, macc = ("mIoU (ref 00)", "mAcc (ref 00)") if rotated.any() else ("mIoU", "mAcc")
     out = []
     for (method, model), group in rows.groupby(["method", "model"], sort=False):
-        per_object = group[group["metric"] == "iou"].set_index("item")["value"]
-        summary = group[group["item"] == "ALL"].set_index("metric")["value"]
-        out.append({
-            **measured_row(group, method, model), **per_object.round(2).to_dict(),
-            **verdicts.with_interval("mIoU", per_object), "mAcc": round(summary["macc"], 2) if "macc" in summary else None,
-        })
-    table = pd.DataFrame(out + reference_rows(NAME, scope, "mIoU"))
+        row = measured_row(group, method, model)
+        fixed = group[group["protocol"] == "fixed"]
+        if not fixed.empty:
+            per_object = fixed[fixed["metric"] == "iou"].set_index("item")["value"]
+            summary = fixed[fixed["item"] == "ALL"].set_index("metric")["value"]
+            row.update({**per_object.round(2).to_dict(), **verdicts.with_interval(miou, per_object),
+                        macc: round(summary["macc"], 2) if "macc" in summary else None})
+        rotation = group[(group["protocol"] == "rotate") & (group["metric"] == "iou") & (group["item"] != "ALL")]
+        row.update(verdicts.with_interval(ROTATION, rotation["value"]))
+        out.append(row)
+    papers = [{miou if k == "mIoU" else k: v for k, v in r.items()} for r in reference_rows(NAME, scope, "mIoU")]
+    table = pd.DataFrame(out + papers)
     return table.dropna(axis=1, how="all")
 
 
@@ -82,6 +94,13 @@ def settings_lines(runs: Runs) -> list[str]:
     return ["What each row is (from the runs' recorded method settings):", "", *lines, ""] if lines else []
 
 
+def reference_00(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the fixed protocol where there are any (the figures show one protocol: its masks are per
+    object, the rotation's per episode)."""
+    fixed = rows[rows["protocol"] == "fixed"]
+    return fixed if not fixed.empty else rows
+
+
 def write(runs: Runs, out: Path) -> pd.DataFrame:
     scope, table, shown, withheld = begin(NAME, build, runs, out)
     lines = [
@@ -98,7 +117,7 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         "One difference from the original code remains in every row: the similarity bias is aligned with SAM's "
         "padded 64 x 64 grid instead of stretched over it (they agree on square images).",
         "",
-        *write_figures(runs, runs.rows, out, "Table 1", MAIN, SHOWN),
+        *write_figures(runs, reference_00(runs.rows), out, "Table 1", MAIN, SHOWN),
         *reference_section(shown, references.withheld_line(withheld, scope)),
         *provenance_section(runs),
     ]

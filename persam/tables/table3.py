@@ -17,7 +17,7 @@ import pandas as pd
 from persam.metrics.paired_test import paired
 from persam.tables import references, settings, verdicts
 from persam.tables.figures import write_figures
-from persam.tables.generic import begin
+from persam.tables.generic import begin, one_protocol
 from persam.tables.runs import Runs, Scope, kind, labels
 from persam.tables.text import (
     dataset_line,
@@ -67,7 +67,7 @@ def _gain(per_object: pd.Series, above: pd.Series) -> dict:
 
 
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
-    found = verdicts.per_object(rows, PER_OBJECT)
+    found = verdicts.per_object(one_protocol(rows, NAME), PER_OBJECT)
     per_object = {m: g.drop_duplicates("item").set_index("item")["value"] for m, g in found.groupby("method", sort=False)}
     label = labels(rows)
     out, previous = [], None

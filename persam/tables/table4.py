@@ -16,7 +16,7 @@ import pandas as pd
 
 from persam.tables import references, verdicts
 from persam.tables.figures import write_figures
-from persam.tables.generic import begin
+from persam.tables.generic import begin, one_protocol
 from persam.tables.runs import Runs, Scope, kind
 from persam.tables.table1 import SHOWN
 from persam.tables.text import (
@@ -38,7 +38,7 @@ POOLED_BY = "corruption"  # the pooled table: one column per corruption (persam.
 
 
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
-    found = verdicts.per_object(rows, PER_OBJECT)
+    found = verdicts.per_object(one_protocol(rows, NAME), PER_OBJECT)
     present = list(dict.fromkeys(found["corruption"]))
     columns = [c for c in ORDER if c in present] + [c for c in present if c not in ORDER]
     out = []

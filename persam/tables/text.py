@@ -115,7 +115,10 @@ def _commit(record: dict) -> str:
 
 
 def distinct_images(provenance: dict) -> int:
-    """Images a run reads: one reference per item and the target images (image task), or every frame (video)."""
+    """Images a run reads: as recorded (``images``), else one reference per item and the target images (image
+    task), or every frame (video)."""
+    if "images" in provenance:
+        return provenance["images"]
     data = provenance["data"]
     if "target_images" in data:
         return len(data["items"]) + data["target_images"]

@@ -3,8 +3,8 @@
 Every mean a table shows (mIoU, J&F ...) is a mean over objects of a per-object row (:data:`PER_OBJECT`), so its
 interval and every comparison are computed from those rows, never from two printed means. A row's *condition*
 is what must match for two methods to be compared: dataset, model, reference corruption, number of references,
-and a setting the runner writes into the label (:func:`setting_of`: a trailing ``(name=value)`` such as
-``max_instances``, the presence check and its second opinion).
+reference protocol (``fixed`` or ``rotate``), and a setting the runner writes into the label (:func:`setting_of`:
+a trailing ``(name=value)`` such as ``max_instances``, the presence check and its second opinion).
 ``pooled=True`` joins the datasets: each object is ``<dataset>/<object>`` and the condition drops the dataset.
 
 Table CSVs carry ``<column> ci_low`` and ``<column> ci_high`` beside every column with an interval;
@@ -27,7 +27,7 @@ from persam.metrics.paired_test import BETTER, EQUIVALENT, MARGIN, TOO_FEW, UNDE
 # A summary metric (item ALL) -> the per-object metric it is the mean of.
 PER_OBJECT = {"miou": "iou", "miou_pos": "iou_pos", "miou_unchecked": "iou_unchecked", "miou_union": "iou_union",
               "miou_single": "iou_single", "J&F": "J&F"}
-CONDITION = ["dataset", "model", "corruption", "shots", "setting"]
+CONDITION = ["dataset", "model", "corruption", "shots", "protocol", "setting"]
 SETTING = re.compile(r" \((\w+=[^()]*)\)$")  # a task's "(key=value)" label suffix (instances: max_instances)
 SECOND_OPINION = re.compile(r" \+ second opinion \(([^()]+)\)")  # persam.experiments.evaluate.row_label
 PRESENCE_CHECK = " with presence check"  # persam.experiments.instances_task
@@ -51,6 +51,8 @@ def per_object(rows: pd.DataFrame, metric: str, pooled: bool = False) -> pd.Data
     if found.empty and metric == "J&F":
         found = _j_and_f(objects[objects["metric"].isin(["J", "F"])])
     found["setting"] = found["label"].map(setting_of)
+    if "protocol" not in found:  # rows written before the rotation existed: reference 00
+        found["protocol"] = "fixed"
     if pooled:
         found["item"] = found["dataset"] + "/" + found["item"].astype(str)
         found["dataset"] = "pooled"
