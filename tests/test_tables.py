@@ -352,6 +352,7 @@ def test_a_run_with_a_second_opinion_does_not_supersede_the_method_without(tmp_p
     opinion = make_run(tmp_path / "new", "persam", 75.0)
     rows = pd.read_csv(opinion / "results.csv")
     rows["label"] = rows["label"] + " + second opinion (efficientnet_lite0)"
+    rows["second_opinion"] = "efficientnet_lite0"
     rows.to_csv(opinion / "results.csv", index=False)
     record = json.loads((opinion / "provenance.json").read_text())
     record["config"]["method"]["second_opinion"] = "efficientnet_lite0"

@@ -127,20 +127,25 @@ def test_compare_prints_a_verdict_for_every_method(tmp_path, capsys):
     assert "baseline 'nothing' is not among" in capsys.readouterr().err
 
 
-def test_a_label_names_its_setting_and_how_presence_was_decided():
-    from persam.tables.verdicts import setting_of, without_checks
+def test_a_setting_is_made_from_the_row_columns_never_from_the_label():
+    from persam.tables.verdicts import setting_of, settings, without_checks
 
-    assert setting_of("PerSAM") == ""
-    assert setting_of("PerSAM (max_instances=3)") == "max_instances=3"
-    assert setting_of("PerSAM+ (parts) + second opinion (efficientnet_lite0)") == "second_opinion=efficientnet_lite0"
-    full = setting_of("PerSAM+ (parts) + second opinion (efficientnet_lite0) with presence check (max_instances=3)")
+    assert setting_of("images", "none", False, 1) == ""
+    assert setting_of("instances", "none", False, 3) == "max_instances=3"
+    assert setting_of("presence", "efficientnet_lite0", True, 1) == "second_opinion=efficientnet_lite0"  # always checks
+    full = setting_of("instances", "efficientnet_lite0", True, 3)
     assert full == "second_opinion=efficientnet_lite0, presence=on, max_instances=3"
     assert without_checks(full) == "max_instances=3" and without_checks("second_opinion=x") == ""
+    rows = pd.DataFrame({"label": ["A (max_instances=3)", "A"], "task": ["images", "instances"],
+                         "max_instances": [1, 3]})
+    assert list(settings(rows)) == ["", "max_instances=3"]  # the label's text is not read
 
 
 def _presence_rows(method: str, label: str, values) -> list[dict]:
+    opinion = "e" if "second opinion" in label else "none"  # the label is display; the columns are the setting
     base = {"experiment": "presence", "dataset": "d", "subset": "s", "method": method, "label": label,
-            "model": "vit_t", "corruption": "none", "shots": 1, "metric": "iou_pos"}
+            "model": "vit_t", "corruption": "none", "shots": 1, "task": "presence", "second_opinion": opinion,
+            "presence": True, "metric": "iou_pos"}
     return [{**base, "item": f"o{i}", "value": v} for i, v in enumerate(values)]
 
 

@@ -117,23 +117,42 @@ def refuse_other_configuration(out_dir: Path, key: str, cfg: DictConfig) -> None
                         "output folder (hydra.run.dir / hydra.sweep.dir) or remove that one")
 
 
-def row_label(spec: MethodSpec) -> str:
-    """The method's label, naming the presence check's second opinion when it has one (a row of its own)."""
-    opinion = spec.settings.get("second_opinion") or "none"
-    return spec.label if opinion == "none" else f"{spec.label} + second opinion ({opinion})"
+def setting_fields(cfg: DictConfig, spec: MethodSpec) -> dict:
+    """The run's setting as row columns (rows compare only within one setting): reference protocol, task, the
+    presence check's second opinion, the presence check, max_instances."""
+    return {
+        "protocol": reference_protocol(cfg),
+        "task": cfg.dataset.get("task", "images"),
+        "second_opinion": spec.settings.get("second_opinion") or "none",
+        "presence": bool(cfg.method.get("presence", False)),
+        "max_instances": int(cfg.method.get("max_instances") or 1),
+    }
+
+
+def row_label(spec: MethodSpec, fields: dict) -> str:
+    """The row's display label, generated from the method's label and the setting ``fields`` (never parsed back):
+    the second opinion where there is one; in the instances task, whose runs differ by the presence check and
+    max_instances, those too."""
+    label = spec.label
+    if fields["second_opinion"] != "none":
+        label += f" + second opinion ({fields['second_opinion']})"
+    if fields["task"] == "instances":
+        label += (" with presence check" if fields["presence"] else "") + f" (max_instances={fields['max_instances']})"
+    return label
 
 
 def base_row(cfg: DictConfig, spec: MethodSpec) -> dict:
+    fields = setting_fields(cfg, spec)
     return {
         "experiment": cfg.experiment_name,
         "dataset": cfg.dataset.name,
         "subset": cfg.dataset.subset or "as found",
         "method": spec.name,
-        "label": row_label(spec),
+        "label": row_label(spec, fields),
         "model": cfg.model.name,
         "corruption": cfg.corruption.name if "corruption" in cfg else "none",
         "shots": len(cfg.dataset.get("ref_stems") or ["00"]),
-        "protocol": reference_protocol(cfg),
+        **fields,
     }
 
 
@@ -197,6 +216,7 @@ def started_record(cfg: DictConfig, spec: MethodSpec, method, predictor: GuidedP
         "status": "running",
         "fingerprint": key,
         "config": OmegaConf.to_container(cfg, resolve=True),
+        "setting": setting_fields(cfg, spec),  # as every row's columns
         "method_settings": {"name": spec.name, "label": spec.label, "target": spec.target,
                             "source": provenance.portable_path(spec.source),
                             "settings": effective_settings(method) or spec.settings},

@@ -46,12 +46,7 @@ def run_instances_task(ctx: TaskContext) -> TaskOutput:
     cfg = ctx.cfg
     root = dataset_root(cfg)
     objects = task_objects(ctx)
-    # Runs of one method differ by the presence check and max_instances: the label says which (tables keep them
-    # apart by label; max_instances stays last, persam.tables.runs reads it from there).
-    checked = " with presence check" if cfg.method.get("presence", False) else ""
-    ctx.base = {**ctx.base,
-                "label": f"{ctx.base['label']}{checked} (max_instances={cfg.method.get('max_instances', 1)})"}
-    base = ctx.base
+    base = ctx.base  # runs of one method differ by the presence check and max_instances: columns of every row
 
     def compute(name: str, bar) -> dict:
         obj = objects[name]

@@ -3,7 +3,10 @@
 A run's tidy rows have the columns :data:`COLUMNS`: one value of one metric for one item (an object, a
 sequence, or ``ALL`` for the aggregate), with every axis a table is built over (``corruption`` for Table 4,
 ``shots`` for the few-shot protocol, ``protocol`` for the reference protocol, ``fixed`` or ``rotate``) as its
-own column, so each table is rebuilt from its rows alone. Under ``rotate`` the episodes have rows of their own,
+own column, so each table is rebuilt from its rows alone. A row's setting is data too: ``task`` (the dataset's
+loop), ``second_opinion`` (``none`` without), ``presence`` (the check on or off) and ``max_instances``; the
+``label`` is generated from them for display and never read back (:func:`persam.tables.verdicts.setting_of`).
+Under ``rotate`` the episodes have rows of their own,
 item ``<object>@<reference stem>`` and metrics ending in ``_episode`` (``iou_episode``), which no table takes
 for an object's row.
 """
@@ -15,8 +18,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COLUMNS = ["experiment", "dataset", "subset", "method", "label", "model", "corruption", "shots", "protocol",
-           "item", "metric", "value"]
+COLUMNS = ["experiment", "dataset", "subset", "method", "label", "model", "corruption", "shots", "protocol", "task",
+           "second_opinion", "presence", "max_instances", "item", "metric", "value"]
 
 
 @dataclass

@@ -4,13 +4,14 @@ A source is either a run directory (``results.csv`` and ``provenance.json``, wit
 folder of such run directories (a Hydra multirun), or a table's own output folder (``results.csv`` and
 ``provenance/<run>.json``, as committed under ``results/``), so that every committed table can be rebuilt
 from its rows. Rows written before a column existed get its neutral value (``corruption`` "none",
-``shots`` 1, ``protocol`` "fixed"; the corruption is read from the run's recorded configuration when it has one).
+``shots`` 1, ``protocol`` "fixed", the setting columns' of :data:`persam.tables.verdicts.SETTING_COLUMNS`; the
+corruption is read from the run's recorded configuration when it has one); result files written before the
+setting columns existed are brought up to date once by ``python -m persam.tables.migrate``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,9 @@ from pathlib import Path
 import pandas as pd
 
 from persam.experiments.records import COLUMNS
-from persam.tables.verdicts import CHECKS, setting_of
+from persam.tables.verdicts import SETTING_COLUMNS, setting_of, settings
 
-DEFAULTS = {"corruption": "none", "shots": 1, "protocol": "fixed"}
-INSTANCES = re.compile(r"\(max_instances=(\d+)\)$")  # the instances task's label suffix
+DEFAULTS = {"corruption": "none", "shots": 1, "protocol": "fixed", **SETTING_COLUMNS}
 
 
 @dataclass
@@ -71,9 +71,8 @@ def _read_rows(path: Path, run: str, provenance: dict | None) -> pd.DataFrame:
     for column, default in DEFAULTS.items():
         if column not in rows.columns:
             rows[column] = recorded.get("name", default) if column == "corruption" else default
-    rows["corruption"] = rows["corruption"].fillna("none").astype(str)
-    rows["shots"] = rows["shots"].fillna(1).astype(int)
-    rows["protocol"] = rows["protocol"].fillna("fixed").astype(str)
+    for column, default in DEFAULTS.items():
+        rows[column] = rows[column].fillna(default).astype(type(default))
     ordered = [c for c in COLUMNS if c in rows.columns]
     return rows[ordered + [c for c in rows.columns if c not in ordered]].assign(run=run)
 
@@ -89,31 +88,22 @@ def find_sources(paths: list[str | Path]) -> list[Path]:
     return found
 
 
-def _checks(label: str) -> str:
-    """How a row's label says presence was decided (its second opinion; the instances task's presence check)."""
-    return ", ".join(p for p in setting_of(label).split(", ") if p.startswith(CHECKS))
-
-
 def _row_variants(rows: pd.DataFrame) -> pd.Series:
-    """Each row's variant: (dataset, method, model, corruption, shots, protocol, max_instances, presence checks)."""
-    labels = rows["label"].astype(str)
-    instances = pd.to_numeric(labels.str.extract(INSTANCES, expand=False)).fillna(1).astype(int)
+    """Each row's variant: (dataset, method, model, corruption, shots, protocol, setting), from its columns."""
     return pd.Series(list(zip(rows["dataset"], rows["method"], rows["model"], rows["corruption"], rows["shots"],
-                              rows["protocol"], instances, labels.map(_checks), strict=True)), index=rows.index)
+                              rows["protocol"], settings(rows), strict=True)), index=rows.index)
 
 
 def _record_variant(record: dict) -> tuple:
-    """The variant a provenance record ran, as :func:`_row_variants` names its rows."""
+    """The variant a provenance record ran, as :func:`_row_variants` names its rows (from its configuration)."""
     config = record.get("config") or {}
     method = config.get("method") or {}
-    opinion = method.get("second_opinion") or "none"
-    checks = [f"second_opinion={opinion}"] if opinion != "none" else []
-    if config.get("experiment_name") == "instances" and method.get("presence"):
-        checks.append("presence=on")  # the instances task names it in the label (the presence task always checks)
     dataset = config.get("dataset") or {}
+    setting = setting_of(dataset.get("task") or "images", method.get("second_opinion") or "none",
+                         bool(method.get("presence")), method.get("max_instances") or 1)
     return ((record.get("data") or {}).get("dataset"), method.get("name"), (record.get("model") or {}).get("name"),
             (config.get("corruption") or {}).get("name", "none"), len(dataset.get("ref_stems") or ["00"]),
-            dataset.get("references") or "fixed", method.get("max_instances") or 1, ", ".join(checks))
+            dataset.get("references") or "fixed", setting)
 
 
 def load_runs(paths: list[str | Path]) -> Runs:

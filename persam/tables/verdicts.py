@@ -3,8 +3,8 @@
 Every mean a table shows (mIoU, J&F ...) is a mean over objects of a per-object row (:data:`PER_OBJECT`), so its
 interval and every comparison are computed from those rows, never from two printed means. A row's *condition*
 is what must match for two methods to be compared: dataset, model, reference corruption, number of references,
-reference protocol (``fixed`` or ``rotate``), and a setting the runner writes into the label (:func:`setting_of`:
-a trailing ``(name=value)`` such as ``max_instances``, the presence check and its second opinion).
+reference protocol (``fixed`` or ``rotate``), and the setting (:func:`setting_of`, from the rows' columns
+``second_opinion``, ``presence``, ``max_instances`` and ``task``; a label is never read).
 ``pooled=True`` joins the datasets: each object is ``<dataset>/<object>`` and the condition drops the dataset.
 
 Table CSVs carry ``<column> ci_low`` and ``<column> ci_high`` beside every column with an interval;
@@ -16,8 +16,6 @@ within it (:func:`judge`, :mod:`persam.metrics.paired_test`).
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
 from persam.metrics import paired_test
@@ -28,9 +26,8 @@ from persam.metrics.paired_test import BETTER, EQUIVALENT, MARGIN, TOO_FEW, UNDE
 PER_OBJECT = {"miou": "iou", "miou_pos": "iou_pos", "miou_unchecked": "iou_unchecked", "miou_union": "iou_union",
               "miou_single": "iou_single", "J&F": "J&F"}
 CONDITION = ["dataset", "model", "corruption", "shots", "protocol", "setting"]
-SETTING = re.compile(r" \((\w+=[^()]*)\)$")  # a task's "(key=value)" label suffix (instances: max_instances)
-SECOND_OPINION = re.compile(r" \+ second opinion \(([^()]+)\)")  # persam.experiments.evaluate.row_label
-PRESENCE_CHECK = " with presence check"  # persam.experiments.instances_task
+# The columns of a row's setting, with the value of rows written before the column existed (neutral).
+SETTING_COLUMNS = {"task": "images", "second_opinion": "none", "presence": False, "max_instances": 1}
 CHECKS = ("second_opinion=", "presence=")  # the setting parts that say how presence was decided
 LOW, HIGH = " ci_low", " ci_high"
 
@@ -50,29 +47,40 @@ def per_object(rows: pd.DataFrame, metric: str, pooled: bool = False) -> pd.Data
     found = objects[objects["metric"] == metric].copy()
     if found.empty and metric == "J&F":
         found = _j_and_f(objects[objects["metric"].isin(["J", "F"])])
-    found["setting"] = found["label"].map(setting_of)
-    if "protocol" not in found:  # rows written before the rotation existed: reference 00
-        found["protocol"] = "fixed"
+    found["protocol"] = found["protocol"].fillna("fixed") if "protocol" in found else "fixed"  # rows before rotation
+    found["setting"] = settings(found)
     if pooled:
         found["item"] = found["dataset"] + "/" + found["item"].astype(str)
         found["dataset"] = "pooled"
     return found
 
 
-def setting_of(label: str) -> str:
-    """The setting a row's label names (rows compare only within one setting): its second opinion, the presence
-    check, then the task's ``(key=value)`` suffix, e.g. ``second_opinion=efficientnet_lite0, presence=on,
-    max_instances=3``; empty for a method as its config runs it."""
+def setting_of(task: str, second_opinion: str, presence: bool, max_instances: int) -> str:
+    """The setting of a row with these columns (rows compare only within one setting): its second opinion, the
+    presence check (not in the presence task, which always checks), then ``max_instances`` (in the instances task,
+    or where it is not 1), e.g. ``second_opinion=efficientnet_lite0, presence=on, max_instances=3``; empty for a
+    method as its config runs it."""
     parts = []
-    opinion = SECOND_OPINION.search(label)
-    if opinion:
-        parts.append(f"second_opinion={opinion.group(1)}")
-    if PRESENCE_CHECK in label:
+    if second_opinion != "none":
+        parts.append(f"second_opinion={second_opinion}")
+    if presence and task != "presence":
         parts.append("presence=on")
-    suffix = SETTING.search(label)
-    if suffix:
-        parts.append(suffix.group(1))
+    if task == "instances" or int(max_instances) != 1:
+        parts.append(f"max_instances={int(max_instances)}")
     return ", ".join(parts)
+
+
+def setting_columns(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows' setting columns, neutral values where a row or the frame lacks one."""
+    return pd.DataFrame({c: (rows[c] if c in rows else pd.Series(d, index=rows.index)).fillna(d).astype(type(d))
+                         for c, d in SETTING_COLUMNS.items()}, index=rows.index)
+
+
+def settings(rows: pd.DataFrame) -> pd.Series:
+    """Each row's :func:`setting_of`."""
+    columns = setting_columns(rows)
+    return pd.Series([setting_of(*values) for values in zip(*(columns[c] for c in SETTING_COLUMNS), strict=True)],
+                     index=rows.index, dtype=object)
 
 
 def without_checks(setting: str) -> str:
