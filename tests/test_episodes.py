@@ -148,7 +148,8 @@ def test_table1_and_the_pooled_table_show_reference_00_beside_the_rotation(rotat
     assert row["mIoU (ref 00)"] == pytest.approx(fixed[fixed["metric"] == "iou"]["value"].mean(), abs=0.01)
     assert row["cat"] == pytest.approx(fixed.set_index(["item", "metric"])["value"][("cat", "iou")], abs=0.01)
     merged = pooled.write(table1, [tmp_path / "table1" / "perseg"], tmp_path / "table1")
-    assert {"perseg (ref 00, 2, development)", "perseg (rotation, 2, development)", "pooled (ref 00, 2)", "pooled (rotation, 2)"} <= set(merged)
+    assert {"perseg (ref 00, 2, development)", "perseg (rotation, 2, development)", "pooled (ref 00, 2)",
+            "pooled (rotation, 2)"} <= set(merged)
     readme = (tmp_path / "table1" / "README.md").read_text()
     assert "## Paired-interval width: one reference against the rotation" in readme
     assert "| perseg | " in readme and "(1 method)" in readme
