@@ -24,8 +24,9 @@ if TYPE_CHECKING:  # the builder stays importable without torch (the app lists m
     from persam.models.predictor import GuidedPredictor
 
 HARNESS_KEYS = ("name", "label", "video")
-# What `persam segment`, `persam track` and the app run unless told otherwise: the image and video method that the
-# paired verdicts over results/ recommend (README, "Default image method"; persam.tables.default).
+# What `persam segment`, `persam track` and the app run unless told otherwise: the image method with the fewest
+# Holm-corrected losses on the held-out sets, and the video method that qualifies on Table 2 (development data)
+# (README, "Default image method"; persam.tables.default).
 DEFAULT_METHOD = "persam_plus"
 
 
