@@ -100,10 +100,27 @@ def add_dreambooth_masks(sub) -> argparse.ArgumentParser:
     return dbm
 
 
+def add_compare(sub) -> argparse.ArgumentParser:
+    cmp = sub.add_parser("compare", help="run a method config on the benchmark sets and print its paired verdicts "
+                                         "against every committed baseline, with a forest plot")
+    cmp.add_argument("overrides", nargs="+", metavar="OVERRIDE",
+                     help="Hydra overrides as python -m persam.run takes them: method=NAME (required), "
+                          "hydra.searchpath=[file://DIR] for DIR/method/NAME.yaml outside the package, "
+                          "method.KEY=VALUE, ...")
+    cmp.add_argument("--results", type=Path, default=Path("results/table1"),
+                     help="the committed baselines: one <dataset>/results.csv per benchmark set "
+                          "(default results/table1)")
+    cmp.add_argument("--datasets", nargs="+", default=None,
+                     help="only these benchmark sets (default: every dataset folder of --results)")
+    cmp.add_argument("--out", type=Path, default=None,
+                     help="output folder: runs/, verdicts.csv, README.md, forest.png (default outputs/compare/<method>)")
+    return cmp
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The ``persam`` parser and its sub-parsers by command (for their usage errors)."""
     parser = argparse.ArgumentParser(prog="persam", description="One-shot personalized segmentation with SAM.")
     sub = parser.add_subparsers(dest="command", required=True)
     commands = {"segment": add_segment(sub), "track": add_track(sub), "app": add_app(sub),
-                "dreambooth-masks": add_dreambooth_masks(sub)}
+                "dreambooth-masks": add_dreambooth_masks(sub), "compare": add_compare(sub)}
     return parser, commands
