@@ -4,6 +4,7 @@ compared with every baseline of a results folder; the printed verdicts, verdicts
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,17 +15,31 @@ from PIL import Image
 
 from persam.cli import main
 from persam.compare.baselines import benchmark_sets
+from persam.compare.command import variant_method
 from persam.compare.variant_runs import hydra_value, run_overrides
+from persam.config import compose
 from persam.data.io import DataError
+from persam.metrics.paired_test import TOO_FEW
 from persam.tables.forest import forest_plot
 
 REPO = Path(__file__).resolve().parents[1]
 LABEL = "PerSAM, one refinement step"
-VARIANT = f"""_target_: persam.methods.persam.PerSAM
+VARIANT = f"""defaults:
+  - persam
+  - _self_
 name: persam_refine1
 label: {LABEL}
 refinement_steps: 1
 """
+
+
+def walkthrough() -> str:
+    """docs/compare.md's walkthrough, run with this test's interpreter (the one .venv/bin/persam belongs to)."""
+    text = (REPO / "docs" / "compare.md").read_text()
+    block = re.search(r"<!-- compare-walkthrough:begin -->\n```bash\n(.*?)```\n<!-- compare-walkthrough:end -->", text,
+                      re.S)
+    assert block, "docs/compare.md lost its walkthrough"
+    return block.group(1).replace(".venv/bin/persam", f"{sys.executable} -m persam")
 
 
 def _package_state() -> str:
@@ -55,10 +70,10 @@ def test_compare_runs_an_outside_method_and_prints_a_verdict_per_baseline(tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     verdicts = pd.read_csv(tmp_path / "out" / "verdicts.csv")
     assert sorted(verdicts["baseline"]) == ["PerSAM", "PerSAM-F"] and set(verdicts["key"]) == {"persam_refine1"}
-    assert (verdicts["objects"] == 3).all()
-    for row in verdicts.itertuples():  # one printed line per baseline, with the verdict the CSV holds
-        assert f"| {row.baseline} | perseg | 3 | {row.difference:+.2f} [" in done.stdout
-        assert f"| {row.verdict} |" in done.stdout
+    assert (verdicts["objects"] == 3).all() and (verdicts["verdict"] == TOO_FEW).all()  # the sample's 3 objects
+    for row in verdicts.itertuples():  # one printed line per baseline
+        assert (f"| {row.baseline} | perseg | development | 3 | {row.difference:+.2f} (no test) | {row.wins} / "
+                f"{row.ties} / {row.losses} | {TOO_FEW} |") in done.stdout
     with Image.open(tmp_path / "out" / "forest.png") as png:
         assert png.format == "PNG" and png.height > 100
     assert (tmp_path / "out" / "runs" / "perseg" / "results.csv").is_file()
@@ -115,10 +130,40 @@ def test_data_missing_where_the_baselines_read_it_stops_before_any_run(sample_re
 
 
 def test_the_forest_plot_has_a_row_per_comparison_and_the_margin(tmp_path):
-    rows = pd.DataFrame({"baseline": ["PerSAM", "PerSAM-F", "PerSAM"], "dataset": ["a", "a", "pooled"],
-                         "difference": [1.0, -2.5, 0.2], "ci_low": [0.2, -4.0, -1.0], "ci_high": [1.8, -1.0, 1.5],
-                         "verdict": ["better", "worse", "no detectable difference"]})
+    rows = pd.DataFrame({"baseline": ["PerSAM", "PerSAM-F", "PerSAM", "P2SAM"], "dataset": ["a", "a", "pooled", "b"],
+                         "difference": [1.0, -2.5, 0.2, 0.4], "ci_low": [0.2, -4.0, -1.0, None],
+                         "ci_high": [1.8, -1.0, 1.5, None], "verdict": ["better", "worse", "equivalent", TOO_FEW]})
     one = forest_plot(rows.iloc[:1], tmp_path / "one_forest.png", "one", margin=2.0)
     three = forest_plot(rows, tmp_path / "three_forest.png", "three", margin=2.0)
     with Image.open(one) as small, Image.open(three) as tall:
         assert small.format == tall.format == "PNG" and tall.height > small.height
+
+
+def test_the_walkthroughs_variant_is_persam_with_one_setting_changed(tmp_path):
+    files_only = walkthrough().split(sys.executable)[0]
+    subprocess.run(["bash", "-euo", "pipefail", "-c", files_only], cwd=REPO, check=True,
+                   env={**os.environ, "SCRATCH": str(tmp_path)})
+    overrides = ["method=persam_refine1", f"hydra.searchpath=[file://{tmp_path}/my_configs]"]
+    assert variant_method(overrides) == ("persam_refine1", LABEL)
+    variant, persam = compose(overrides).method, compose(["method=persam"]).method
+    changed = {k for k in persam if variant[k] != persam[k]}
+    assert changed == {"name", "label", "refinement_steps"} and variant.refinement_steps == 1
+
+
+DATA = [REPO / "data" / "davis_perseg", REPO / "data" / "davis16_perseg"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not all(d.is_dir() for d in DATA), reason="make davis_perseg davis16_perseg first (docs/compare.md)")
+def test_the_walkthrough_runs_as_written_against_every_committed_baseline(tmp_path):
+    before = _package_state()
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", walkthrough()], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "SCRATCH": str(tmp_path)}, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    verdicts = pd.read_csv(tmp_path / "compare" / "verdicts.csv")
+    committed = {f.parent.name: pd.read_csv(f) for f in (REPO / "results" / "table1").glob("*/results.csv")}
+    for dataset, rows in committed.items():
+        assert set(verdicts.loc[verdicts["dataset"] == dataset, "baseline"]) == set(rows["label"])
+        assert f"| PerSAM | {dataset} |" in done.stdout
+    assert (tmp_path / "compare" / "forest.png").is_file() and "forest.png" in done.stdout
+    assert _package_state() == before

@@ -113,7 +113,7 @@ def dreambooth_masks(args: argparse.Namespace) -> int:
 
 
 def compare(args: argparse.Namespace) -> int:
-    compare_variant(args.overrides, args.results, args.datasets, args.out)  # prints its verdicts
+    compare_variant(args.overrides, args.results, args.datasets, args.out, args.margin)  # prints its verdicts
     return 0
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from persam.cli.clicks import add_click_options
 from persam.methods.builder import DEFAULT_METHOD
+from persam.metrics.paired_test import MARGIN
 
 MODEL_OPTIONS = (("--model", "vit_t", "vit_t (MobileSAM, default), vit_b, vit_l or vit_h"),
                  ("--checkpoint", None, "path to the model's checkpoint (default: found/downloaded)"),
@@ -114,6 +115,8 @@ def add_compare(sub) -> argparse.ArgumentParser:
                      help="only these benchmark sets (default: every dataset folder of --results)")
     cmp.add_argument("--out", type=Path, default=None,
                      help="output folder: runs/, verdicts.csv, README.md, forest.png (default outputs/compare/<method>)")
+    cmp.add_argument("--margin", type=float, default=MARGIN,
+                     help=f"the equivalence margin in points (default {MARGIN:g})")
     return cmp
 
 

@@ -14,8 +14,11 @@ from persam.compare.baselines import BenchmarkSet, benchmark_sets
 from persam.compare.report import printed, verdict_table
 from persam.compare.variant_runs import check_data, run_variant
 from persam.config import compose
+from persam.data.io import DataError
 from persam.methods.builder import MethodConfigError
+from persam.metrics.paired_test import MARGIN
 from persam.tables.forest import forest_plot
+from persam.tables.roles import role_of
 
 RESULTS = Path("results/table1")  # Table 1's committed rows, one folder per benchmark set
 OUT = Path("outputs/compare")  # <OUT>/<method name> unless --out
@@ -52,21 +55,26 @@ def check_distinct(name: str, label: str, sets: list[BenchmarkSet]) -> None:
 
 
 def compare_variant(overrides: list[str], results: Path = RESULTS, datasets: list[str] | None = None,
-                    out: Path | None = None) -> Outcome:
-    """Run the variant of ``overrides`` on the sets of ``results`` and compare it with every baseline there."""
+                    out: Path | None = None, margin: float = MARGIN) -> Outcome:
+    """Run the variant of ``overrides`` on the sets of ``results`` and compare it with every baseline there, the
+    equivalence margin ``margin`` points."""
     name, label = variant_method(overrides)
     sets = benchmark_sets(results, datasets)
     check_distinct(name, label, sets)
     for benchmark in sets:
         check_data(benchmark)
+        try:
+            role_of(benchmark.name)
+        except ValueError as err:  # a dataset without a role has no place in the verdicts
+            raise DataError(str(err)) from None
     out = out or OUT / name
     variant = [run_variant(b, overrides, out / "runs" / b.name) for b in sets]
     rows = pd.concat([*(b.rows for b in sets), *variant], ignore_index=True)
-    table = verdict_table(rows, name)
+    table = verdict_table(rows, name, margin=margin)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "verdicts.csv", index=False)
     text = printed(table, label)
     (out / "README.md").write_text(f"# {label}: paired verdicts\n\n{text}\n![forest plot](forest.png)\n")
-    forest_plot(table, out / "forest.png", f"{label} against every committed baseline ({results})")
+    forest_plot(table, out / "forest.png", f"{label} against every committed baseline ({results})", margin)
     print(f"\n{text}\nwritten: {out}/ (verdicts.csv, README.md, forest.png; the runs in runs/)")
     return Outcome(table, out)

@@ -52,6 +52,6 @@ def run_variant(benchmark: BenchmarkSet, overrides: list[str], run_dir: Path) ->
     print(f"== {benchmark.name}: python -m persam.run {' '.join(command[3:])}", flush=True)
     done = subprocess.run(command)
     if done.returncode != 0:
-        raise DataError(f"the run on {benchmark.name} stopped (exit code {done.returncode}; its error is above); "
-                        f"a rerun resumes it from {run_dir}")
+        raise DataError(f"the run on {benchmark.name} stopped (exit code {done.returncode}, its error above); once "
+                        "that is fixed, the same command reuses every item already finished")
     return load_runs([run_dir]).rows
