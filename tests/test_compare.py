@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from persam.cli import main
+from persam.cli.parser import build_parser, overrides_first
 from persam.compare.baselines import benchmark_sets
 from persam.compare.command import variant_method
 from persam.compare.variant_runs import hydra_value, run_overrides
@@ -167,3 +168,11 @@ def test_the_walkthrough_runs_as_written_against_every_committed_baseline(tmp_pa
         assert f"| PerSAM | {dataset} |" in done.stdout
     assert (tmp_path / "compare" / "forest.png").is_file() and "forest.png" in done.stdout
     assert _package_state() == before
+
+
+def test_overrides_may_come_anywhere_on_the_line():
+    parser, _ = build_parser()
+    args = parser.parse_args(overrides_first(["compare", "method=mine", "--out", "a=b", "progress=false",
+                                              "--datasets", "perseg", "davis_perseg", "outputs.overlays=false"]))
+    assert args.overrides == ["method=mine", "progress=false", "outputs.overlays=false"]
+    assert (str(args.out), args.datasets) == ("a=b", ["perseg", "davis_perseg"])

@@ -28,16 +28,12 @@ from __future__ import annotations
 import sys
 
 from persam.cli.clicks import check_reference_source
-from persam.cli.parser import build_parser
+from persam.cli.parser import build_parser, overrides_first
 
 
 def main(argv: list[str] | None = None) -> int:
     parser, commands = build_parser()
-    args, extra = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    if args.command == "compare" and not any(e.startswith("-") for e in extra):
-        args.overrides += extra  # Hydra overrides after an option (argparse stops a positional list there)
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(overrides_first(sys.argv[1:] if argv is None else argv))
     if args.command in ("segment", "track"):
         check_reference_source(commands[args.command], args)
     if args.command == "app":

@@ -101,6 +101,21 @@ def add_dreambooth_masks(sub) -> argparse.ArgumentParser:
     return dbm
 
 
+COMPARE_VALUE_OPTIONS = ("--results", "--out", "--margin")  # compare's options that take one value
+
+
+def overrides_first(argv: list[str]) -> list[str]:
+    """``compare``'s arguments with its Hydra overrides (``key=value``, anywhere on the line) moved to the front, in
+    their order: argparse reads a positional list only in one piece, and ``--datasets`` would take what follows it."""
+    if argv[:1] != ["compare"]:
+        return argv
+    overrides, options = [], []
+    for i, word in enumerate(argv[1:], start=1):
+        is_value = argv[i - 1] in COMPARE_VALUE_OPTIONS
+        (overrides if "=" in word and not word.startswith("-") and not is_value else options).append(word)
+    return ["compare", *overrides, *options]
+
+
 def add_compare(sub) -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="run a method config on the benchmark sets and print its paired verdicts "
                                          "against every committed baseline, with a forest plot")

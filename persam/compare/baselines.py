@@ -14,8 +14,9 @@ from persam.data.io import DataError
 from persam.tables.runs import load_runs
 
 # The dataset settings a variant must share with its baselines to be paired with them object by object (read from
-# the baselines' provenance; a key no record holds is left at the dataset config's default).
-PROTOCOL = ("root", "objects", "ref_stems", "not_targets")
+# the baselines' provenance; a key no record holds is left at the dataset config's default): the data, its objects,
+# the reference images and targets, and the reference protocol (fixed, or rotate: every annotated image in turn).
+PROTOCOL = ("root", "objects", "ref_stems", "not_targets", "references")
 
 
 @dataclass
