@@ -3,6 +3,7 @@ compared with every baseline of a results folder; the printed verdicts, verdicts
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -43,6 +44,11 @@ def walkthrough() -> str:
     return block.group(1).replace(".venv/bin/persam", f"{sys.executable} -m persam")
 
 
+# The reference-rotation protocol where this checkout's dataset configs have it: the baselines run with it, and
+# compare must run the variant with it too (read from their records).
+ROTATION = ["dataset.references=rotate"] if "references" in compose([]).dataset else []
+
+
 def _package_state() -> str:
     return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "persam"], cwd=REPO,
                           capture_output=True, text=True).stdout
@@ -56,7 +62,7 @@ def test_compare_runs_an_outside_method_and_prints_a_verdict_per_baseline(tmp_pa
     before = _package_state()
     env = {**os.environ, "PERSAM_CACHE_DIR": str(embedding_cache.root)}
     # The baselines, as Table 1 makes them, on the bundled sample (3 objects).
-    base = _python("-m", "persam.run", "-m", "experiment=table1", "method=persam,persam_f",
+    base = _python("-m", "persam.run", "-m", "experiment=table1", "method=persam,persam_f", *ROTATION,
                    f"hydra.sweep.dir={tmp_path}/base", "progress=false", "outputs.overlays=false", env=env)
     assert base.returncode == 0, base.stderr[-3000:]
     table = _python("-m", "persam.tables", "table1", str(tmp_path / "base"), "--out", str(tmp_path / "table1" /
@@ -77,7 +83,9 @@ def test_compare_runs_an_outside_method_and_prints_a_verdict_per_baseline(tmp_pa
                 f"{row.ties} / {row.losses} | {TOO_FEW} |") in done.stdout
     with Image.open(tmp_path / "out" / "forest.png") as png:
         assert png.format == "PNG" and png.height > 100
-    assert (tmp_path / "out" / "runs" / "perseg" / "results.csv").is_file()
+    record = json.loads((tmp_path / "out" / "runs" / "perseg" / "provenance.json").read_text())
+    baseline = json.loads(next((tmp_path / "base").glob("*/provenance.json")).read_text())
+    assert record["config"]["dataset"] == {**baseline["config"]["dataset"]}  # the baselines' protocol, as recorded
     assert _package_state() == before  # nothing inside the package or its configs was written
 
 
@@ -91,17 +99,19 @@ def sample_results(tmp_path) -> Path:
                    "model": "vit_t", "corruption": "none", "shots": 1, "item": item, "metric": "iou", "value": v}
                   for m, lab, item, v in rows]).to_csv(folder / "results.csv", index=False)
     (folder / "provenance" / "0_method=persam.json").write_text(
-        '{"config": {"dataset": {"name": "perseg", "root": "nowhere/perseg", "objects": null, "ref_stems": ["00"]}}}')
+        '{"config": {"dataset": {"name": "perseg", "root": "nowhere/perseg", "objects": null, "ref_stems": ["00"], '
+        '"references": "rotate", "shard": 0}}}')
     return tmp_path / "table1"
 
 
 def test_a_benchmark_set_runs_the_variant_with_its_baselines_dataset_settings(sample_results, tmp_path):
     (found,) = benchmark_sets(sample_results)
     assert (found.name, found.model) == ("perseg", "vit_t")
-    assert found.settings == {"root": "nowhere/perseg", "objects": None, "ref_stems": ["00"]}
+    assert found.settings == {"root": "nowhere/perseg", "objects": None, "ref_stems": ["00"], "references": "rotate"}
     overrides = run_overrides(found, ["method=mine"], tmp_path / "a b=c")
     assert overrides[:3] == ["experiment=table1", "dataset=perseg", "model=vit_t"]
     assert "dataset.ref_stems=['00']" in overrides and "dataset.objects=null" in overrides
+    assert "dataset.references='rotate'" in overrides  # the reference protocol the baselines ran under
     assert f"hydra.run.dir='{tmp_path}/a b=c'" in overrides and overrides[-1] == "method=mine"
     assert hydra_value("it's") == "'it\\'s'" and hydra_value(3) == "3"
 
