@@ -18,6 +18,7 @@ from persam.cli import main
 from persam.cli.parser import build_parser, overrides_first
 from persam.compare.baselines import benchmark_sets
 from persam.compare.command import variant_method
+from persam.compare.report import verdict_table
 from persam.compare.variant_runs import hydra_value, run_overrides
 from persam.config import compose
 from persam.data.io import DataError
@@ -186,3 +187,24 @@ def test_overrides_may_come_anywhere_on_the_line():
                                               "--datasets", "perseg", "davis_perseg", "outputs.overlays=false"]))
     assert args.overrides == ["method=mine", "progress=false", "outputs.overlays=false"]
     assert (str(args.out), args.datasets) == ("a=b", ["perseg", "davis_perseg"])
+
+
+def _rows(method: str, dataset: str, values: list[float]) -> list[dict]:
+    return [{"dataset": dataset, "method": method, "label": method.upper(), "model": "vit_t", "corruption": "none",
+             "shots": 1, "item": f"o{i}", "metric": "iou", "value": v} for i, v in enumerate(values)]
+
+
+def test_the_verdicts_are_one_family_over_every_baseline_and_set():
+    base = [60.0 + 3 * i for i in range(10)]
+    rows = pd.DataFrame([*_rows("persam", "davis_perseg", base), *_rows("persam", "davis16_perseg", base),
+                         *_rows("p2sam", "davis_perseg", base), *_rows("p2sam", "davis16_perseg", base),
+                         *_rows("mine", "davis_perseg", [v + 5 for v in base]),
+                         *_rows("mine", "davis16_perseg", [v + 5 + (i % 2) for i, v in enumerate(base)])])
+    table = verdict_table(rows, "mine")
+    assert list(zip(table["baseline"], table["dataset"], strict=True)) == [
+        (b, d) for b in ("PERSAM", "P2SAM") for d in ("davis_perseg", "davis16_perseg", "pooled")]
+    assert list(table["role"]) == ["development", "held-out", "development + held-out"] * 2
+    assert set(table["objects"]) == {10, 20} and (table["verdict"] == "better").all()
+    # Holm over the six: the most significant is decided at 5% / 6, the others at no looser a level.
+    assert table["level"].min() == pytest.approx(0.05 / 6) and (table["level"] <= 0.05).all()
+    assert verdict_table(rows[rows["method"] != "mine"], "mine").empty  # no variant rows: nothing to judge

@@ -71,8 +71,10 @@ def compare_variant(overrides: list[str], results: Path = RESULTS, datasets: lis
     variant = [run_variant(b, overrides, out / "runs" / b.name) for b in sets]
     rows = pd.concat([*(b.rows for b in sets), *variant], ignore_index=True)
     table = verdict_table(rows, name, margin=margin)
+    if table.empty:
+        raise DataError(f"{results}: no baseline ran an object the variant ran (its rows: {out / 'runs'})")
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "verdicts.csv", index=False)
+    table.drop(columns=["comparison"]).to_csv(out / "verdicts.csv", index=False)  # its Comparison objects are no CSV
     text = printed(table, label)
     (out / "README.md").write_text(f"# {label}: paired verdicts\n\n{text}\n![forest plot](forest.png)\n")
     forest_plot(table, out / "forest.png", f"{label} against every committed baseline ({results})", margin)
