@@ -45,7 +45,7 @@ FRESH_CACHE = cache.dir=$(RUNS)/cache-$(1)
 .DEFAULT_GOAL := help
 .PHONY: help install data demo app test test-slow table1 table2 table2-reacquire table3 table4 tables readme davis_perseg \
 	bench gpu-check lint clean davis_fewshot davis_instances perseg_instances fewshot presence instances davis16_perseg \
-	davis16_instances
+	davis16_instances compare
 
 help: ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -118,6 +118,16 @@ table4: install davis_perseg davis16_perseg ## Table 4 (eroded / dilated referen
 	$(call image_table,table4,davis_perseg,dataset=davis_perseg)
 	$(call image_table,table4,davis16_perseg,dataset=davis16_perseg)
 	$(call pooled_table,table4)
+
+# `persam compare` (docs/compare.md): METHOD, a method config's name, from the package or from CONF (a folder holding
+# method/<METHOD>.yaml), run on the benchmark sets of results/table1 (the data: make davis_perseg davis16_perseg)
+# and compared with every committed baseline; COMPARE_ARGS: more options or overrides.
+METHOD ?=
+CONF ?=
+COMPARE_ARGS ?=
+compare: install ## METHOD=name [CONF=folder]: paired verdicts against every Table 1 baseline, forest plot -> outputs/compare/METHOD/
+	@test -n "$(METHOD)" || { echo "error: make compare needs METHOD=<method config name> (and CONF=<folder> for one outside persam/conf)" >&2; exit 2; }
+	$(PY) -m persam compare method=$(METHOD) $(if $(CONF),"hydra.searchpath=[file://$(abspath $(CONF))]") $(COMPARE_ARGS)
 
 # Table 2 (video): DAVIS at $(DAVIS), the sequences of ImageSets/2017/$(DAVIS_SPLIT).txt (or DAVIS_SPLIT=a path):
 # val_available where the DAVIS folder lists it (../shared/data/davis2017's 13 sequences), else val (all 30).

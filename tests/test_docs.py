@@ -210,9 +210,10 @@ def test_a_sweep_is_composed_job_by_job():
 
 # ---- every doc's commands: the venv, parsing, and the runnable blocks -----------------------------------------
 
-# docs/data.md is the data helpers' page; methods.md's adding-a-method walkthrough runs in its own test.
+# docs/data.md is the data helpers' page; methods.md's adding-a-method and compare.md's walkthroughs (files written
+# with heredocs) run in their own tests (tests/test_adding_a_method.py, tests/test_compare.py).
 DOC_FILES = [README, *(p for p in sorted(DOCS.glob("*.md")) if p.name != "data.md")]
-WALKTHROUGH = re.compile(r"<!-- adding-a-method:begin -->.*?<!-- adding-a-method:end -->", re.S)
+WALKTHROUGH = re.compile(r"<!-- (adding-a-method|compare-walkthrough):begin -->.*?<!-- \1:end -->", re.S)
 DOC_COMMANDS = [(path, command) for path in DOC_FILES
                 for command in shell_commands(WALKTHROUGH.sub("", path.read_text()))]
 VENV_PROGRAMS = ("persam", "python", "python3", "accelerate")  # installed into .venv/ by make install

@@ -1,8 +1,8 @@
 """What each ``persam`` command does with its parsed arguments: calls into the library (:mod:`persam.segment`,
-:mod:`persam.dreambooth.subject_masks`) and prints what was written. A mistake the person can fix is one line
-on stderr and exit code 2, never a traceback. A photo or frame that cannot be read is skipped, listed with its
-reason, and the command ends with exit code 3 (:data:`persam.segment.unreadable.SKIPPED_EXIT_CODE`) once every
-other one is done."""
+:mod:`persam.dreambooth.subject_masks`, :mod:`persam.compare`) and prints what was written. A mistake the person
+can fix is one line on stderr and exit code 2, never a traceback. A photo or frame that cannot be read is skipped,
+listed with its reason, and the command ends with exit code 3 (:data:`persam.segment.unreadable.SKIPPED_EXIT_CODE`)
+once every other one is done."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from persam.compare.command import compare_variant
 from persam.data.io import DEFAULT_PALETTE, DataError, read_image
 from persam.dreambooth.subject_masks import Reference, parse_point, segment_subject, subject_photos
 from persam.methods.builder import MethodConfigError, method_spec
@@ -111,7 +112,12 @@ def dreambooth_masks(args: argparse.Namespace) -> int:
     return finish(skipped)
 
 
-HANDLERS = {"segment": segment, "track": track, "dreambooth-masks": dreambooth_masks}
+def compare(args: argparse.Namespace) -> int:
+    compare_variant(args.overrides, args.results, args.datasets, args.out, args.margin)  # prints its verdicts
+    return 0
+
+
+HANDLERS = {"segment": segment, "track": track, "dreambooth-masks": dreambooth_masks, "compare": compare}
 
 
 def run(args: argparse.Namespace) -> int:

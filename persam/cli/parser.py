@@ -8,6 +8,7 @@ from pathlib import Path
 
 from persam.cli.clicks import add_click_options
 from persam.methods.builder import DEFAULT_METHOD
+from persam.metrics.paired_test import MARGIN
 
 MODEL_OPTIONS = (("--model", "vit_t", "vit_t (MobileSAM, default), vit_b, vit_l or vit_h"),
                  ("--checkpoint", None, "path to the model's checkpoint (default: found/downloaded)"),
@@ -100,10 +101,44 @@ def add_dreambooth_masks(sub) -> argparse.ArgumentParser:
     return dbm
 
 
+COMPARE_VALUE_OPTIONS = ("--results", "--out", "--margin")  # compare's options that take one value
+
+
+def overrides_first(argv: list[str]) -> list[str]:
+    """``compare``'s arguments with its Hydra overrides (``key=value``, anywhere on the line) moved to the front, in
+    their order: argparse reads a positional list only in one piece, and ``--datasets`` would take what follows it."""
+    if argv[:1] != ["compare"]:
+        return argv
+    overrides, options = [], []
+    for i, word in enumerate(argv[1:], start=1):
+        is_value = argv[i - 1] in COMPARE_VALUE_OPTIONS
+        (overrides if "=" in word and not word.startswith("-") and not is_value else options).append(word)
+    return ["compare", *overrides, *options]
+
+
+def add_compare(sub) -> argparse.ArgumentParser:
+    cmp = sub.add_parser("compare", help="run a method config on the benchmark sets and print its paired verdicts "
+                                         "against every committed baseline, with a forest plot")
+    cmp.add_argument("overrides", nargs="+", metavar="OVERRIDE",
+                     help="Hydra overrides as python -m persam.run takes them: method=NAME (required), "
+                          "hydra.searchpath=[file://DIR] for DIR/method/NAME.yaml outside the package, "
+                          "method.KEY=VALUE, ...")
+    cmp.add_argument("--results", type=Path, default=Path("results/table1"),
+                     help="the committed baselines: one <dataset>/results.csv per benchmark set "
+                          "(default results/table1)")
+    cmp.add_argument("--datasets", nargs="+", default=None,
+                     help="only these benchmark sets (default: every dataset folder of --results)")
+    cmp.add_argument("--out", type=Path, default=None,
+                     help="output folder: runs/, verdicts.csv, README.md, forest.png (default outputs/compare/<method>)")
+    cmp.add_argument("--margin", type=float, default=MARGIN,
+                     help=f"the equivalence margin in points (default {MARGIN:g})")
+    return cmp
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
     """The ``persam`` parser and its sub-parsers by command (for their usage errors)."""
     parser = argparse.ArgumentParser(prog="persam", description="One-shot personalized segmentation with SAM.")
     sub = parser.add_subparsers(dest="command", required=True)
     commands = {"segment": add_segment(sub), "track": add_track(sub), "app": add_app(sub),
-                "dreambooth-masks": add_dreambooth_masks(sub)}
+                "dreambooth-masks": add_dreambooth_masks(sub), "compare": add_compare(sub)}
     return parser, commands

@@ -166,7 +166,8 @@ def reference_section(shown: list, withheld_lines: list[str]) -> list[str]:
     return ["## Reference rows", "", *[r.citation() for r in shown], *([""] if shown else []), *withheld_lines]
 
 
-def _interval_cell(r) -> str:
+def interval_cell(r) -> str:
+    """A judged comparison's difference with its interval at the level Holm decided it at (or: no test)."""
     if r.verdict == paired_test.TOO_FEW:
         return f"{r.difference:+.2f} (no test)"
     low = "-inf" if pd.isna(r.ci_low) else f"{r.ci_low:+.2f}"
@@ -192,7 +193,7 @@ def verdict_section(comparisons: pd.DataFrame, baseline: str, unit: str = "objec
         return []
     shown = verdicts.varying(comparisons)
     table = comparisons.assign(
-        **{"difference [interval] at level": [_interval_cell(r) for r in comparisons.itertuples()],
+        **{"difference [interval] at level": [interval_cell(r) for r in comparisons.itertuples()],
            "wins / ties / losses": [f"{r.wins} / {r.ties} / {r.losses}" for r in comparisons.itertuples()]})
     columns = ["method", *shown, f"{unit}s", "difference [interval] at level", "wins / ties / losses", "verdict"]
     table = table.rename(columns={"objects": f"{unit}s"})[columns]
