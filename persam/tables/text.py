@@ -169,10 +169,12 @@ def reference_section(shown: list, withheld_lines: list[str]) -> list[str]:
 def interval_cell(r) -> str:
     """A judged comparison's difference with its interval at the level Holm decided it at (or: no test)."""
     if r.verdict == paired_test.TOO_FEW:
-        return f"{r.difference:+.2f} (no test)"
-    low = "-inf" if pd.isna(r.ci_low) else f"{r.ci_low:+.2f}"
-    high = "+inf" if pd.isna(r.ci_high) else f"{r.ci_high:+.2f}"
-    return f"{r.difference:+.2f} [{low}, {high}] at {100 * (1 - r.level):.2f}%"
+        return f"{r.difference:+.1f} (no test)"
+    low = "-inf" if pd.isna(r.ci_low) else f"{r.ci_low:+.1f}"
+    high = "+inf" if pd.isna(r.ci_high) else f"{r.ci_high:+.1f}"
+    confidence = 100 * (1 - r.level)  # Holm's level for this row; one decimal, as every Markdown cell
+    shown = f"{confidence:.1f}%" if confidence < 99.95 else ">99.9%"
+    return f"{r.difference:+.1f} [{low}, {high}] at {shown}"
 
 
 def test_note(unit: str = "object", margin: float = paired_test.MARGIN) -> str:
