@@ -268,7 +268,7 @@ class PerSAMPlus(CheckedMethod):
         grid, parts = self.similarity_maps(embedding, reference, prompts.exclude if prompts is not None else None)
         cfg = self.config
         attended, region = grid, None
-        if cfg.max_instances > 1:  # rule 9: one instance's parts and attention are around its peak
+        if prompts is not None and prompts.one_of_several:  # rule 9: one instance's parts and attention at its peak
             region = peak_region(grid, valid_cells(embedding), cfg.peak_level)
             parts = torch.where(region, parts, parts.amin((1, 2), keepdim=True))
             attended = torch.where(region, grid, grid.min())

@@ -96,13 +96,19 @@ class CheckedMethod(Method):
                                        second_opinion=opinion)
         return state
 
+    def _ask(self, embedding: ImageEmbedding, state: Any, prompts: Prompts | None) -> Prediction:
+        """The method's candidate, told when it is one of several instances sought."""
+        if self.config.max_instances > 1:
+            prompts = dataclasses.replace(prompts or Prompts(), one_of_several=True)
+        return self.candidate(embedding, state, prompts)
+
     def _score_on(self, embedding: ImageEmbedding, state: Any, exclude: np.ndarray | None) -> float:
-        return self.candidate(embedding, state, Prompts(exclude=exclude)).score
+        return self._ask(embedding, state, Prompts(exclude=exclude)).score
 
     def predict(self, embedding: ImageEmbedding, state: Any, gt: np.ndarray | None = None,
                 prompts: Prompts | None = None) -> Prediction:
         """The layer's answer for a target (``gt`` is ignored): see the module doc."""
-        return checked_predict(lambda extra: self.candidate(embedding, state, extra), state.presence, self.config,
+        return checked_predict(lambda extra: self._ask(embedding, state, extra), state.presence, self.config,
                                prompts, embedding)
 
 

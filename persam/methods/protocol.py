@@ -52,12 +52,15 @@ class Prompts:
     every decoding; box: XYXY pixels, used by the first decoding (refinement boxes come from the masks).
     exclude: H x W bool, a region the method must not prompt in (the instances already found, see
     :mod:`persam.methods.presence_layer`); a method that cannot honour it ignores it.
+    one_of_several: the presence layer looks for several instances, so the answer should be one of them (a method
+    may ignore it).
     """
 
     points: np.ndarray | None = None
     labels: np.ndarray | None = None
     box: np.ndarray | None = None
     exclude: np.ndarray | None = None
+    one_of_several: bool = False
 
 
 @dataclass
