@@ -199,7 +199,7 @@ class PerSAMPlusConfig(PresenceSettings):
 
 
 class PerSAMPlus(CheckedMethod):
-    """PerSAM+ (see the module doc for the rule), configured by the keywords of :class:`PerSAMPlusConfig`."""
+    """PerSAM+ (the rules: docs/methods.md, "PerSAM+ design record"), configured by :class:`PerSAMPlusConfig`."""
 
     supports_video = True
     settings_class = PerSAMPlusConfig
