@@ -85,7 +85,7 @@ def test_presence_says_absent_for_other_objects_and_present_for_the_cat(predicto
     for name in ("colorful_sneaker", "duck_toy"):
         absent = method.predict(_shot(predictor, name, "01").embedding, reference)
         assert not absent.present and not absent.mask.any() and absent.score < calibration.threshold
-        assert absent.extra["unchecked"].mask.any()  # what it would have said without the check
+        assert absent.decision.unchecked.mask.any()  # what it would have said without the check
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
