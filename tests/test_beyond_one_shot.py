@@ -85,7 +85,7 @@ def test_presence_says_absent_for_other_objects_and_present_for_the_cat(predicto
     for name in ("colorful_sneaker", "duck_toy"):
         absent = method.predict(_shot(predictor, name, "01").embedding, reference)
         assert not absent.present and not absent.mask.any() and absent.score < calibration.threshold
-        assert absent.extra["unchecked"].mask.any()  # what it would have said without the check
+        assert absent.decision.unchecked.mask.any()  # what it would have said without the check
 
 
 @pytest.mark.parametrize("name", sorted(METHODS))
@@ -153,12 +153,12 @@ def test_soft_vote_is_the_majority_of_probabilities():
     left, right = np.zeros((4, 4), bool), np.zeros((4, 4), bool)
     left[:, :2], right[:, 1:3] = True, True
     alone = voter(left, 0.9)
-    assert soft_vote([alone]) is alone  # one reference: its own prediction
-    voted = soft_vote([voter(left, 0.9), voter(left, 0.8), voter(right, 0.95)])
+    assert soft_vote([alone], 0.5) is alone  # one reference: its own prediction
+    voted = soft_vote([voter(left, 0.9), voter(left, 0.8), voter(right, 0.95)], 0.5)
     assert (voted.mask == left).all()  # two of three agree; the dissenter's extra column is outvoted
     assert voted.score == pytest.approx((0.9 + 0.8 + 0.95) / 3)
     assert (voted.point_coords == [[0.95, 0.0]]).all()  # the prompts of the best-scoring voter
     assert ((voted.logits > 0).numpy() == voted.mask).all()
     # A confident voter outweighs a hesitant one: probabilities are averaged, not masks.
     sure, unsure = voter(left, 0.9, confidence=6.0), voter(~left, 0.9, confidence=0.5)
-    assert (soft_vote([sure, unsure]).mask == left).all()
+    assert (soft_vote([sure, unsure], 0.5).mask == left).all()

@@ -1,15 +1,19 @@
-"""The several-instances loop (persam.methods.instances) on scripted predictions, and presence decisions."""
+"""The several-instances loop (persam.methods.instances) on scripted predictions, and presence decisions
+(persam.methods.presence_layer)."""
 
 import numpy as np
 import pytest
 import torch
 
-from persam.methods.instances import find_instances, label_map, suppress_region
-from persam.methods.presence import Calibration, calibrate, decide, dilate
+from persam.methods.grid import suppress_region
+from persam.methods.instances import find_instances, label_map
+from persam.methods.presence import Calibration, calibrate, dilate
+from persam.methods.presence_layer import PresenceSettings, decide
 from persam.methods.protocol import Prediction, Shot
 from persam.models.predictor import ImageEmbedding
 
 H, W = 32, 48
+REPEAT = PresenceSettings().repeat_overlap
 
 
 def _box(y0, y1, x0, x1):
@@ -43,7 +47,7 @@ class Scripted:
 def test_finds_instances_until_the_score_falls_below_the_threshold():
     a, b, c = _box(0, 8, 0, 8), _box(10, 20, 10, 20), _box(22, 30, 30, 40)
     predict = Scripted([(a, 0.9), (b, 0.8), (c, 0.3)])
-    out = find_instances(predict, threshold=0.5, max_instances=5)
+    out = find_instances(predict, threshold=0.5, max_instances=5, repeat_overlap=REPEAT)
     assert out.instances.dtype == np.uint8
     assert set(np.unique(out.instances)) == {0, 1, 2}
     assert (out.instances == 1).sum() == a.sum() and (out.instances == 2).sum() == b.sum()
@@ -55,23 +59,23 @@ def test_finds_instances_until_the_score_falls_below_the_threshold():
 def test_max_instances_caps_the_loop_and_one_means_one_call():
     a, b = _box(0, 8, 0, 8), _box(10, 20, 10, 20)
     predict = Scripted([(a, 0.9), (b, 0.8)])
-    out = find_instances(predict, threshold=0.5, max_instances=1)
+    out = find_instances(predict, threshold=0.5, max_instances=1, repeat_overlap=REPEAT)
     assert len(predict.calls) == 1 and out.instances.max() == 1
     with pytest.raises(ValueError, match="at least 1"):
-        find_instances(predict, 0.5, 0)
+        find_instances(predict, 0.5, 0, REPEAT)
 
 
 def test_a_repeat_of_a_found_instance_stops_the_loop():
     a = _box(0, 10, 0, 10)
     grown = _box(0, 10, 0, 12)  # mostly the first instance again
     calls = iter([_prediction(a, 0.9), _prediction(grown, 0.9)])
-    out = find_instances(lambda prompts: next(calls), threshold=0.5, max_instances=3)
+    out = find_instances(lambda prompts: next(calls), threshold=0.5, max_instances=3, repeat_overlap=REPEAT)
     assert out.instances.max() == 1
 
 
 def test_an_absent_first_prediction_gives_an_empty_label_map():
     empty = Prediction.empty((H, W), score=0.1)
-    out = find_instances(lambda prompts: empty, threshold=0.5, max_instances=3)
+    out = find_instances(lambda prompts: empty, threshold=0.5, max_instances=3, repeat_overlap=REPEAT)
     assert not out.present and out.instances.shape == (H, W) and out.instances.max() == 0
 
 
@@ -97,10 +101,12 @@ def test_suppress_region_moves_the_prior_peak_out_of_the_excluded_cells():
 
 def test_decide_empties_below_the_threshold_only():
     p = _prediction(_box(0, 5, 0, 5), 0.4)
-    assert decide(p, None) is p and decide(p, 0.3) is p
+    assert decide(p, None) is p
+    kept = decide(p, 0.3)
+    assert kept.present and kept.mask is p.mask and kept.decision.threshold == 0.3 and kept.decision.unchecked is None
     absent = decide(p, 0.5)
     assert not absent.present and not absent.mask.any() and absent.score == 0.4
-    assert absent.extra["unchecked"] is p and absent.extra["threshold"] == 0.5
+    assert absent.decision.unchecked is p and absent.decision.threshold == 0.5 and not absent.decision.present
 
 
 def test_calibration_puts_the_threshold_between_the_references_and_their_backgrounds():
@@ -128,5 +134,5 @@ def test_calibration_puts_the_threshold_between_the_references_and_their_backgro
     one = calibrate(shots[:1], fit, score, margin=0.05, exclude_margin=2)  # an unseen view: 0.7 - 0.05
     assert one.threshold == pytest.approx(0.65) and one.instance_threshold == pytest.approx((0.65 + 0.2) / 2)
     with pytest.raises(ValueError, match="presence_margin"):
-        calibrate(shots, fit, score, margin=-1)
+        calibrate(shots, fit, score, margin=-1, exclude_margin=2)
     assert dilate(_box(5, 6, 5, 6), 1).sum() == 5

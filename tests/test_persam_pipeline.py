@@ -9,8 +9,9 @@ from conftest import SAMPLE
 
 from persam.data.io import read_image, read_mask
 from persam.methods import PerSAM, PerSAMConfig, Shot
+from persam.methods.grid import mask_on_grid
 from persam.methods.refinement import Stage, box_from_mask, refine
-from persam.methods.target import mask_on_grid, object_cells, target_embedding
+from persam.methods.target import object_cells, target_embedding
 
 PERSAM_F = dict(negative_prior=False, guided_attention=False, semantic_prompting=False,
                 embedding_pooling="mean_max", scale_fusion=True)

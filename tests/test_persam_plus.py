@@ -10,13 +10,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import SAMPLE
-from omegaconf import OmegaConf
 
 from persam.config import config_file
 from persam.data.davis import load_davis
 from persam.data.io import read_image, read_mask
 from persam.data.perseg import load_perseg
-from persam.methods.builder import build_method, method_spec
+from persam.methods.builder import build_method, composed_method, method_spec
 from persam.methods.persam_plus import (
     PerSAMPlus,
     PerSAMPlusConfig,
@@ -34,6 +33,8 @@ from persam.metrics.miou import ObjectScore
 from persam.models.predictor import ImageEmbedding
 
 CONFIG = config_file("method", "persam_plus.yaml")
+D = PerSAMPlusConfig()  # the defaults, which persam_plus.yaml states
+OWN, RADIUS = D.own_cell_coverage, D.nms_radius
 DAVIS_SAMPLE = SAMPLE.parent / "davis"
 # Pinned in percent, compared at +-0.05 points: re-measured with this code on the bundled sample and the real
 # MobileSAM weights through the tests' predictor (torch fp32 encoder, eager decoder), on an Intel Xeon (AVX-512)
@@ -46,8 +47,9 @@ SWAN_FRAME_1_IOU = 96.0126  # the bundled swan's frame 1, tracked from frame 0 a
 
 # -- building blocks on synthetic tensors ------------------------------------------------------------------
 def test_part_count_grows_with_the_square_root_of_the_cells_and_is_capped():
-    assert [part_count(n) for n in (1, 15, 16, 63, 64, 144, 256, 400, 5000)] == [1, 1, 1, 1, 2, 3, 4, 5, 5]
-    assert part_count(5000, max_parts=3) == 3
+    counts = [part_count(n, D.max_parts, D.cells_per_part) for n in (1, 15, 16, 63, 64, 144, 256, 400, 5000)]
+    assert counts == [1, 1, 1, 1, 2, 3, 4, 5, 5]
+    assert part_count(5000, 3, D.cells_per_part) == 3
 
 
 def test_part_prototypes_recover_well_separated_parts_deterministically():
@@ -55,13 +57,13 @@ def test_part_prototypes_recover_well_separated_parts_deterministically():
     centres = F.normalize(torch.randn(3, 32, generator=generator), dim=1)
     sizes = (40, 25, 10)  # unequal parts: the small one must still get its own prototype
     features = torch.cat([c + 0.05 * torch.randn(n, 32, generator=generator) for c, n in zip(centres, sizes, strict=True)])
-    protos = part_prototypes(features * 7.0, 3)  # the scale of the features does not matter (cosine)
+    protos = part_prototypes(features * 7.0, 3, D.kmeans_iterations)  # the scale of the features does not matter (cosine)
     assert protos.shape == (3, 32)
     assert torch.allclose(protos.norm(dim=1), torch.ones(3), atol=1e-5)
     match = protos @ centres.T  # each true part has a prototype at cosine > 0.99, each prototype one part
     assert (match.max(0).values > 0.99).all() and (match.max(1).values > 0.99).all()
-    assert torch.equal(protos, part_prototypes(features * 7.0, 3))
-    assert part_prototypes(features[:2], 5).shape == (2, 32)  # no more parts than features
+    assert torch.equal(protos, part_prototypes(features * 7.0, 3, D.kmeans_iterations))
+    assert part_prototypes(features[:2], 5, D.kmeans_iterations).shape == (2, 32)  # no more parts than features
 
 
 def _scene() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -80,21 +82,21 @@ def _scene() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def test_distractors_are_look_alike_regions_that_do_not_touch_the_mask():
     grid, coverage, valid = _scene()
-    distractor = distractor_cells(grid, coverage, valid)
+    distractor = distractor_cells(grid, coverage, valid, OWN)
     assert not distractor[10:20, 10:30].any()  # neither the mask nor its attached missed part
     assert distractor[38:43, 38:43].all() and distractor[48:53, 8:13].all()
     assert int(distractor.sum()) == 50
-    assert not distractor_cells(grid, torch.zeros(64, 64), valid).any()  # an empty mask has no distractors
+    assert not distractor_cells(grid, torch.zeros(64, 64), valid, OWN).any()  # an empty mask has no distractors
 
 
 def test_mined_negatives_take_the_most_similar_distractor_peaks_apart():
     grid, coverage, valid = _scene()
-    assert mine_negatives(grid, coverage, valid) == [(40, 40), (48, 8)]
-    assert mine_negatives(grid, coverage, valid, limit=1) == [(40, 40)]
-    assert len(mine_negatives(grid, coverage, valid, limit=5)) == 2  # one peak per distractor (NMS radius 4)
+    assert mine_negatives(grid, coverage, valid, D.max_negatives, RADIUS, OWN) == [(40, 40), (48, 8)]
+    assert mine_negatives(grid, coverage, valid, 1, RADIUS, OWN) == [(40, 40)]
+    assert len(mine_negatives(grid, coverage, valid, 5, RADIUS, OWN)) == 2  # one peak per distractor (NMS radius 4)
     padded = valid.clone()
     padded[:, 32:] = False  # padding cells are never negatives
-    assert mine_negatives(grid, coverage, padded) == [(48, 8)]
+    assert mine_negatives(grid, coverage, padded, D.max_negatives, RADIUS, OWN) == [(48, 8)]
 
 
 def test_peak_region_is_the_half_maximum_blob_around_the_peak_only():
@@ -102,7 +104,7 @@ def test_peak_region_is_the_half_maximum_blob_around_the_peak_only():
     grid[5:10, 5:10] = 1.0  # the peak's blob
     grid[40:45, 40:45] = 0.9  # a second copy, as similar but apart
     valid = torch.ones(64, 64, dtype=torch.bool)
-    region = peak_region(grid, valid)
+    region = peak_region(grid, valid, D.peak_level)
     assert region[5:10, 5:10].all() and not region[40:45, 40:45].any() and int(region.sum()) == 25
 
 
@@ -112,7 +114,7 @@ def test_peak_components_drops_the_pieces_of_a_mask_away_from_the_region():
     low[0, 160:180, 160:180] = 3.0  # another instance
     region = torch.zeros(64, 64, dtype=torch.bool)
     region[5:10, 5:10] = True
-    kept = peak_components(low, region)
+    kept = peak_components(low, region, D.dropped_piece_logit)
     assert (kept[0, 20:40, 20:40] > 0).all() and not (kept[0, 160:180, 160:180] > 0).any()
     assert torch.equal(kept[low <= 0], low[low <= 0])
 
@@ -141,7 +143,7 @@ def _shot(predictor, obj, stem: str | None = None) -> Shot:
 
 @pytest.fixture(scope="module")
 def method(predictor):
-    built = build_method(predictor, OmegaConf.load(CONFIG), str(CONFIG))
+    built = build_method(predictor, composed_method("persam_plus"), str(CONFIG))
     assert isinstance(built, PerSAMPlus) and built.config == PerSAMPlusConfig()  # the YAML states the defaults
     return built
 
@@ -180,7 +182,7 @@ def test_each_reference_votes(predictor, method):
     assert len(both.members) == 2  # each photo is its own one-shot reference (rule 10)
     for alone, member in zip([first, second], both.members, strict=True):
         assert torch.equal(alone.members[0].embedding, member.embedding)
-        assert len(member.parts) == part_count(member.cells)
+        assert len(member.parts) == part_count(member.cells, D.max_parts, D.cells_per_part)
     _, image, gt_path = next(t for t in obj.targets if t[0] == "02")
     embedding = predictor.embed(read_image(image))
     gt = read_mask(gt_path, embedding.original_size)
@@ -215,7 +217,7 @@ def _box(mask: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def tracking(predictor):
     """PerSAM+ as the video procedure runs it (persam_plus.yaml's video block) and its tracker settings."""
-    spec = method_spec(OmegaConf.load(CONFIG), str(CONFIG))
+    spec = method_spec(composed_method("persam_plus"), str(CONFIG))
     return video_method(spec, predictor), video_config(spec)
 
 

@@ -1,5 +1,5 @@
 """The presence check's second opinion: the semantic encoders (the real EfficientNet-Lite0 weights, a tiny DINOv2
-built here) and the decision they join (persam.methods.second_opinion)."""
+built here) and the decision they join (persam.methods.second_opinion, persam.methods.presence_layer)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import torch
 from conftest import SAMPLE
 
 from persam.data.io import read_image, read_mask
-from persam.methods.instances import checked_predict
 from persam.methods.presence import Calibration
+from persam.methods.presence_layer import PresenceSettings, checked_predict, consult, decide
 from persam.methods.protocol import Prediction, Shot
 from persam.methods.second_opinion import SecondOpinion, second_opinion
 from persam.models.checkpoints import CheckpointError
@@ -21,6 +21,8 @@ from persam.models.semantic_encoder import EfficientNetLite0, SemanticEncoder, b
 
 DOG = SAMPLE.parents[0] / "davis" / "JPEGImages" / "480p" / "dog" / "00000.jpg"
 IMAGENET_DOGS = range(151, 269)  # ImageNet-1k classes 151-268 are dog breeds
+ON, THREE = PresenceSettings(presence=True), PresenceSettings(presence=True, max_instances=3)
+COLOUR = PresenceSettings(second_opinion="colour")
 
 
 def test_efficientnet_weights_map_onto_timm_and_name_the_bundled_dog():
@@ -88,11 +90,11 @@ def test_the_check_empties_a_mask_of_another_kind_and_keeps_its_own():
     opinion = SecondOpinion(Colour(), torch.nn.functional.normalize(
         pooled(Colour()(red), reference.mask)[None], dim=1), threshold=0.5)
     mask = np.ones((8, 8), bool)
-    same = opinion.check(Prediction(mask, np.zeros((0, 2)), np.zeros(0), score=0.9), _embedding(red))
-    other = opinion.check(Prediction(mask, np.zeros((0, 2)), np.zeros(0), score=0.9), _embedding(green))
-    assert same.present and same.mask.all() and same.extra["semantic"] == pytest.approx(1.0)
-    assert not other.present and not other.mask.any() and other.extra["unchecked"].mask.all()
-    assert other.extra["semantic"] < 0.5 and other.score == 0.9
+    same = consult(opinion, Prediction(mask, np.zeros((0, 2)), np.zeros(0), score=0.9), _embedding(red))
+    other = consult(opinion, Prediction(mask, np.zeros((0, 2)), np.zeros(0), score=0.9), _embedding(green))
+    assert same.present and same.mask.all() and same.decision.semantic == pytest.approx(1.0)
+    assert not other.present and not other.mask.any() and other.decision.unchecked.mask.all()
+    assert other.decision.semantic < 0.5 and other.score == 0.9
 
 
 def test_with_a_second_opinion_it_decides_instead_of_sams_threshold():
@@ -103,10 +105,10 @@ def test_with_a_second_opinion_it_decides_instead_of_sams_threshold():
     opinion = SecondOpinion(Colour(), torch.tensor([[1.0, 0.0, 0.0]]), threshold=0.5)
     calibration = Calibration(0.95, [1.0], [0.5], 0.05, "self", 0.75, opinion)
     low = Prediction(np.ones((8, 8), bool), np.zeros((0, 2)), np.zeros(0), score=0.9)
-    kept = checked_predict(lambda extra: low, calibration, presence=True, max_instances=1, embedding=_embedding(red))
-    assert kept.present and kept.extra["semantic"] >= 0.5
-    alone = checked_predict(lambda extra: low, dataclasses.replace(calibration, second_opinion=None), presence=True,
-                            max_instances=1, embedding=_embedding(red))
+    kept = checked_predict(lambda extra: low, calibration, ON, embedding=_embedding(red))
+    assert kept.present and kept.decision.semantic >= 0.5
+    alone = checked_predict(lambda extra: low, dataclasses.replace(calibration, second_opinion=None), ON,
+                            embedding=_embedding(red))
     assert not alone.present
     assert calibration.record()["second_opinion"] == {"encoder": "colour", "threshold": 0.5, "can_veto": True}
 
@@ -124,13 +126,13 @@ def test_persam_plus_second_opinion_on_the_real_cat(predictor):
     assert reference.presence.second_opinion is not None
     cat = method.predict(embed(read_image(SAMPLE / "Images" / "cat" / "01.jpg")), reference)
     duck = method.predict(embed(read_image(SAMPLE / "Images" / "duck_toy" / "01.jpg")), reference)
-    assert cat.present and cat.extra["semantic"] >= reference.presence.second_opinion.threshold == 0.38
+    assert cat.present and cat.decision.semantic >= reference.presence.second_opinion.threshold == 0.38
     assert not duck.present
-    assert second_opinion("none", [ref]) is None
+    assert second_opinion(PresenceSettings(), [ref]) is None
 
 
 def test_a_reference_the_encoder_cannot_see_defers_to_sams_threshold(monkeypatch):
-    """A reference object under MIN_CELLS feature cells gives a prototype that is mostly its surroundings: a
+    """A reference object under second_opinion_min_cells feature cells gives a prototype that is mostly its surroundings: a
     refusal then goes to SAM's calibrated threshold (kept above it, absent below), a further instance to SAM's
     instance threshold alone; an object covering enough cells keeps the veto."""
     from persam.methods import second_opinion as module
@@ -140,8 +142,8 @@ def test_a_reference_the_encoder_cannot_see_defers_to_sams_threshold(monkeypatch
     tiny = np.zeros((8, 8), bool)
     tiny[0, :3] = True  # 3 of the Colour encoder's 8 x 8 cells
     monkeypatch.setattr(module, "semantic_encoder", lambda name, device: Colour())
-    assert not second_opinion("colour", [Shot(_embedding(red), tiny)]).can_veto
-    assert second_opinion("colour", [Shot(_embedding(red), tiny), Shot(_embedding(red), np.ones((8, 8), bool))]).can_veto
+    assert not second_opinion(COLOUR, [Shot(_embedding(red), tiny)]).can_veto
+    assert second_opinion(COLOUR, [Shot(_embedding(red), tiny), Shot(_embedding(red), np.ones((8, 8), bool))]).can_veto
 
     opinion = SecondOpinion(Colour(), torch.tensor([[1.0, 0.0, 0.0]]), threshold=0.5, can_veto=False)
     calibration = Calibration(0.8, [0.85], [0.3], 0.05, "self", 0.55, opinion)
@@ -153,28 +155,26 @@ def test_a_reference_the_encoder_cannot_see_defers_to_sams_threshold(monkeypatch
         mask[:, 4:6] = not mask.any()
         return Prediction(mask, np.zeros((0, 2)), np.zeros(0), score=next(scores))
 
-    found = checked_predict(answer, calibration, presence=True, max_instances=3, embedding=_embedding(green))
-    assert found.extra["semantic_deferred"] and found.extra["semantic"] < 0.5
+    found = checked_predict(answer, calibration, THREE, embedding=_embedding(green))
+    assert found.decision.deferred and found.decision.semantic < 0.5
     assert found.extra["instance_scores"] == [0.9, 0.6]  # the third (0.5) is under the instance threshold
     low = checked_predict(lambda extra: Prediction(np.ones((8, 8), bool), np.zeros((0, 2)), np.zeros(0), score=0.7),
-                          calibration, presence=True, max_instances=1, embedding=_embedding(green))
-    assert not low.present and low.extra["threshold"] == 0.8
+                          calibration, ON, embedding=_embedding(green))
+    assert not low.present and low.decision.threshold == 0.8
     vetoed = dataclasses.replace(calibration, second_opinion=dataclasses.replace(opinion, can_veto=True))
     scores = iter([0.9])
-    assert not checked_predict(answer, vetoed, presence=True, max_instances=1, embedding=_embedding(green)).present
+    assert not checked_predict(answer, vetoed, ON, embedding=_embedding(green)).present
     assert calibration.record()["second_opinion"]["can_veto"] is False
 
 
 def test_a_mask_the_second_opinion_emptied_stays_absent_below_sams_threshold_too():
     """Both checks can say absent: the decision keeps the first 'absent' (and what it replaced)."""
-    from persam.methods.presence import decide
-
     red = np.zeros((8, 8, 3), np.uint8)
     red[..., 0] = 255
     opinion = SecondOpinion(Colour(), torch.tensor([[0.0, 1.0, 0.0]]), threshold=0.5)
     prediction = Prediction(np.ones((8, 8), bool), np.zeros((0, 2)), np.zeros(0), score=0.2)
-    absent = decide(opinion.check(prediction, _embedding(red)), threshold=0.6)
-    assert not absent.present and absent.extra["unchecked"] is prediction
+    absent = decide(consult(opinion, prediction, _embedding(red)), threshold=0.6)
+    assert not absent.present and absent.decision.unchecked is prediction
 
 
 def test_an_image_read_again_is_not_encoded_again():
@@ -189,9 +189,9 @@ def test_an_image_read_again_is_not_encoded_again():
             Counting.calls += 1
             return x
 
-    encoder, image = Counting(), np.full((8, 8, 3), 7, np.uint8)
-    first = features(encoder, _embedding(image))
-    again = features(encoder, _embedding(image.copy()))
+    encoder, image, keep = Counting(), np.full((8, 8, 3), 7, np.uint8), PresenceSettings().second_opinion_cache_images
+    first = features(encoder, _embedding(image), keep)
+    again = features(encoder, _embedding(image.copy()), keep)
     assert Counting.calls == 1 and again is first
-    features(encoder, _embedding(np.full((8, 8, 3), 8, np.uint8)))
+    features(encoder, _embedding(np.full((8, 8, 3), 8, np.uint8)), keep)
     assert Counting.calls == 2

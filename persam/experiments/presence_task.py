@@ -48,15 +48,14 @@ NEGATIVES = ("cross",)
 
 
 def unchecked_mask(prediction) -> np.ndarray:
-    """The mask before the presence check: the prediction's own, or the one kept when it was emptied."""
-    before = prediction.extra.get("unchecked")
-    return before.mask if before is not None else prediction.mask
+    """The mask before the presence check: the prediction's own, or the one the check emptied."""
+    decision = prediction.decision
+    return decision.unchecked.mask if decision is not None and decision.unchecked is not None else prediction.mask
 
 
-def unchecked_extra(prediction) -> dict:
-    """The prediction's extra values, from the mask it had before an 'absent' decision when there was one."""
-    before = prediction.extra.get("unchecked")
-    return {**(before.extra if before is not None else {}), **prediction.extra}
+def semantic_score(prediction) -> float | None:
+    """The second opinion's similarity for the prediction (None where it was not asked)."""
+    return prediction.decision.semantic if prediction.decision is not None else None
 
 
 def run_presence_task(ctx: TaskContext) -> TaskOutput:
@@ -91,7 +90,7 @@ def run_presence_task(ctx: TaskContext) -> TaskOutput:
                 checked.add(prediction.mask, gt)
                 unchecked.add(unchecked_mask(prediction), gt)
             scores.append(float(prediction.score))
-            semantic.append(unchecked_extra(prediction).get("semantic"))
+            semantic.append(semantic_score(prediction))
             labels.append(bool(gt.any()))
             present.append(bool(prediction.present))
             masked.append(bool(prediction.mask.any()))

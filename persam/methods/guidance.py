@@ -15,23 +15,12 @@ code keeps it.)
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from persam.methods.grid import GRID, valid_cells
 from persam.models.predictor import ImageEmbedding
-
-GRID = 64
-
-
-def valid_cells(embedding: ImageEmbedding) -> Tensor:
-    """Boolean 64 x 64 map of the cells whose 16 x 16 patch contains image pixels (not padding)."""
-    h, w = embedding.input_size
-    rows = torch.arange(GRID, device=embedding.features.device) < math.ceil(h / 16)
-    cols = torch.arange(GRID, device=embedding.features.device) < math.ceil(w / 16)
-    return rows[:, None] & cols[None, :]
 
 
 def attention_bias(embedding: ImageEmbedding, similarity: Tensor, attention: str = "original", alpha: float = 1.0) -> Tensor:

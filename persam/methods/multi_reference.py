@@ -15,9 +15,9 @@ whose grid is the grid.
 
 A method may instead treat its references as k one-shot predictors and **vote** (:func:`soft_vote`; PerSAM+'s
 rule 10, and PerSAM-F by default, ``references: vote``): each reference predicts the target on its own and the
-mask is where their mean mask probability exceeds one half. Nothing is pooled across views, so a poor view
-(the object small or half hidden) adds one dissenting vote instead of shifting every prototype and map; with k
-= 1 the vote is that one prediction.
+mask is where their mean mask probability exceeds ``vote_threshold`` (one half). Nothing is pooled across views,
+so a poor view (the object small or half hidden) adds one dissenting vote instead of shifting every prototype and
+map; with k = 1 the vote is that one prediction.
 """
 
 from __future__ import annotations
@@ -53,9 +53,9 @@ def stacked_fit_inputs(logits: Sequence[Tensor], masks: Sequence[Tensor]) -> tup
     return stacked, target
 
 
-def soft_vote(predictions: Sequence[Prediction]) -> Prediction:
+def soft_vote(predictions: Sequence[Prediction], threshold: float) -> Prediction:
     """One prediction from the predictions of k one-shot predictors of the same target (each with ``logits``):
-    the mask where the mean of their mask probabilities (sigmoid of the logits) exceeds 0.5, its logits the
+    the mask where the mean of their mask probabilities (sigmoid of the logits) exceeds ``threshold``, its logits the
     logit of that mean; the score is the mean score; the point prompts are those of the member with the
     highest score. One prediction is returned as it is."""
     if len(predictions) == 1:
@@ -63,6 +63,6 @@ def soft_vote(predictions: Sequence[Prediction]) -> Prediction:
     mean = torch.stack([torch.sigmoid(p.logits.float()) for p in predictions]).mean(0)
     best = max(predictions, key=lambda p: p.score)
     scores = [float(p.score) for p in predictions]
-    return Prediction((mean > 0.5).cpu().numpy(), best.point_coords, best.point_labels,
+    return Prediction((mean > threshold).cpu().numpy(), best.point_coords, best.point_labels,
                       score=sum(scores) / len(scores), logits=torch.logit(mean.clamp(1e-6, 1 - 1e-6)),
                       extra={**best.extra, "voters": len(predictions), "voter_scores": scores})

@@ -53,11 +53,12 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 from torch import Tensor
 
+from persam.methods.grid import GRID, mask_on_grid
 from persam.methods.guidance import stretched_attention_bias
 from persam.methods.location_prior import select_points
 from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
 from persam.methods.refinement import Stage, refine, refine_batch
-from persam.methods.target import GRID, mask_on_grid, object_cells
+from persam.methods.target import object_cells
 from persam.models.guided_decoder import Guidance
 from persam.models.predictor import GuidedPredictor, ImageEmbedding
 

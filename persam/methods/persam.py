@@ -10,19 +10,12 @@ One pipeline, every component a switch (:class:`PerSAMConfig`):
 3. PerSAM-F only (``scale_fusion``): three masks fused with the two weights fitted on the reference;
 4. cascaded post-refinement (``refinement_steps``: 0, 1 or 2).
 
-Beyond one shot (:mod:`persam.methods.multi_reference`, :mod:`persam.methods.presence`,
-:mod:`persam.methods.instances`): ``fit`` takes k references (``references="pool"``: the target embedding is
-the mean of theirs, the location prior the best match over the per-reference prototypes, PerSAM-F's weights are
-fitted on all; ``"vote"``: each reference is a one-shot predictor and their predictions vote);
-every prediction has a presence ``score``; ``presence`` empties the mask below a threshold calibrated on the
-references; ``max_instances`` > 1 looks for several instances.
-
-The presence score is the cosine similarity between the predicted mask's pooled features (pooled as the
-references are) and the nearest reference prototype: "does what SAM cut out look like the object?". Measured
-for PerSAM with cross-object negatives (README, "Several references, ..."), its mean per-object AUROC was 1.00
-on the PerSeg subset and 0.95 on davis_perseg, ahead of the location prior's peak similarity (0.96, 0.94: a
-peak says one cell matches, the pooled mask says the whole segment does) and far ahead of SAM's predicted IoU
-(0.42, 0.55: SAM is as sure of a crisp wrong object as of the right one).
+Several references (:mod:`persam.methods.multi_reference`): ``references="pool"`` (the target embedding is the
+mean of theirs, the location prior the best match over the per-reference prototypes, PerSAM-F's weights fitted on
+all) or ``"vote"`` (each reference a one-shot predictor, their predictions vote). The presence score is the cosine
+similarity between the predicted mask's pooled features and the nearest reference prototype
+(:func:`persam.methods.presence.pooled_similarity`); presence and several instances are the presence layer's
+(:mod:`persam.methods.presence_layer`). Why this score, and the data behind it: docs/methods.md, "Presence".
 """
 
 from __future__ import annotations
@@ -35,15 +28,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from persam.methods.grid import suppress_region
 from persam.methods.guidance import attention_bias
-from persam.methods.instances import checked_predict, suppress_region
 from persam.methods.location_prior import select_points, similarity_image
 from persam.methods.multi_reference import best_match_grid, prototypes, soft_vote, stacked_fit_inputs
-from persam.methods.presence import DEFAULT_MARGIN, Calibration, calibrate, pooled_similarity
-from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
+from persam.methods.presence import Calibration, pooled_similarity
+from persam.methods.presence_layer import CheckedMethod, PresenceSettings
+from persam.methods.protocol import Prediction, Prompts, Shot
 from persam.methods.refinement import Stage, refine, refine_batch
 from persam.methods.scale_fusion import fit_scale_weights, fit_scale_weights_autograd, fuse
-from persam.methods.second_opinion import second_opinion
 from persam.methods.target import CENTER_THRESHOLD, target_embedding
 from persam.models.guided_decoder import Guidance
 from persam.models.predictor import Decoded, GuidedPredictor, ImageEmbedding
@@ -52,7 +45,9 @@ FITTERS = {"fast": fit_scale_weights, "autograd": fit_scale_weights_autograd}
 
 
 @dataclass
-class PerSAMConfig:
+class PerSAMConfig(PresenceSettings):
+    """PerSAM's switches (the presence layer's settings are inherited: :class:`PresenceSettings`)."""
+
     negative_prior: bool = True
     guided_attention: bool = True
     semantic_prompting: bool = True
@@ -74,29 +69,20 @@ class PerSAMConfig:
     # mask_pooling="center": a cell is the object's when the mask sampled at its centre exceeds this
     # (123.675 / 128 as the original image code; its video code scales masks to 215: 123.675 / 215).
     center_threshold: float = CENTER_THRESHOLD
-    # Presence (persam.methods.presence): an empty mask when the score is below the threshold calibrated in
-    # fit, ``presence_margin`` below the references' own score.
-    presence: bool = False
-    presence_margin: float = DEFAULT_MARGIN
-    # Several instances (persam.methods.instances): at most this many, each suppressed before the next.
-    max_instances: int = 1
-    # The presence check's second opinion (persam.methods.second_opinion): a semantic encoder's name (none,
-    # efficientnet_lite0, dinov2:<folder or hub name>) and its threshold (None: the encoder's own).
-    second_opinion: str = "none"
-    second_opinion_threshold: float | None = None
     # Several references (persam.methods.multi_reference): "pool" (one target from all: the mean embedding, the
     # best-match prior, PerSAM-F's weights fitted on all) or "vote" (each reference a one-shot predictor, soft vote).
     references: str = "pool"
+    # references="vote": the mask where the voters' mean mask probability exceeds this (a majority; not tuned).
+    vote_threshold: float = 0.5
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.refinement_steps not in (0, 1, 2):
             raise ValueError(f"refinement_steps must be 0, 1 or 2, got {self.refinement_steps}")
         if self.fit not in FITTERS:
             raise ValueError(f"fit must be one of {', '.join(FITTERS)}, got {self.fit!r}")
         if self.first_mask not in ("single", "largest", "best"):
             raise ValueError(f"first_mask must be 'single', 'largest' or 'best', got {self.first_mask!r}")
-        if self.max_instances < 1:
-            raise ValueError(f"max_instances must be at least 1, got {self.max_instances}")
         if self.references not in ("pool", "vote"):
             raise ValueError(f"references must be 'pool' or 'vote', got {self.references!r}")
 
@@ -104,8 +90,7 @@ class PerSAMConfig:
 @dataclass
 class Reference:
     """What PerSAM keeps from its references: the target embedding (C, the mean of the K per-reference
-    prototypes, K x C), PerSAM-F's 3 weights, and the presence calibration (when presence or several instances
-    need a threshold)."""
+    prototypes, K x C), PerSAM-F's 3 weights, and the presence calibration (the presence layer's)."""
 
     embedding: Tensor
     scale_weights: Tensor | None = None
@@ -119,7 +104,7 @@ class Reference:
         return self.prototypes if self.prototypes is not None else self.embedding[None]
 
 
-class PerSAM(Method):
+class PerSAM(CheckedMethod):
     """PerSAM / PerSAM-F over a :class:`GuidedPredictor`. ``fit`` once on the references, then ``predict``.
 
     Built as ``PerSAM(predictor, **settings)`` (the fields of :class:`PerSAMConfig`, as Hydra passes them from
@@ -136,21 +121,11 @@ class PerSAM(Method):
         self.config = config or PerSAMConfig(**settings)
 
     # -- reference ------------------------------------------------------------------------------------
-    def fit(self, references: Shot | Sequence[Shot], prompts: Prompts | None = None) -> Reference:
+    def fit_state(self, shots: list[Shot], prompts: Prompts | None) -> Reference:
         """Learn the target from the references (each an image embedding and its H x W boolean mask): see the
-        module doc for several. Pooled, PerSAM-F fits its weights on every reference's decoding of the prior's points
-        plus ``prompts`` (a tracker's box of the first frame). With ``presence`` or ``max_instances`` > 1, the
-        presence threshold is calibrated on the references (:func:`persam.methods.presence.calibrate`)."""
-        cfg = self.config
-        shots = as_shots(references)
-        reference = self._fit(shots, prompts)
-        if cfg.presence or cfg.max_instances > 1:
-            opinion = second_opinion(cfg.second_opinion, shots, cfg.second_opinion_threshold,
-                                     self.predictor.device)
-            reference.presence = calibrate(shots, lambda subset: self._fit(subset, prompts), self._score_on,
-                                           reference, cfg.presence_margin,
-                                           second_opinion=opinion)
-        return reference
+        module doc for several. Pooled, PerSAM-F fits its weights on every reference's decoding of the prior's
+        points plus ``prompts`` (a tracker's box of the first frame)."""
+        return self._fit(shots, prompts)
 
     def _fit(self, shots: list[Shot], prompts: Prompts | None) -> Reference:
         if self.config.references == "vote" and len(shots) > 1:
@@ -184,22 +159,13 @@ class PerSAM(Method):
         return target_embedding(embedding, mask, cfg.mask_pooling, cfg.embedding_pooling,
                                 center_threshold=cfg.center_threshold)
 
-    def _score_on(self, embedding: ImageEmbedding, reference: Reference, exclude: np.ndarray | None) -> float:
-        return self._predict_one(embedding, reference, Prompts(exclude=exclude)).score
-
     # -- targets --------------------------------------------------------------------------------------
-    def predict(self, embedding: ImageEmbedding, reference: Reference, gt: np.ndarray | None = None,
-                prompts: Prompts | None = None) -> Prediction:
-        """The personalised mask in a new image (``gt`` is accepted for a uniform interface and ignored;
-        ``prompts`` are added to the prior's points, see :class:`Prompts`), with its presence score; empty
-        when ``presence`` says absent; the instances' label map when ``max_instances`` > 1."""
-        cfg = self.config
-        return checked_predict(lambda extra: self._predict_one(embedding, reference, extra), reference.presence,
-                               cfg.presence, cfg.max_instances, prompts, embedding)
-
-    def _predict_one(self, embedding: ImageEmbedding, reference: Reference, prompts: Prompts | None) -> Prediction:
+    def candidate(self, embedding: ImageEmbedding, reference: Reference, prompts: Prompts | None) -> Prediction:
+        """The personalised mask in a new image with its presence score (``prompts`` are added to the prior's
+        points, see :class:`Prompts`)."""
         if reference.members:  # references="vote"
-            return soft_vote([self._predict_one(embedding, member, prompts) for member in reference.members])
+            return soft_vote([self.candidate(embedding, member, prompts) for member in reference.members],
+                             self.config.vote_threshold)
         cfg = self.config
         self.predictor.set_embedding(embedding)
         coords, labels, grid = self._prompts(embedding, reference.protos, prompts)
@@ -221,7 +187,7 @@ class PerSAM(Method):
         if len(references) != len(prompts_list):
             raise ValueError(f"predict_batch: {len(references)} references but {len(prompts_list)} prompt sets")
         if any(r.members for r in references):  # voters decode one object at a time
-            return [self._predict_one(embedding, r, p) for r, p in zip(references, prompts_list, strict=True)]
+            return [self.candidate(embedding, r, p) for r, p in zip(references, prompts_list, strict=True)]
         cfg = self.config
         self.predictor.set_embedding(embedding)
         coords, labels, guidance = [], [], []

@@ -1,37 +1,19 @@
 """PerSAM+: a training-free PerSAM that finds whole objects made of parts, checks masks against the reference,
 and mines its negative points from the similarity map.
 
-The rule in brief (the design record, its revisions and the data behind each choice: docs/methods.md, "PerSAM+
-design record"; written down before any evaluation, and a choice made on data says so here):
-
-0. Rough references: a reference mask much larger than the object inside it is replaced by SAM's mask from its
-   box (:mod:`persam.methods.reference_cleanup`; thresholds written before measuring, one revision from PerSeg's
-   cat box, then measured on davis_perseg; davis16_perseg is the check).
-1. Reference: the object cells of the mask; their mean is the target embedding; spherical k-means parts,
-   ``k = clip(floor(sqrt(N / 16)), 1, max_parts)``.
-2. Location priors: the global map from the mean+max locator (revision 1, made on davis_perseg's small
-   objects); one map per part.
-3. Candidates: PerSAM's prompt set and the part prompt set, decoded in one batched call (3 masks each).
-4. Mask-level check: each candidate's pooled features against the target embedding; the best is the first mask.
-5. Negative mining from look-alike regions apart from the first mask; off by default (``mine_negatives``),
-   a default chosen by its score on davis_perseg, the one setting chosen so.
-6. Refinement: PerSAM's two cascaded steps.
-7. Presence score: rule 4's check of the final mask.
-8. Video: a tracker's points and box are appended to every prompt set, and the decoder is not guided (no
-   target-guided attention or semantic prompting, as PerSAM's own video procedure): the box says where the
-   object is, and guidance pulls look-alikes inside it into the mask (DAVIS camel's second camel, libby's
-   poles), which the next frame's box then keeps. Seen and measured on Table 2's 13 DAVIS sequences (the only
-   video data here); the hidden sequences are the check.
-9. Several instances: part peaks and attention restricted to the global map's blob around its peak.
-10. Several references: each photo is its own one-shot PerSAM+ and the predictions are combined by a soft vote
-    (:func:`persam.methods.multi_reference.soft_vote`); decided on davis_fewshot, after two pooled designs were
-    measured there and dropped; davis16_fewshot is the check.
+The rules, by the numbers the code refers to (their definitions, revisions and the data behind each choice:
+docs/methods.md, "PerSAM+ design record"; every number is a field of :class:`PerSAMPlusConfig`): 0 rough
+references cleaned up (:mod:`persam.methods.reference_cleanup`); 1 object cells and their k-means parts;
+2 location priors (the mean+max locator's global map, one map per part); 3 candidates from PerSAM's and the part
+prompt sets; 4 the mask-level check; 5 negative mining (off by default); 6 PerSAM's refinement; 7 the presence
+score (rule 4's check of the final mask); 8 video (a tracker's prompts appended, no decoder guidance); 9 several
+instances (around the global map's peak); 10 several references (a soft vote). Presence and further instances
+are the presence layer's (:mod:`persam.methods.presence_layer`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -40,23 +22,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from persam.methods.guidance import attention_bias, valid_cells
-from persam.methods.instances import checked_predict, suppress_region
+from persam.methods.grid import (
+    LOGITS_PER_CELL,
+    cell_centre_pixels,
+    cell_coverage,
+    mask_on_grid,
+    suppress_region,
+    valid_cells,
+)
+from persam.methods.guidance import attention_bias
 from persam.methods.location_prior import select_points, similarity_grid, similarity_image
 from persam.methods.multi_reference import soft_vote
-from persam.methods.presence import DEFAULT_MARGIN, Calibration, calibrate
-from persam.methods.protocol import Method, Prediction, Prompts, Shot, as_shots
+from persam.methods.presence import Calibration
+from persam.methods.presence_layer import CheckedMethod, PresenceSettings
+from persam.methods.protocol import EMPTY_MASK_SCORE, Prediction, Prompts, Shot
 from persam.methods.reference_cleanup import clean_reference
 from persam.methods.refinement import Stage, refine
-from persam.methods.second_opinion import second_opinion
-from persam.methods.target import CENTER_THRESHOLD, PATCH, mask_on_grid, object_cells
+from persam.methods.target import CENTER_THRESHOLD, object_cells
 from persam.models.guided_decoder import Guidance
 from persam.models.predictor import GuidedPredictor, ImageEmbedding
-
-CELLS_PER_PART = 16
-KMEANS_ITERATIONS = 20
-NMS_RADIUS = 4  # cells
-MAX_NEGATIVES = 2
 
 
 @dataclass
@@ -80,12 +64,12 @@ class PlusReferences:
     presence: Calibration | None = None
 
 
-def part_count(cells: int, max_parts: int = 5) -> int:
-    """k = clip(floor(sqrt(N / 16)), 1, max_parts) parts for N object cells (rule 1 of the module doc)."""
-    return int(min(max_parts, max(1, math.floor(math.sqrt(cells / CELLS_PER_PART)))))
+def part_count(cells: int, max_parts: int, cells_per_part: int) -> int:
+    """k = clip(floor(sqrt(N / cells_per_part)), 1, max_parts) parts for N object cells (rule 1)."""
+    return int(min(max_parts, max(1, math.floor(math.sqrt(cells / cells_per_part)))))
 
 
-def part_prototypes(features: Tensor, k: int, iterations: int = KMEANS_ITERATIONS) -> Tensor:
+def part_prototypes(features: Tensor, k: int, iterations: int) -> Tensor:
     """k x C unit prototypes of N x C features by spherical k-means, deterministically initialised: the feature
     closest to the mean, then repeatedly the feature least similar to every chosen one (farthest point)."""
     unit = F.normalize(features.float(), dim=1)
@@ -105,49 +89,44 @@ def part_prototypes(features: Tensor, k: int, iterations: int = KMEANS_ITERATION
     return protos
 
 
-def cell_coverage(low_res: Tensor) -> Tensor:
-    """B x 64 x 64 fraction of each feature cell covered by each mask, from B x 256 x 256 low-resolution logits
-    (which span the padded 1024 x 1024 input, 4 x 4 logits per cell)."""
-    return F.avg_pool2d((low_res.reshape(-1, 1, 256, 256) > 0).float(), 4)[:, 0]
-
-
 def mask_check(embedding: ImageEmbedding, low_res: Tensor, target: Tensor) -> Tensor:
     """Cosine similarity of each mask's pooled features to ``target`` (rule 4): low_res B x 256 x 256 logits,
-    target C; returns B values, -1 for an empty mask."""
+    target C; returns B values, ``EMPTY_MASK_SCORE`` for an empty mask."""
     coverage = cell_coverage(low_res)
     feats = embedding.features[0]  # C x 64 x 64
     area = coverage.flatten(1).sum(1)
     pooled = torch.einsum("bhw,chw->bc", coverage, feats) / area.clamp(min=1e-6)[:, None]
     cosine = F.cosine_similarity(pooled, target[None].to(pooled), dim=1)
-    return torch.where(area > 0, cosine, torch.full_like(cosine, -1.0))
+    return torch.where(area > 0, cosine, torch.full_like(cosine, EMPTY_MASK_SCORE))
 
 
-def peak_region(grid: Tensor, valid: Tensor) -> Tensor:
+def peak_region(grid: Tensor, valid: Tensor, level: float) -> Tensor:
     """64 x 64 boolean map: the 4-connected region around the ``grid``'s maximum of the valid cells at least
-    half-way from the valid cells' mean to that maximum (the blob at half maximum; rule 9)."""
-    level = (grid[valid].mean() + grid[valid].max()) / 2
+    ``level`` of the way from the valid cells' mean to that maximum (at 0.5, the blob at half maximum; rule 9)."""
+    mean, peak = grid[valid].mean(), grid[valid].max()
+    level = (1 - level) * mean + level * peak
     above = (valid & (grid >= level)).cpu().numpy().astype(np.uint8)
     _, regions = cv2.connectedComponents(above, connectivity=4)
     peak = divmod(int(torch.where(valid, grid, torch.full_like(grid, -torch.inf)).argmax()), grid.shape[1])
     return torch.from_numpy(regions == regions[peak]).to(grid.device)
 
 
-def peak_components(low_res: Tensor, region: Tensor) -> Tensor:
+def peak_components(low_res: Tensor, region: Tensor, floor: float) -> Tensor:
     """1 x 256 x 256 logits with the mask's 8-connected pieces that touch no cell of the 64 x 64 ``region``
-    set below zero (rule 9: one instance is the piece around its peak)."""
+    capped at ``floor`` (below zero: rule 9, one instance is the piece around its peak)."""
     mask = (low_res[0] > 0).cpu().numpy().astype(np.uint8)
     _, pieces = cv2.connectedComponents(mask, connectivity=8)
-    near = region.repeat_interleave(4, 0).repeat_interleave(4, 1).cpu().numpy()  # 4 x 4 logits per cell
+    near = region.repeat_interleave(LOGITS_PER_CELL, 0).repeat_interleave(LOGITS_PER_CELL, 1).cpu().numpy()
     kept = np.isin(pieces, np.unique(pieces[near & (mask > 0)]))
     keep = torch.from_numpy(kept & (mask > 0)).to(low_res.device)
-    return torch.where(keep, low_res, torch.minimum(low_res, torch.full_like(low_res, -1.0)))
+    return torch.where(keep, low_res, torch.minimum(low_res, torch.full_like(low_res, floor)))
 
 
-def distractor_cells(grid: Tensor, coverage: Tensor, valid: Tensor) -> Tensor:
+def distractor_cells(grid: Tensor, coverage: Tensor, valid: Tensor, own: float) -> Tensor:
     """64 x 64 boolean map of the distractors of a mask (rule 5): look-alike cells (valid, at least as similar
-    as the median of the mask's own cells, ``coverage`` >= 0.5) in 4-connected regions that touch no cell the
+    as the median of the mask's own cells, ``coverage`` >= ``own``) in 4-connected regions that touch no cell the
     mask covers (``coverage`` > 0)."""
-    inside = coverage >= 0.5
+    inside = coverage >= own
     if not bool(inside.any()):
         return torch.zeros_like(valid)
     alike = (valid & (grid >= grid[inside].median())).cpu().numpy().astype(np.uint8)
@@ -157,12 +136,12 @@ def distractor_cells(grid: Tensor, coverage: Tensor, valid: Tensor) -> Tensor:
     return torch.from_numpy(distractor).to(grid.device)
 
 
-def mine_negatives(grid: Tensor, coverage: Tensor, valid: Tensor, limit: int = MAX_NEGATIVES,
-                   radius: int = NMS_RADIUS) -> list[tuple[int, int]]:
+def mine_negatives(grid: Tensor, coverage: Tensor, valid: Tensor, limit: int, radius: int,
+                   own: float) -> list[tuple[int, int]]:
     """Negative cells (row, col) of a 64 x 64 similarity ``grid`` for a mask's 64 x 64 ``coverage`` (rule 5):
     distractor cells (:func:`distractor_cells`), the most similar first, at least ``radius`` cells apart
     (Chebyshev), at most ``limit``."""
-    distractor = distractor_cells(grid, coverage, valid)
+    distractor = distractor_cells(grid, coverage, valid, own)
     scores = torch.where(distractor, grid, torch.full_like(grid, -torch.inf))
     found: list[tuple[int, int]] = []
     while len(found) < limit:
@@ -176,35 +155,51 @@ def mine_negatives(grid: Tensor, coverage: Tensor, valid: Tensor, limit: int = M
 
 
 @dataclass
-class PerSAMPlusConfig:
-    """PerSAM+'s settings. max_parts: the cap on k; refinement_steps: 0, 1 or 2; mine_negatives: rule 5 (off by
-    default, chosen by score: see the module doc); reference_cleanup: rule 0; presence, presence_margin and
-    max_instances as PerSAM's (:mod:`persam.methods.presence`, :mod:`persam.methods.instances`), on rule 7's
-    score."""
+class PerSAMPlusConfig(PresenceSettings):
+    """PerSAM+'s settings (the presence layer's are inherited: :class:`PresenceSettings`, on rule 7's score). Each
+    number's rule and the data it was chosen on: docs/methods.md, "PerSAM+ design record"."""
 
+    # Rule 1: the cap on k parts; k = clip(floor(sqrt(N / cells_per_part)), 1, max_parts) for N object cells.
     max_parts: int = 5
+    # Rule 1: cells a part needs for a stable mean (a 4 x 4 patch); written before any evaluation.
+    cells_per_part: int = 16
+    # Rule 1: spherical k-means iterations; written before any evaluation.
+    kmeans_iterations: int = 20
+    # Rule 1: a reference cell is the object's where the mask's centre sample exceeds this (PerSAM's, 123.675/128).
+    center_threshold: float = CENTER_THRESHOLD
+    # Rule 6: PerSAM's cascaded post-refinement steps: 0, 1 or 2.
     refinement_steps: int = 2
+    # Rule 5: distractor negatives; off by default, chosen by score on davis_perseg (the one setting so chosen).
     mine_negatives: bool = False
-    presence: bool = False
-    presence_margin: float = DEFAULT_MARGIN
-    max_instances: int = 1
+    # Rule 5: at most this many mined negatives, at least nms_radius cells apart; written before any evaluation.
+    max_negatives: int = 2
+    nms_radius: int = 4
+    # Rule 5: a cell is the mask's own (for the look-alike median) when the mask covers this fraction of it.
+    own_cell_coverage: float = 0.5
+    # Rule 9: the blob around the peak lies this far from the mean to the maximum (half maximum).
+    peak_level: float = 0.5
+    # Rule 9: the logits of the first mask's pieces away from the blob are capped here (below zero: dropped).
+    dropped_piece_logit: float = -1.0
+    # Rule 10: the mask where the voters' mean mask probability exceeds this (a majority).
+    vote_threshold: float = 0.5
+    # Rule 0: a rough mask's object replaced by SAM's from its box; thresholds round, written before measuring.
     reference_cleanup: bool = True
-    second_opinion: str = "none"  # the presence check's semantic encoder, as PerSAM's
-    second_opinion_threshold: float | None = None
-    guided_attention: bool = True  # the decoder guided as PerSAM's (off in video: rule 8)
+    cleanup_inside: float = 0.9  # SAM's mask lies inside the given one when this fraction of it is
+    cleanup_tight: float = 0.8  # ... and the mask is rough when SAM's covers less than this fraction of it
+    # Rule 3: the decoder guided as PerSAM's (off in video: rule 8).
+    guided_attention: bool = True
     semantic_prompting: bool = True
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.max_parts < 1:
             raise ValueError(f"max_parts must be at least 1, got {self.max_parts}")
         if self.refinement_steps not in (0, 1, 2):
             raise ValueError(f"refinement_steps must be 0, 1 or 2, got {self.refinement_steps}")
-        if self.max_instances < 1:
-            raise ValueError(f"max_instances must be at least 1, got {self.max_instances}")
 
 
-class PerSAMPlus(Method):
-    """PerSAM+ (see the module doc for the rule), configured by the keywords of :class:`PerSAMPlusConfig`."""
+class PerSAMPlus(CheckedMethod):
+    """PerSAM+ (the rules: docs/methods.md, "PerSAM+ design record"), configured by :class:`PerSAMPlusConfig`."""
 
     supports_video = True
     settings_class = PerSAMPlusConfig
@@ -214,21 +209,17 @@ class PerSAMPlus(Method):
         self.config = PerSAMPlusConfig(**settings)
 
     # -- reference ------------------------------------------------------------------------------------
-    def fit(self, references: Sequence[Shot], prompts: Prompts | None = None) -> PlusReferences:
-        """Each reference's target embedding, locator and part prototypes from its object cells (rules 1 and 10);
-        ``prompts`` (a tracker's, on the reference frame) are not needed: nothing is fitted on a decoding. With
-        ``presence`` or ``max_instances`` > 1 the presence threshold is calibrated on the references."""
-        shots = as_shots(references)
+    def prepare_references(self, shots: list[Shot]) -> list[Shot]:
+        """Rule 0: a rough mask's object, before anything is pooled."""
         cfg = self.config
-        if cfg.reference_cleanup:  # rule 0: a rough mask's object, before anything is pooled
-            shots = [clean_reference(self.predictor, shot) for shot in shots]
-        reference = self._fit(shots)
-        if cfg.presence or cfg.max_instances > 1:
-            opinion = second_opinion(cfg.second_opinion, shots, cfg.second_opinion_threshold,
-                                     self.predictor.device)
-            reference.presence = calibrate(shots, self._fit, self._score_on, reference, cfg.presence_margin,
-                                           second_opinion=opinion)
-        return reference
+        if not cfg.reference_cleanup:
+            return shots
+        return [clean_reference(self.predictor, shot, cfg.cleanup_inside, cfg.cleanup_tight) for shot in shots]
+
+    def fit_state(self, shots: list[Shot], prompts: Prompts | None = None) -> PlusReferences:
+        """Each reference's target embedding, locator and part prototypes from its object cells (rules 1 and 10);
+        ``prompts`` (a tracker's, on the reference frame) are not needed: nothing is fitted on a decoding."""
+        return self._fit(shots)
 
     def _fit(self, shots: list[Shot]) -> PlusReferences:
         return PlusReferences([self._fit_one(shot) for shot in shots])
@@ -237,9 +228,11 @@ class PerSAMPlus(Method):
         if not shot.mask.any():
             raise ValueError("a reference mask is empty: there is no object to personalise on")
         coverage = mask_on_grid(shot.mask, shot.embedding.input_size, "center").to(shot.embedding.features.device)
-        kept = object_cells(coverage, "center", center_threshold=CENTER_THRESHOLD)
+        cfg = self.config
+        kept = object_cells(coverage, "center", center_threshold=cfg.center_threshold)
         feats = shot.embedding.features[0].permute(1, 2, 0)[kept]
-        parts = part_prototypes(feats, part_count(len(feats), self.config.max_parts))
+        parts = part_prototypes(feats, part_count(len(feats), cfg.max_parts, cfg.cells_per_part),
+                                cfg.kmeans_iterations)
         locator = feats.mean(0) / 2 + feats.max(0).values / 2  # as persam.methods.target's mean_max
         return PlusReference(feats.mean(0), locator, parts, len(feats))
 
@@ -261,30 +254,22 @@ class PerSAMPlus(Method):
         return select_points(similarity_image(self.predictor.model, embedding, grid), 1, negative=False)[0][0]
 
     # -- targets --------------------------------------------------------------------------------------
-    def predict(self, embedding: ImageEmbedding, references: PlusReferences, gt: np.ndarray | None = None,
-                prompts: Prompts | None = None) -> Prediction:
-        """The object's mask in a target image (``gt`` is ignored; ``prompts`` are appended, rule 8), with its
-        presence score; empty when ``presence`` says absent; the instances' label map when ``max_instances`` > 1."""
-        cfg = self.config
-        return checked_predict(lambda extra: self._predict_one(embedding, references, extra), references.presence,
-                               cfg.presence, cfg.max_instances, prompts, embedding)
-
-    def _score_on(self, embedding: ImageEmbedding, references: PlusReferences, exclude: np.ndarray | None) -> float:
-        return self._predict_one(embedding, references, Prompts(exclude=exclude)).score
-
-    def _predict_one(self, embedding: ImageEmbedding, references: PlusReferences,
-                     prompts: Prompts | None) -> Prediction:
-        """Every reference's prediction, combined by the soft vote (rule 10)."""
-        return soft_vote([self._predict_member(embedding, member, prompts) for member in references.members])
+    def candidate(self, embedding: ImageEmbedding, references: PlusReferences,
+                  prompts: Prompts | None) -> Prediction:
+        """The object's mask in a target image with its presence score (``prompts`` are appended, rule 8): every
+        reference's prediction, combined by the soft vote (rule 10)."""
+        return soft_vote([self._predict_member(embedding, member, prompts) for member in references.members],
+                         self.config.vote_threshold)
 
     def _predict_member(self, embedding: ImageEmbedding, reference: PlusReference,
                         prompts: Prompts | None) -> Prediction:
         sam = self.predictor.model
         self.predictor.set_embedding(embedding)
         grid, parts = self.similarity_maps(embedding, reference, prompts.exclude if prompts is not None else None)
+        cfg = self.config
         attended, region = grid, None
-        if self.config.max_instances > 1:  # rule 9: one instance's parts and attention are around its peak
-            region = peak_region(grid, valid_cells(embedding))
+        if prompts is not None and prompts.one_of_several:  # rule 9: one instance's parts and attention at its peak
+            region = peak_region(grid, valid_cells(embedding), cfg.peak_level)
             parts = torch.where(region, parts, parts.amin((1, 2), keepdim=True))
             attended = torch.where(region, grid, grid.min())
         part_map = parts.max(0).values
@@ -306,7 +291,7 @@ class PerSAMPlus(Method):
         chosen_set, chosen_mask = divmod(pick, 3)
         stage = Stage.of(outs[chosen_set], chosen_mask)
         if region is not None:  # rule 9: the pieces of the first mask away from the peak are another instance
-            low = peak_components(stage.low_res, region)
+            low = peak_components(stage.low_res, region, cfg.dropped_piece_logit)
             upscale = self.predictor.upscaler(embedding.input_size, embedding.original_size)
             stage = Stage(lambda: upscale(low)[0, 0], low)
         coords, labels = sets[chosen_set]
@@ -329,11 +314,10 @@ class PerSAMPlus(Method):
 
     def _distractors(self, embedding: ImageEmbedding, grid: Tensor, stage: Stage) -> np.ndarray:
         """XY pixels of the mined negative points for the first mask ``stage`` (rule 5)."""
-        cells = mine_negatives(grid, cell_coverage(stage.low_res)[0], valid_cells(embedding))
-        scale = max(embedding.input_size) / max(embedding.original_size)  # original pixels -> input pixels
-        h, w = embedding.original_size
-        points = [((c + 0.5) * PATCH / scale, (r + 0.5) * PATCH / scale) for r, c in cells]
-        return np.array([[min(x, w - 1), min(y, h - 1)] for x, y in points], dtype=np.float64).reshape(-1, 2)
+        cfg = self.config
+        cells = mine_negatives(grid, cell_coverage(stage.low_res)[0], valid_cells(embedding), cfg.max_negatives,
+                               cfg.nms_radius, cfg.own_cell_coverage)
+        return cell_centre_pixels(cells, embedding)
 
 
 def _dedupe(coords: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

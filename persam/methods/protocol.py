@@ -33,6 +33,8 @@ from torch import Tensor
 
 from persam.models.predictor import GuidedPredictor, ImageEmbedding
 
+EMPTY_MASK_SCORE = -1.0  # the score of an empty mask: below every cosine similarity a mask can have
+
 
 @dataclass
 class Shot:
@@ -49,13 +51,16 @@ class Prompts:
     points: N x 2 XY pixels with labels (N, 1 = positive), appended after the method's points and used by
     every decoding; box: XYXY pixels, used by the first decoding (refinement boxes come from the masks).
     exclude: H x W bool, a region the method must not prompt in (the instances already found, see
-    :mod:`persam.methods.instances`); a method that cannot honour it ignores it.
+    :mod:`persam.methods.presence_layer`); a method that cannot honour it ignores it.
+    one_of_several: the presence layer looks for several instances, so the answer should be one of them (a method
+    may ignore it).
     """
 
     points: np.ndarray | None = None
     labels: np.ndarray | None = None
     box: np.ndarray | None = None
     exclude: np.ndarray | None = None
+    one_of_several: bool = False
 
 
 @dataclass
@@ -68,7 +73,8 @@ class Prediction:
     present: False when the method decided the object is absent (then ``mask`` is empty).
     instances: H x W uint8 label map (0 background, 1..n) when the method looked for several instances.
     logits: H x W logits of the final mask (mask = logits > 0), where the method has them (video competition).
-    extra: anything else worth keeping (e.g. the chosen part count).
+    decision: how the presence layer decided (:class:`PresenceDecision`; None where it checked nothing).
+    extra: anything else worth keeping, for people, never read as a decision (e.g. the chosen part count).
     """
 
     mask: np.ndarray
@@ -78,13 +84,33 @@ class Prediction:
     present: bool = True
     instances: np.ndarray | None = None
     logits: Tensor | None = None
+    decision: PresenceDecision | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod
-    def empty(cls, size: tuple[int, int], score: float = float("nan"), **extra: Any) -> Prediction:
+    def empty(cls, size: tuple[int, int], score: float = float("nan"), decision: PresenceDecision | None = None,
+              **extra: Any) -> Prediction:
         """An absent object: an empty H x W mask and no prompts."""
         return cls(np.zeros(size, dtype=bool), np.zeros((0, 2)), np.zeros(0, dtype=np.int64), score=score,
-                   present=False, extra=dict(extra))
+                   present=False, decision=decision, extra=dict(extra))
+
+
+@dataclass(frozen=True)
+class PresenceDecision:
+    """The presence layer's decision on one prediction (:mod:`persam.methods.presence_layer`).
+
+    present: the layer's answer. threshold: SAM's calibrated threshold where SAM's score decided (None: it did
+    not). semantic / semantic_threshold: the second opinion's similarity and threshold where it was asked.
+    deferred: the second opinion refused but has no veto, so SAM's threshold decided. unchecked: the prediction the
+    method gave before an absent decision emptied it (None when present).
+    """
+
+    present: bool
+    threshold: float | None = None
+    semantic: float | None = None
+    semantic_threshold: float | None = None
+    deferred: bool = False
+    unchecked: Prediction | None = None
 
 
 class Method:

@@ -19,36 +19,13 @@ the original PerSAM-F code, the average of their mean and their channel-wise max
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
-from PIL import Image
 from torch import Tensor
 
+from persam.methods.grid import mask_on_grid
 from persam.models.predictor import ImageEmbedding
 
-GRID = 64
-PATCH = 16
-CENTER_THRESHOLD = 123.675 / 128.0
-
-
-def mask_on_grid(mask: np.ndarray, input_size: tuple[int, int], mode: str = "center") -> Tensor:
-    """64 x 64 float map of how much of each feature cell the H x W boolean ``mask`` covers (see module doc)."""
-    h, w = input_size
-    if mode == "area":
-        resized = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    elif mode == "center":
-        pil = Image.fromarray(mask.astype(np.uint8) * 255).resize((w, h), Image.Resampling.BILINEAR)
-        resized = np.asarray(pil, dtype=np.float32) / 255.0
-    else:
-        raise ValueError(f"mask_pooling must be 'area' or 'center', got {mode!r}")
-    padded = np.zeros((GRID * PATCH, GRID * PATCH), dtype=np.float32)
-    padded[:h, :w] = resized
-    tensor = torch.from_numpy(padded)[None, None]
-    if mode == "area":
-        return F.avg_pool2d(tensor, PATCH)[0, 0]
-    return F.interpolate(tensor, size=(GRID, GRID), mode="bilinear", align_corners=False)[0, 0]
+CENTER_THRESHOLD = 123.675 / 128.0  # the default of the methods' center_threshold (see the module doc)
 
 
 def object_cells(coverage: Tensor, mode: str = "area", min_coverage: float = 0.5,
