@@ -66,7 +66,7 @@ def markdown(table: pd.DataFrame, drop: tuple[str, ...] = ("key", "kind")) -> st
             shown[column] = [_with_interval(*cells) for cells in zip(shown[column], shown[low], shown[high], strict=True)]
             shown = shown.drop(columns=[low, high])
     for column in [c for c in shown.columns if c + COVERAGE in shown.columns]:
-        shown[column] = [v if pd.isna(words) or pd.isna(v) else f"{v} ({words})"
+        shown[column] = [v if pd.isna(words) or pd.isna(v) else f"{one_decimal(v)} ({words})"
                          for v, words in zip(shown[column], shown[column + COVERAGE], strict=True)]
         shown = shown.drop(columns=[column + COVERAGE])
     shown = shown.where(shown.notna(), "")
