@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from persam.tables import MODULES, default, references, verdicts
-from persam.tables.text import markdown
+from persam.tables.text import COVERAGE, markdown
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 FIGURE = Path("docs/verdicts.png")
@@ -87,18 +87,25 @@ def write_forest(results: Path, path: Path) -> Path | None:
 
 
 def table1_block(results: Path) -> str:
-    """Table 1's pooled column (every object of its datasets), measured rows, each mean with its interval."""
+    """Table 1's pooled columns (every object of its datasets; one per reference protocol), measured rows, each mean
+    with its interval; a cell over fewer objects says how many."""
     frame = pd.read_csv(results / "table1" / "pooled.csv")
     frame = frame[frame["kind"] != "reference"]
-    pooled = next(c for c in frame.columns if c.startswith("pooled (") and not c.endswith((verdicts.LOW, verdicts.HIGH)))
-    datasets = [c for c in frame.columns if c.endswith(")") and c != pooled and "ci_" not in c]
-    total = pooled.removeprefix("pooled (").removesuffix(")")
-    shown = frame[["method", pooled, pooled + verdicts.LOW, pooled + verdicts.HIGH]].rename(
-        columns=lambda c: c.replace(pooled, f"mIoU, {total} objects"))
-    methods = shown[~frame["key"].str.startswith("baseline_")].sort_values(shown.columns[1], ascending=False)
+    pooled = [c for c in frame.columns if c.startswith("pooled (") and not c.endswith((verdicts.LOW, verdicts.HIGH))
+              and not c.endswith(COVERAGE)]
+    datasets = list(dict.fromkeys(c.split(" (")[0] for c in frame.columns if " (" in c and not c.startswith("pooled (")))
+    keep = ["method", *[c + suffix for c in pooled for suffix in ("", verdicts.LOW, verdicts.HIGH, COVERAGE)
+                         if c + suffix in frame.columns]]
+    names = {c: f"mIoU, {c.removeprefix('pooled (').removesuffix(')')} objects" for c in pooled}
+    shown = frame[keep].rename(columns=lambda c: next((c.replace(p, n) for p, n in names.items()
+                                                       if c.startswith(p)), c))
+    first = names[pooled[0]]
+    methods = shown[~frame["key"].str.startswith("baseline_")].sort_values(first, ascending=False)
     shown = pd.concat([methods, shown[frame["key"].str.startswith("baseline_")]])  # baselines and oracle last
-    return (f"**{MODULES['table1'].TITLE}**, pooled over the objects of {', '.join(datasets)} (per dataset, with "
-            f"the paired verdicts: [table1](results/table1/README.md))\n\n{markdown(shown).rstrip()}")
+    return (f"**{MODULES['table1'].TITLE}**, pooled over every object of {', '.join(datasets)}; *ref 00* is the "
+            "paper's protocol (one reference per object), *rotation* takes each annotated image in turn as the "
+            "reference and averages the object's episodes ([glossary](docs/glossary.md)); per dataset, with the "
+            "paired verdicts: [table1](results/table1/README.md)\n\n" + markdown(shown).rstrip())
 
 
 def table2_facts(results: Path) -> dict:
