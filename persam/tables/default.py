@@ -4,7 +4,8 @@ The default image method is chosen on the held-out sets only (each dataset confi
 :mod:`persam.tables.roles`): the development sets, where methods were developed, keep their rows in the tables but
 decide nothing here. A method is a candidate when it has held-out rows in every image table and protocol of
 ``results/`` (Table 1, Table 4, few-shot, presence, instances); its *family* is its comparisons with every other
-candidate-or-rival method on every held-out condition (dataset, corruption, k, setting; each set's own objects).
+candidate-or-rival method on every held-out condition (dataset, corruption, k, setting; each set's own objects),
+by the rotation's rows where both methods ran it (each object's mean over its episodes), else by reference 00's.
 It qualifies when, Holm-corrected within its family, every comparison shows it non-inferior within
 :data:`~persam.metrics.paired_test.MARGIN` points (the one-sided paired sign-flip test of "difference > -margin",
 :func:`persam.metrics.paired_test.non_inferior`); where it is *better* is read from the two-sided verdicts of the
@@ -99,8 +100,15 @@ def standings(results: Path, tables: dict[str, str], role: str = HELD_OUT) -> li
                 found.setdefault(method, Standing(method, label)).tables.add(table)
             for rival in methods:
                 comparisons = verdicts.compare(rows, metric, rival, judged=False)
-                for _, row in comparisons.iterrows():
-                    found[row["key"]].family.append((f"{_where(table, row)} vs {row['baseline']}", row["comparison"]))
+                if comparisons.empty:
+                    continue
+                # A pair compared under the rotation too counts once, by its rotation rows (more evidence per
+                # object); a pair only one of which ran the rotation keeps its reference-00 comparison.
+                rotated = set(comparisons.loc[comparisons["protocol"] == "rotate", "key"])
+                kept = comparisons[(comparisons["protocol"] == "rotate") | ~comparisons["key"].isin(rotated)]
+                for _, row in kept.iterrows():
+                    where = _where(table, row) + (" rotation" if row["protocol"] == "rotate" else "")
+                    found[row["key"]].family.append((f"{where} vs {row['baseline']}", row["comparison"]))
     return list(found.values())
 
 
