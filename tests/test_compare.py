@@ -80,11 +80,12 @@ def test_compare_runs_an_outside_method_and_prints_a_verdict_per_baseline(tmp_pa
     assert sorted(verdicts["baseline"]) == ["PerSAM", "PerSAM-F"] and set(verdicts["key"]) == {"persam_refine1"}
     assert (verdicts["objects"] == 3).all() and (verdicts["verdict"] == TOO_FEW).all()  # the sample's 3 objects
     for row in verdicts.itertuples():  # one printed line per baseline
-        assert (f"| {row.baseline} | perseg | development | 3 | {row.difference:+.1f} (no test) | {row.wins} / "
+        assert (f"| {row.baseline} | perseg | development | rotation | 3 | {row.difference:+.1f} (no test) | {row.wins} / "
                 f"{row.ties} / {row.losses} | {TOO_FEW} |") in done.stdout
     with Image.open(tmp_path / "out" / "forest.png") as png:
         assert png.format == "PNG" and png.height > 100
-    record = json.loads((tmp_path / "out" / "runs" / "perseg" / "provenance.json").read_text())
+    # The baselines ran the rotation only, so the variant did too (into runs/<set>-rotate).
+    record = json.loads((tmp_path / "out" / "runs" / "perseg-rotate" / "provenance.json").read_text())
     baseline = json.loads(next((tmp_path / "base").glob("*/provenance.json")).read_text())
     assert record["config"]["dataset"] == {**baseline["config"]["dataset"]}  # the baselines' protocol, as recorded
     assert _package_state() == before  # nothing inside the package or its configs was written
@@ -108,11 +109,11 @@ def sample_results(tmp_path) -> Path:
 def test_a_benchmark_set_runs_the_variant_with_its_baselines_dataset_settings(sample_results, tmp_path):
     (found,) = benchmark_sets(sample_results)
     assert (found.name, found.model) == ("perseg", "vit_t")
-    assert found.settings == {"root": "nowhere/perseg", "objects": None, "ref_stems": ["00"], "references": "rotate"}
+    assert found.settings == {"root": "nowhere/perseg", "objects": None, "ref_stems": ["00"]}
+    assert found.protocols == ["fixed"]  # the rows' protocols (none recorded: reference 00); compare runs each
     overrides = run_overrides(found, ["method=mine"], tmp_path / "a b=c")
     assert overrides[:3] == ["experiment=table1", "dataset=perseg", "model=vit_t"]
     assert "dataset.ref_stems=['00']" in overrides and "dataset.objects=null" in overrides
-    assert "dataset.references='rotate'" in overrides  # the reference protocol the baselines ran under
     assert f"hydra.run.dir='{tmp_path}/a b=c'" in overrides and overrides[-1] == "method=mine"
     assert hydra_value("it's") == "'it\\'s'" and hydra_value(3) == "3"
 

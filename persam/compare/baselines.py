@@ -16,7 +16,7 @@ from persam.tables.runs import load_runs
 # The dataset settings a variant must share with its baselines to be paired with them object by object (read from
 # the baselines' provenance; a key no record holds is left at the dataset config's default): the data, its objects,
 # the reference images and targets, and the reference protocol (fixed, or rotate: every annotated image in turn).
-PROTOCOL = ("root", "objects", "ref_stems", "not_targets", "references")
+PROTOCOL = ("root", "objects", "ref_stems", "not_targets")
 
 
 @dataclass
@@ -28,6 +28,7 @@ class BenchmarkSet:
     rows: pd.DataFrame
     model: str
     settings: dict  # PROTOCOL key -> the value every baseline run recorded
+    protocols: list[str]  # the reference protocols its rows hold (fixed: reference 00; rotate: the rotation)
 
 
 def _recorded(folder: Path, records: dict[str, dict], key: str) -> dict:
@@ -56,7 +57,8 @@ def load_set(folder: Path) -> BenchmarkSet:
         raise DataError(f"{folder}/results.csv: a benchmark set holds one dataset and one model "
                         f"(found {', '.join(datasets)}; {', '.join(models)})")
     settings = {k: v for key in PROTOCOL for k, v in _recorded(folder, runs.provenances, key).items()}
-    return BenchmarkSet(datasets[0], folder, rows, models[0], settings)
+    protocols = list(dict.fromkeys(rows["protocol"].fillna("fixed"))) if "protocol" in rows else ["fixed"]
+    return BenchmarkSet(datasets[0], folder, rows, models[0], settings, protocols)
 
 
 def benchmark_sets(results: Path, names: list[str] | None = None) -> list[BenchmarkSet]:

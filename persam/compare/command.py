@@ -68,7 +68,10 @@ def compare_variant(overrides: list[str], results: Path = RESULTS, datasets: lis
         except ValueError as err:  # a dataset without a role has no place in the verdicts
             raise DataError(str(err)) from None
     out = out or OUT / name
-    variant = [run_variant(b, overrides, out / "runs" / b.name) for b in sets]
+    # Under each protocol the set's baselines ran (reference 00, the rotation), so every baseline is compared.
+    variant = [run_variant(b, [f"dataset.references={p}", *overrides],
+                           out / "runs" / (b.name if p == "fixed" else f"{b.name}-{p}"))
+               for b in sets for p in b.protocols]
     rows = pd.concat([*(b.rows for b in sets), *variant], ignore_index=True)
     table = verdict_table(rows, name, margin=margin)
     if table.empty:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from persam.metrics.paired_test import MARGIN
 from persam.tables import verdicts
+from persam.tables.pooled import PROTOCOL_NAMES
 from persam.tables.roles import role_of
 from persam.tables.text import interval_cell, markdown, test_note
 
@@ -39,7 +40,8 @@ def verdict_table(rows: pd.DataFrame, variant: str, metric: str = METRIC, margin
 def printed(table: pd.DataFrame, label: str) -> str:
     """The verdicts as the terminal shows them (and ``README.md`` keeps them): one line per baseline and dataset."""
     shown = pd.DataFrame({
-        "baseline": table["baseline"], "dataset": table["dataset"], "role": table["role"], "objects": table["objects"],
+        "baseline": table["baseline"], "dataset": table["dataset"], "role": table["role"],
+        "reference": table["protocol"].map(PROTOCOL_NAMES), "objects": table["objects"],
         "difference [interval] at level": [interval_cell(r) for r in table.itertuples()],
         "wins / ties / losses": [f"{r.wins} / {r.ties} / {r.losses}" for r in table.itertuples()],
         "verdict": table["verdict"]})

@@ -38,7 +38,10 @@ def forest_plot(comparisons: pd.DataFrame, path: Path, title: str, margin: float
     ax.axvline(0, color="black", linewidth=0.8)
     for x in (-margin, margin):
         ax.axvline(x, color="grey", linewidth=0.8, linestyle="--")
-    ax.set_yticks(range(n), [f"{r.baseline} | {r.dataset}" for r in comparisons.itertuples()], fontsize=8)
+    protocols = comparisons["protocol"].nunique() > 1 if "protocol" in comparisons else False
+    names = [f"{r.baseline} | {r.dataset}" + (f" | {'rotation' if r.protocol == 'rotate' else 'ref 00'}"
+                                               if protocols else "") for r in comparisons.itertuples()]
+    ax.set_yticks(range(n), names, fontsize=8)
     ax.set_ylim(n - 0.5, -0.5)  # the first comparison on top
     ax.set_xlabel(f"mean difference per object, variant minus baseline (points); dashed: the margin, +-{margin:g}",
                   fontsize=9)
