@@ -21,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from persam.tables import MODULES, default, references, verdicts
+from persam.tables.forest import forest_plot
+from persam.tables.pooled import PROTOCOL_NAMES
 from persam.tables.text import COVERAGE, markdown
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
@@ -29,7 +31,6 @@ GLOSSARY = "docs/glossary.md"
 # The comparisons the picture shows: (table, per-object metric, what an object is there).
 FOREST = (("table1", "iou", "object"), ("table2", "J&F", "sequence"))
 BASELINE = "persam"  # the paper's training-free method: every other method is drawn against it
-VERDICT_COLOURS = {"better": "tab:green", "worse": "tab:red"}  # else grey: no detectable difference
 
 
 def table_rows(results: Path, table: str) -> pd.DataFrame:
@@ -39,7 +40,8 @@ def table_rows(results: Path, table: str) -> pd.DataFrame:
 
 
 def pooled_verdicts(results: Path, table: str, metric: str) -> pd.DataFrame:
-    """Each method against PerSAM on the table's objects, pooled over its datasets (paired bootstrap)."""
+    """Each method against PerSAM on the table's objects, pooled over its datasets (the paired sign-flip test,
+    Holm-corrected within the table: :func:`persam.tables.verdicts.compare`)."""
     rows = table_rows(results, table)
     if rows.empty:
         return rows
@@ -48,42 +50,18 @@ def pooled_verdicts(results: Path, table: str, metric: str) -> pd.DataFrame:
 
 
 def write_forest(results: Path, path: Path) -> Path | None:
-    """The paired verdicts against PerSAM (Table 1 pooled over its objects, Table 2 over its sequences) as a
-    forest plot: each method's mean per-object difference with its 95% interval, coloured by verdict."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    panels = [(table, unit, pooled_verdicts(results, table, metric)) for table, metric, unit in FOREST]
-    panels = [p for p in panels if not p[2].empty]
-    if not panels:
+    """The paired verdicts against PerSAM (Table 1 pooled over its objects, per reference protocol; Table 2 over its
+    sequences) as one forest plot (:func:`persam.tables.forest.forest_plot`), each table's rows one family."""
+    panels = [(table, pooled_verdicts(results, table, metric)) for table, metric, _ in FOREST]
+    found = pd.concat([f.assign(table=t) for t, f in panels if not f.empty], ignore_index=True)
+    if found.empty:
         return None
-    heights = [len(p[2]) + 1 for p in panels]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 1.0 + 0.34 * sum(heights)),
-                             gridspec_kw={"height_ratios": heights}, squeeze=False)
-    for ax, (table, unit, found) in zip(axes[:, 0], panels, strict=True):
-        found = found.sort_values("difference")  # the largest gain on top
-        y = range(len(found))
-        colours = [VERDICT_COLOURS.get(v, "grey") for v in found["verdict"]]
-        ax.errorbar(found["difference"], y, xerr=[found["difference"] - found["ci_low"],
-                                                 found["ci_high"] - found["difference"]],
-                    fmt="none", ecolor=colours, elinewidth=2)
-        ax.scatter(found["difference"], y, c=colours, zorder=3)
-        ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_ylim(-0.7, len(found) - 0.3)
-        ax.set_yticks(list(y), [f"{m} ({v})" for m, v in zip(found["method"], found["verdict"], strict=True)],
-                      fontsize=8)
-        title = MODULES[table].TITLE.split(":")[0]
-        ax.set_title(f"{title}: method minus {found['baseline'].iloc[0]}, per {unit} "
-                     f"({int(found['objects'].max())} {unit}s)", fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel("difference in points, 95% paired-bootstrap interval (green: better, red: worse, grey: no "
-                           "detectable difference)", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    protocol = found["protocol"].map(PROTOCOL_NAMES) if "protocol" in found else ""
+    names = [f"{MODULES[t].TITLE.split(':')[0]} | {m}" + (f" | {p}" if t == "table1" else "")
+             for t, m, p in zip(found["table"], found["method"], protocol, strict=True)]
+    return forest_plot(found, path, f"Each method minus {found['baseline'].iloc[0]}, per object (Table 1 pooled) "
+                       "or sequence (Table 2); Holm-corrected within each table", names=names,
+                       xlabel="method minus PerSAM")
 
 
 def table1_block(results: Path) -> str:

@@ -23,8 +23,10 @@ DPI = 100
 COLOURS = {BETTER: "tab:green", WORSE: "tab:red", EQUIVALENT: "tab:blue"}  # undecided, too few: grey
 
 
-def forest_plot(comparisons: pd.DataFrame, path: Path, title: str, margin: float = MARGIN) -> Path:
-    """Write the forest plot of ``comparisons`` to ``path``, with dashed lines at +-``margin`` (points)."""
+def forest_plot(comparisons: pd.DataFrame, path: Path, title: str, margin: float = MARGIN,
+                names: list[str] | None = None, xlabel: str = "variant minus baseline") -> Path:
+    """Write the forest plot of ``comparisons`` to ``path``, with dashed lines at +-``margin`` (points); ``names``
+    labels the rows (default: baseline | dataset, and the protocol where it varies)."""
     n = len(comparisons)
     fig, ax = plt.subplots(figsize=(9, 1.4 + 0.34 * n))
     for y, row in enumerate(comparisons.itertuples()):
@@ -39,11 +41,11 @@ def forest_plot(comparisons: pd.DataFrame, path: Path, title: str, margin: float
     for x in (-margin, margin):
         ax.axvline(x, color="grey", linewidth=0.8, linestyle="--")
     protocols = comparisons["protocol"].nunique() > 1 if "protocol" in comparisons else False
-    names = [f"{r.baseline} | {r.dataset}" + (f" | {'rotation' if r.protocol == 'rotate' else 'ref 00'}"
-                                               if protocols else "") for r in comparisons.itertuples()]
+    names = names or [f"{r.baseline} | {r.dataset}" + (f" | {'rotation' if r.protocol == 'rotate' else 'ref 00'}"
+                                                        if protocols else "") for r in comparisons.itertuples()]
     ax.set_yticks(range(n), names, fontsize=8)
     ax.set_ylim(n - 0.5, -0.5)  # the first comparison on top
-    ax.set_xlabel(f"mean difference per object, variant minus baseline (points); dashed: the margin, +-{margin:g}",
+    ax.set_xlabel(f"mean difference per object, {xlabel} (points); dashed: the margin, +-{margin:g}",
                   fontsize=9)
     ax.set_title(title, fontsize=10)
     ax.grid(axis="x", alpha=0.3)
