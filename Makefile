@@ -43,7 +43,7 @@ endef
 FRESH_CACHE = cache.dir=$(RUNS)/cache-$(1)
 
 .DEFAULT_GOAL := help
-.PHONY: help install data demo app test test-slow table1 table2 table2-reacquire table3 table4 tables readme davis_perseg \
+.PHONY: help install data demo app test test-slow table1 table2 table2-reacquire table3 table4 plus_ablation tables readme davis_perseg \
 	bench gpu-check lint clean davis_fewshot davis_instances perseg_instances fewshot presence instances davis16_perseg \
 	davis16_instances compare
 
@@ -118,6 +118,15 @@ table4: install davis_perseg davis16_perseg ## Table 4 (eroded / dilated referen
 	$(call image_table,table4,davis_perseg,dataset=davis_perseg)
 	$(call image_table,table4,davis16_perseg,dataset=davis16_perseg)
 	$(call pooled_table,table4)
+
+# The PerSAM+ ablation (docs/methods.md, "PerSAM+ ablation"): each rule off in turn on the held-out davis16_perseg
+# under the reference rotation, and rule 0 (rough references) on the box and the 75-pixel dilation too.
+plus_ablation: install davis16_perseg ## PerSAM+'s rules each switched off, held-out davis16_perseg, rotation -> results/plus_ablation/
+	rm -rf $(RUNS)/plus_ablation $(RUNS)/plus_ablation-rough
+	$(PY) -m persam.run -m experiment=plus_ablation hydra.sweep.dir=$(RUNS)/plus_ablation progress=false
+	$(PY) -m persam.run -m experiment=plus_ablation corruption=box,dilate75 \
+		method=persam_plus,persam_plus_ablation/without_cleanup hydra.sweep.dir=$(RUNS)/plus_ablation-rough progress=false
+	$(PY) -m persam.tables plus_ablation $(RUNS)/plus_ablation $(RUNS)/plus_ablation-rough --out results/plus_ablation
 
 # `persam compare` (docs/compare.md): METHOD, a method config's name, from the package or from CONF (a folder holding
 # method/<METHOD>.yaml), run on the benchmark sets of results/table1 (the data: make davis_perseg davis16_perseg)

@@ -159,6 +159,8 @@ class PerSAMPlusConfig(PresenceSettings):
     """PerSAM+'s settings (the presence layer's are inherited: :class:`PresenceSettings`, on rule 7's score). Each
     number's rule and the data it was chosen on: docs/methods.md, "PerSAM+ design record"."""
 
+    # Rules 1 and 3: part prototypes and their prompt set decoded beside PerSAM's (off: PerSAM's set alone).
+    part_prompts: bool = True
     # Rule 1: the cap on k parts; k = clip(floor(sqrt(N / cells_per_part)), 1, max_parts) for N object cells.
     max_parts: int = 5
     # Rule 1: cells a part needs for a stable mean (a 4 x 4 patch); written before any evaluation.
@@ -167,6 +169,10 @@ class PerSAMPlusConfig(PresenceSettings):
     kmeans_iterations: int = 20
     # Rule 1: a reference cell is the object's where the mask's centre sample exceeds this (PerSAM's, 123.675/128).
     center_threshold: float = CENTER_THRESHOLD
+    # Rule 2: the global map's locator is the object cells' mean+max (revision 1; off: their mean, PerSAM's).
+    mean_max_locator: bool = True
+    # Rule 4: the first mask is the candidate whose pooled features best match the reference (off: SAM's IoU).
+    mask_check: bool = True
     # Rule 6: PerSAM's cascaded post-refinement steps: 0, 1 or 2.
     refinement_steps: int = 2
     # Rule 5: distractor negatives; off by default, chosen by score on davis_perseg (the one setting so chosen).
@@ -232,8 +238,9 @@ class PerSAMPlus(CheckedMethod):
         kept = object_cells(coverage, "center", center_threshold=cfg.center_threshold)
         feats = shot.embedding.features[0].permute(1, 2, 0)[kept]
         parts = part_prototypes(feats, part_count(len(feats), cfg.max_parts, cfg.cells_per_part),
-                                cfg.kmeans_iterations)
-        locator = feats.mean(0) / 2 + feats.max(0).values / 2  # as persam.methods.target's mean_max
+                                cfg.kmeans_iterations) if cfg.part_prompts else feats[:0]
+        # as persam.methods.target's mean_max
+        locator = feats.mean(0) / 2 + feats.max(0).values / 2 if cfg.mean_max_locator else feats.mean(0)
         return PlusReference(feats.mean(0), locator, parts, len(feats))
 
     # -- location prior -------------------------------------------------------------------------------
@@ -245,6 +252,8 @@ class PerSAMPlus(CheckedMethod):
         feats = F.normalize(embedding.features[0], dim=0)
         parts = torch.einsum("kc,chw->khw", reference.parts.to(feats), feats)
         grid = suppress_region(similarity_grid(embedding, reference.locator), embedding, exclude)
+        if not len(parts):  # part prompts off
+            return grid, parts
         return grid, torch.stack([suppress_region(p, embedding, exclude) for p in parts])
 
     def most_similar_point(self, embedding: ImageEmbedding, references: PlusReferences) -> np.ndarray:
@@ -272,22 +281,22 @@ class PerSAMPlus(CheckedMethod):
             region = peak_region(grid, valid_cells(embedding), cfg.peak_level)
             parts = torch.where(region, parts, parts.amin((1, 2), keepdim=True))
             attended = torch.where(region, grid, grid.min())
-        part_map = parts.max(0).values
+        part_map = parts.max(0).values if len(parts) else grid
         coords, labels = select_points(similarity_image(sam, embedding, grid), 1, negative=True)
         part_points = [select_points(similarity_image(sam, embedding, p), 1, negative=False)[0] for p in parts]
         part_coords = np.concatenate([coords[:1], *part_points, coords[1:]])
         part_labels = np.array([1] * (1 + len(part_points)) + [0], dtype=np.int64)
-        sets = [(coords, labels), _dedupe(part_coords, part_labels)]
+        sets = [(coords, labels), _dedupe(part_coords, part_labels)] if len(parts) else [(coords, labels)]
         sets = [_append(c, lab, prompts) for c, lab in sets]
         semantic = reference.embedding.reshape(1, 1, -1) if self.config.semantic_prompting else None
         guidance = [Guidance(attention_bias(embedding, bias) if self.config.guided_attention else None, semantic)
-                    for bias in (attended, part_map)]
+                    for bias in (attended, part_map)][: len(sets)]
         box = prompts.box if prompts is not None else None
-        outs = self.predictor.decode_batch([c for c, _ in sets], [lab for _, lab in sets], boxes=[box, box],
+        outs = self.predictor.decode_batch([c for c, _ in sets], [lab for _, lab in sets], boxes=[box] * len(sets),
                                            guidance=guidance, multimask=True)
-        low_res = torch.cat([o.low_res_logits for o in outs])  # 6 x 256 x 256
+        low_res = torch.cat([o.low_res_logits for o in outs])  # 3 x 256 x 256 per set
         checks = mask_check(embedding, low_res, reference.embedding)
-        pick = int(checks.argmax())
+        pick = int((checks if cfg.mask_check else torch.cat([o.iou for o in outs])).argmax())
         chosen_set, chosen_mask = divmod(pick, 3)
         stage = Stage.of(outs[chosen_set], chosen_mask)
         if region is not None:  # rule 9: the pieces of the first mask away from the peak are another instance
