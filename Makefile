@@ -125,7 +125,7 @@ plus_ablation: install davis16_perseg ## PerSAM+'s rules each switched off, held
 	rm -rf $(RUNS)/plus_ablation $(RUNS)/plus_ablation-rough
 	$(PY) -m persam.run -m experiment=plus_ablation hydra.sweep.dir=$(RUNS)/plus_ablation progress=false
 	$(PY) -m persam.run -m experiment=plus_ablation corruption=box,dilate75 \
-		method=persam_plus,persam_plus_ablation/without_cleanup hydra.sweep.dir=$(RUNS)/plus_ablation-rough progress=false
+		method=persam_plus,persam_plus_without_cleanup hydra.sweep.dir=$(RUNS)/plus_ablation-rough progress=false
 	$(PY) -m persam.tables plus_ablation $(RUNS)/plus_ablation $(RUNS)/plus_ablation-rough --out results/plus_ablation
 
 # `persam compare` (docs/compare.md): METHOD, a method config's name, from the package or from CONF (a folder holding

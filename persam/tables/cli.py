@@ -20,12 +20,24 @@ import sys
 from pathlib import Path
 
 from persam.metrics.paired_test import MARGIN
-from persam.tables import default, fewshot, instances, pooled, presence, table1, table2, table3, table4, verdicts
+from persam.tables import (
+    default,
+    fewshot,
+    instances,
+    plus_ablation,
+    pooled,
+    presence,
+    table1,
+    table2,
+    table3,
+    table4,
+    verdicts,
+)
 from persam.tables.runs import find_sources, load_runs
 from persam.tables.text import markdown, verdict_section
 
 # table name -> its module: NAME, TITLE, HEADLINE (columns for the README summary), build(rows, scope), write.
-MODULES = {m.NAME: m for m in (table1, table2, table3, table4, fewshot, presence, instances)}
+MODULES = {m.NAME: m for m in (table1, table2, table3, table4, fewshot, presence, instances, plus_ablation)}
 
 
 def _write(module):

@@ -38,7 +38,17 @@ POOLED_BY = "corruption"  # the pooled table: one column per corruption (persam.
 
 
 def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
-    found = verdicts.per_object(one_protocol(rows, NAME), PER_OBJECT)
+    table = by_corruption(one_protocol(rows, NAME))
+    shown, _ = references.for_table(NAME, scope)
+    table = pd.concat([table, pd.DataFrame([{"method": r.label, "key": "", "kind": "reference", r.metric: r.value}
+                                            for r in shown])])
+    return table.dropna(axis=1, how="all").reset_index(drop=True)
+
+
+def by_corruption(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per method, one column per corruption (in :data:`ORDER`), each the mean IoU over objects with
+    its interval."""
+    found = verdicts.per_object(rows, PER_OBJECT)
     present = list(dict.fromkeys(found["corruption"]))
     columns = [c for c in ORDER if c in present] + [c for c in present if c not in ORDER]
     out = []
@@ -47,9 +57,7 @@ def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
         for column in columns:
             row.update(verdicts.with_interval(column, group[group["corruption"] == column].drop_duplicates("item")["value"]))
         out.append(row)
-    shown, _ = references.for_table(NAME, scope)
-    out += [{"method": r.label, "key": "", "kind": "reference", r.metric: r.value} for r in shown]
-    return pd.DataFrame(out).dropna(axis=1, how="all")
+    return pd.DataFrame(out)
 
 
 def write(runs: Runs, out: Path) -> pd.DataFrame:
