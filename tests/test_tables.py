@@ -18,6 +18,7 @@ from conftest import SAMPLE
 from persam.experiments.records import COLUMNS
 from persam.tables import MODULES, main, write_table1, write_table2, write_table3, write_table4
 from persam.tables.figures import iou_heatmap
+from persam.tables.runs import load_runs
 
 REPO = Path(__file__).resolve().parents[1]
 OBJECTS = ["cat", "colorful_sneaker", "duck_toy"]
@@ -346,7 +347,6 @@ def test_a_rerun_supersedes_the_rows_and_record_it_repeats(tmp_path):
 
 def test_a_run_with_a_second_opinion_does_not_supersede_the_method_without(tmp_path):
     """The presence table adds second-opinion runs beside the committed runs of the same methods."""
-    from persam.tables.runs import load_runs
 
     plain = make_run(tmp_path / "old", "persam", 70.0)
     opinion = make_run(tmp_path / "new", "persam", 75.0)
@@ -362,3 +362,26 @@ def test_a_run_with_a_second_opinion_does_not_supersede_the_method_without(tmp_p
     assert len(runs.provenances) == 2
     rerun = load_runs([plain, opinion, opinion])  # the same variant again does supersede
     assert len(rerun.rows) == len(runs.rows)
+
+
+def test_plus_ablation_puts_persam_plus_first_and_says_what_each_rung_switches_off(tmp_path):
+    plus = {"_target_": "persam.methods.persam_plus.PerSAMPlus", "part_prompts": True, "mask_check": True,
+            "reference_cleanup": True}
+    SETTINGS.update({"persam_plus_without_parts": {**plus, "part_prompts": False}, "persam_plus": plus,
+                     "persam_plus_without_cleanup": {**plus, "reference_cleanup": False}})
+    objects = [f"o{i}" for i in range(10)]
+    try:
+        runs = [make_run(tmp_path / "runs", "persam_plus_without_parts", 70.0, objects=objects),
+                make_run(tmp_path / "runs", "persam_plus", 80.0, objects=objects),
+                *[make_run(tmp_path / "runs", m, iou, "box", objects=objects)
+                  for m, iou in (("persam_plus", 80.0), ("persam_plus_without_cleanup", 40.0))]]
+        table = MODULES["plus_ablation"].write(load_runs(runs), tmp_path / "out")
+    finally:
+        for key in ("persam_plus_without_parts", "persam_plus", "persam_plus_without_cleanup"):
+            SETTINGS.pop(key)
+    assert list(table["key"]) == ["persam_plus", "persam_plus_without_parts", "persam_plus_without_cleanup"]
+    assert [c for c in table.columns[3:] if " ci_" not in c] == ["none", "box"]
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "- PERSAM_PLUS_WITHOUT_PARTS: `part_prompts` True -> False." in readme
+    assert "Holm-corrected within this family of 2 comparisons" in readme  # the rungs of every column, one family
+    assert readme.count("| worse |") == 2
