@@ -13,10 +13,11 @@ COLUMNS = ["experiment", "dataset", "subset", "method", "label", "model", "corru
            "value"]
 
 
-def _rows(table: str, dataset: str, metric: str, offsets: dict[str, float], objects: int = 20) -> pd.DataFrame:
+def _rows(table: str, dataset: str, metric: str, offsets: dict[str, float], objects: int = 20,
+          corruption: str = "none") -> pd.DataFrame:
     rng = np.random.default_rng(0)
     base = rng.uniform(50, 90, objects)
-    rows = [[table, dataset, "synthetic", m, m.upper(), "vit_t", "none", 1, f"o{i}", metric,
+    rows = [[table, dataset, "synthetic", m, m.upper(), "vit_t", corruption, 1, f"o{i}", metric,
              base[i] + offset]
             for m, offset in offsets.items() for i in range(objects)]
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -35,13 +36,17 @@ def test_the_default_is_non_inferior_everywhere_on_held_out_data_only(tmp_path):
     # a: best of the non-oracles; b: 5 points under a; oracle: best of all but reads the ground truth;
     # c: better than a, but only in table1 (not measured elsewhere, so not a candidate).
     _write(tmp_path, "table1", HELD, _rows("table1", HELD, "iou", {"a": 0, "b": -5, "baseline_oracle_box": 8, "c": 3}))
-    _write(tmp_path, "table4", HELD, _rows("table4", HELD, "iou", {"a": 0, "b": 0}))
+    # Table 4: the mask as given repeats Table 1's condition (a 20-point loss there would count twice), and a
+    # dilated mask where a and b are equal.
+    _write(tmp_path, "table4", HELD, pd.concat([_rows("table4", HELD, "iou", {"a": 0, "b": 20}),
+                                                _rows("table4", HELD, "iou", {"a": 0, "b": 0}, corruption="dilate75")]))
     # A development set where b is far better than a: it decides nothing.
     _write(tmp_path, "table1", "davis_perseg", _rows("table1", "davis_perseg", "iou", {"a": 0, "b": 20}))
     tables = {"table1": "iou", "table4": "iou"}
     found = {s.method: s for s in standings(tmp_path, tables)}
     assert "baseline_oracle_box" not in found  # neither candidate nor rival
     assert len(found["a"].family) == 3 and all("davis_perseg" not in w for w, _ in found["b"].family)
+    assert [w for w, _ in found["a"].family if w.startswith("table4")] == [f"table4 {HELD} dilate75 vs B"]
     short, better, worse = found["a"].judged()
     assert short == [f"table1 {HELD} vs C (-3.00)"] and better == [f"table1 {HELD} vs B (+5.00)"]
     assert worse == [f"table1 {HELD} vs C (-3.00)"]

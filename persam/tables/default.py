@@ -4,7 +4,8 @@ The default image method is chosen on the held-out sets only (each dataset confi
 :mod:`persam.tables.roles`): the development sets, where methods were developed, keep their rows in the tables but
 decide nothing here. A method is a candidate when it has held-out rows in every image table and protocol of
 ``results/`` (Table 1, Table 4, few-shot, presence, instances); its *family* is its comparisons with every other
-candidate-or-rival method on every held-out condition (dataset, corruption, k, setting; each set's own objects),
+candidate-or-rival method on every held-out condition (dataset, corruption, k, setting; each set's own objects;
+Table 4's mask as given is Table 1's condition and counts once, as Table 1's),
 by the rotation's rows where both methods ran it (each object's mean over its episodes), else by reference 00's.
 It qualifies when, Holm-corrected within its family, every comparison shows it non-inferior within
 :data:`~persam.metrics.paired_test.MARGIN` points (the one-sided paired sign-flip test of "difference > -margin",
@@ -36,6 +37,8 @@ from persam.tables.roles import DEVELOPMENT, HELD_OUT, role_of
 
 # Image tables and protocols: (results folder, per-object metric).
 IMAGE_TABLES = {"table1": "iou", "table4": "iou", "fewshot": "iou", "presence": "iou_pos", "instances": "iou_union"}
+# Conditions a table repeats from another (the same objects, methods and settings): counted once, by the other's.
+REPEATED = {"table4": ("corruption", "none", "table1")}
 VIDEO_TABLES = {"table2": "J&F"}
 ORACLES = ("baseline_oracle_box",)  # methods whose config needs the ground truth (persam/conf/method/)
 
@@ -78,11 +81,15 @@ def _where(table: str, row: pd.Series) -> str:
     return " ".join(parts)
 
 
-def _rows(results: Path, table: str, role: str) -> list[pd.DataFrame]:
-    """The table's rows of the datasets of ``role``, oracles left out."""
+def _rows(results: Path, table: str, role: str, tables: dict[str, str] | None = None) -> list[pd.DataFrame]:
+    """The table's rows of the datasets of ``role``, oracles left out, and (given the ``tables`` of a family)
+    without the conditions it repeats from one of them (:data:`REPEATED`: Table 4's mask as given is Table 1)."""
+    column, value, origin = REPEATED.get(table, (None, None, None))
     out = []
     for rows in result_rows(results, table):
         rows = rows[~rows["method"].isin(ORACLES) & (rows["dataset"].map(role_of) == role)]
+        if tables is not None and origin in tables and column in rows:
+            rows = rows[rows[column] != value]
         if not rows.empty:
             out.append(rows)
     return out
@@ -94,10 +101,11 @@ def standings(results: Path, tables: dict[str, str], role: str = HELD_OUT) -> li
     found: dict[str, Standing] = {}
     for table, metric in tables.items():
         for rows in _rows(results, table, role):
-            methods = list(dict.fromkeys(rows["method"]))
-            for method in methods:
+            for method in dict.fromkeys(rows["method"]):
                 label = rows.loc[rows["method"] == method, "label"].iloc[0]
                 found.setdefault(method, Standing(method, label)).tables.add(table)
+        for rows in _rows(results, table, role, tables):
+            methods = list(dict.fromkeys(rows["method"]))
             for rival in methods:
                 comparisons = verdicts.compare(rows, metric, rival, judged=False)
                 if comparisons.empty:
