@@ -46,12 +46,12 @@ LABELS = {"ablation_fusion": "+ Fine-tuning (scale fusion)"}
 
 
 def make_run(root: Path, method: str, iou: float, corruption: str = "none", objects=OBJECTS, model="vit_t",
-             dataset="perseg", masks: bool = False, recorded_settings: bool = True) -> Path:
+             dataset="perseg", masks: bool = False, recorded_settings: bool = True, experiment: str = "t") -> Path:
     """A run folder as the runner writes it: rows, provenance (with the method's effective settings unless
     ``recorded_settings`` is false: an older run), optionally masks (the ground truth copied as the prediction,
     for the qualitative grid)."""
-    run = root / f"{method}-{corruption}-{model}"
-    base = {"experiment": "t", "dataset": dataset, "subset": f"{len(objects)} objects", "method": method,
+    run = root / f"{method}-{corruption}-{model}-{experiment}"
+    base = {"experiment": experiment, "dataset": dataset, "subset": f"{len(objects)} objects", "method": method,
             "label": LABELS.get(method, method.upper()), "model": model, "corruption": corruption, "shots": 1}
     rows = [{**base, "item": o, "metric": "iou", "value": iou + i} for i, o in enumerate(objects)]
     rows += [{**base, "item": "ALL", "metric": "miou", "value": iou + 1},
@@ -370,18 +370,23 @@ def test_plus_ablation_puts_persam_plus_first_and_says_what_each_rung_switches_o
     SETTINGS.update({"persam_plus_without_parts": {**plus, "part_prompts": False}, "persam_plus": plus,
                      "persam_plus_without_cleanup": {**plus, "reference_cleanup": False}})
     objects = [f"o{i}" for i in range(10)]
+    ablation = {"experiment": "plus_ablation"}
     try:
-        runs = [make_run(tmp_path / "runs", "persam_plus_without_parts", 70.0, objects=objects),
-                make_run(tmp_path / "runs", "persam_plus", 80.0, objects=objects),
-                *[make_run(tmp_path / "runs", m, iou, "box", objects=objects)
-                  for m, iou in (("persam_plus", 80.0), ("persam_plus_without_cleanup", 40.0))]]
+        runs = [make_run(tmp_path / "runs", "persam_plus_without_parts", 70.0, objects=objects, **ablation),
+                make_run(tmp_path / "runs", "persam_plus", 80.0, objects=objects, **ablation),
+                *[make_run(tmp_path / "runs", m, iou, "box", objects=objects, **ablation)
+                  for m, iou in (("persam_plus", 80.0), ("persam_plus_without_cleanup", 40.0))],
+                *[make_run(tmp_path / "runs", m, iou, objects=objects, experiment="fewshot", dataset="davis16_fewshot")
+                  for m, iou in (("persam_plus", 80.0), ("persam_plus_without_parts", 80.0))]]
         table = MODULES["plus_ablation"].write(load_runs(runs), tmp_path / "out")
     finally:
         for key in ("persam_plus_without_parts", "persam_plus", "persam_plus_without_cleanup"):
             SETTINGS.pop(key)
-    assert list(table["key"]) == ["persam_plus", "persam_plus_without_parts", "persam_plus_without_cleanup"]
-    assert [c for c in table.columns[3:] if " ci_" not in c] == ["none", "box"]
+    segmentation = table[table["section"] == "plus_ablation"]
+    assert list(segmentation["key"]) == ["persam_plus", "persam_plus_without_parts", "persam_plus_without_cleanup"]
+    assert [c for c in segmentation.dropna(axis=1, how="all").columns[4:] if " ci_" not in c] == ["none", "box"]
+    assert list(table.loc[table["section"] == "fewshot", "key"]) == ["persam_plus", "persam_plus_without_parts"]
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "- PERSAM_PLUS_WITHOUT_PARTS: `part_prompts` True -> False." in readme
-    assert "Holm-corrected within this family of 2 comparisons" in readme  # the rungs of every column, one family
-    assert readme.count("| worse |") == 2
+    assert "Holm-corrected within this family of 3 comparisons" in readme  # every section and column, one family
+    assert readme.count("| worse |") == 2 and readme.count("| equivalent |") == 1

@@ -186,12 +186,16 @@ class PerSAMPlusConfig(PresenceSettings):
     peak_level: float = 0.5
     # Rule 9: the logits of the first mask's pieces away from the blob are capped here (below zero: dropped).
     dropped_piece_logit: float = -1.0
+    # Rule 10: several references vote, each its own one-shot PerSAM+ (pool: one reference from all their cells).
+    references: str = "vote"
     # Rule 10: the mask where the voters' mean mask probability exceeds this (a majority).
     vote_threshold: float = 0.5
     # Rule 0: a rough mask's object replaced by SAM's from its box; thresholds round, written before measuring.
     reference_cleanup: bool = True
     cleanup_inside: float = 0.9  # SAM's mask lies inside the given one when this fraction of it is
     cleanup_tight: float = 0.8  # ... and the mask is rough when SAM's covers less than this fraction of it
+    # Rule 7: the presence score is the final mask's mask-level check (off: SAM's predicted IoU of it).
+    presence_check: bool = True
     # Rule 3: the decoder guided as PerSAM's (off in video: rule 8).
     guided_attention: bool = True
     semantic_prompting: bool = True
@@ -202,6 +206,8 @@ class PerSAMPlusConfig(PresenceSettings):
             raise ValueError(f"max_parts must be at least 1, got {self.max_parts}")
         if self.refinement_steps not in (0, 1, 2):
             raise ValueError(f"refinement_steps must be 0, 1 or 2, got {self.refinement_steps}")
+        if self.references not in ("vote", "pool"):
+            raise ValueError(f"references must be 'vote' or 'pool', got {self.references!r}")
 
 
 class PerSAMPlus(CheckedMethod):
@@ -228,15 +234,21 @@ class PerSAMPlus(CheckedMethod):
         return self._fit(shots)
 
     def _fit(self, shots: list[Shot]) -> PlusReferences:
-        return PlusReferences([self._fit_one(shot) for shot in shots])
+        cells = [self._object_cells(shot) for shot in shots]
+        if self.config.references == "pool":
+            return PlusReferences([self._fit_one(torch.cat(cells))])
+        return PlusReferences([self._fit_one(feats) for feats in cells])
 
-    def _fit_one(self, shot: Shot) -> PlusReference:
+    def _object_cells(self, shot: Shot) -> Tensor:
+        """N x C features of the reference's object cells (rule 1)."""
         if not shot.mask.any():
             raise ValueError("a reference mask is empty: there is no object to personalise on")
         coverage = mask_on_grid(shot.mask, shot.embedding.input_size, "center").to(shot.embedding.features.device)
+        kept = object_cells(coverage, "center", center_threshold=self.config.center_threshold)
+        return shot.embedding.features[0].permute(1, 2, 0)[kept]
+
+    def _fit_one(self, feats: Tensor) -> PlusReference:
         cfg = self.config
-        kept = object_cells(coverage, "center", center_threshold=cfg.center_threshold)
-        feats = shot.embedding.features[0].permute(1, 2, 0)[kept]
         parts = part_prototypes(feats, part_count(len(feats), cfg.max_parts, cfg.cells_per_part),
                                 cfg.kmeans_iterations) if cfg.part_prompts else feats[:0]
         # as persam.methods.target's mean_max
@@ -302,7 +314,7 @@ class PerSAMPlus(CheckedMethod):
         if region is not None:  # rule 9: the pieces of the first mask away from the peak are another instance
             low = peak_components(stage.low_res, region, cfg.dropped_piece_logit)
             upscale = self.predictor.upscaler(embedding.input_size, embedding.original_size)
-            stage = Stage(lambda: upscale(low)[0, 0], low)
+            stage = Stage(lambda: upscale(low)[0, 0], low, stage.iou)
         coords, labels = sets[chosen_set]
         negatives = self._distractors(embedding, grid, stage) if self.config.mine_negatives else np.zeros((0, 2))
         if len(negatives):
@@ -312,7 +324,7 @@ class PerSAMPlus(CheckedMethod):
         # video procedure does (a box-centre point can fall off a curved object, and unboxed it leaks).
         stage = refine(self.predictor, stage, coords, labels, self.config.refinement_steps,
                        box_from_first_step=box is not None)
-        score = self.presence_score(embedding, stage.low_res, reference)
+        score = self.presence_score(embedding, stage.low_res, reference) if cfg.presence_check else stage.iou
         extra = {"parts": len(reference.parts), "prompt_set": ["persam", "parts"][chosen_set],
                  "first_check": float(checks[pick]), "negatives_mined": len(negatives)}
         return Prediction(stage.mask.cpu().numpy(), coords, labels, score=score, logits=stage.logits, extra=extra)

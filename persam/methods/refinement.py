@@ -24,17 +24,18 @@ from persam.models.predictor import Decoded, GuidedPredictor
 
 class Stage:
     """A mask with the logits it came from. logits: H x W (original size), given or computed on first use from
-    a zero-argument function; low_res: 1 x 256 x 256."""
+    a zero-argument function; low_res: 1 x 256 x 256; iou: SAM's predicted IoU of the mask, where it has one."""
 
-    def __init__(self, logits: Tensor | Callable[[], Tensor], low_res: Tensor) -> None:
+    def __init__(self, logits: Tensor | Callable[[], Tensor], low_res: Tensor, iou: float | None = None) -> None:
         self._logits = logits
         self.low_res = low_res
+        self.iou = iou
         self._mask: Tensor | None = None
 
     @classmethod
     def of(cls, out: Decoded, i: int) -> Stage:
         """Mask ``i`` of a decoder output, upsampled to the original size only when needed."""
-        return cls(partial(out.mask_logits, i), out.low_res_logits[i : i + 1])
+        return cls(partial(out.mask_logits, i), out.low_res_logits[i : i + 1], float(out.iou[i]))
 
     @property
     def logits(self) -> Tensor:

@@ -1,12 +1,13 @@
-"""The PerSAM+ ablation: each of its rules switched off in turn, and the core alone, against PerSAM+ (mIoU).
+"""The PerSAM+ ablation: each of its rules switched off in turn, and the core alone, against PerSAM+.
 
     python -m persam.tables plus_ablation RUN_DIRS --out results/plus_ablation
 
-Rows are the runs of ``experiment=plus_ablation`` (the rungs are the method configs under
-``persam/conf/method/persam_plus_ablation/``): one row per rung, one column per reference corruption (the mask as
-given, and the rough references rule 0 is for). What each rung changes is written from the runs' recorded
-settings; every rung is compared with PerSAM+, object by object, all comparisons one Holm family. A rung "worse
-than PerSAM+" is a rule that helps on this data.
+Rows are the runs of PerSAM+ and of its rungs (the method configs ``persam/conf/method/persam_plus_*.yaml``), each
+under the protocol where its rule acts (:data:`SECTIONS`, by the rows' experiment): segmentation under the reference
+rotation (``experiment=plus_ablation``; one column per reference corruption: the mask as given and the rough
+references rule 0 is for), several references (few-shot), presence, several instances. What each rung changes is
+written from the runs' recorded settings; every rung is compared with PerSAM+ under the same condition, object by
+object, and all comparisons of every section are one Holm family. A rung "worse than PerSAM+" is a rule that helps.
 """
 
 from __future__ import annotations
@@ -15,56 +16,94 @@ from pathlib import Path
 
 import pandas as pd
 
-from persam.tables import settings
-from persam.tables.generic import begin, one_protocol
-from persam.tables.runs import Runs, Scope
+from persam.tables import generic, settings, verdicts
+from persam.tables.roles import role_of
+from persam.tables.runs import Runs, Scope, save_sources
 from persam.tables.table4 import by_corruption
-from persam.tables.text import dataset_line, interval_note, markdown, provenance_section, verdicts_against
+from persam.tables.text import interval_note, markdown, provenance_section, verdict_section
 
 NAME = "plus_ablation"
-TITLE = "The PerSAM+ ablation: each rule switched off, mIoU (%)"
+TITLE = "The PerSAM+ ablation: each rule switched off"
 BASELINE = "persam_plus"
-PER_OBJECT = "iou"
+# experiment -> (section title, per-object metric of the verdicts, summary metrics shown: None = by corruption)
+SECTIONS = {
+    "plus_ablation": ("Segmentation (rules 0-6), mIoU (%)", "iou", None),
+    "fewshot": ("Several references (rule 10), mIoU (%), few-shot protocol", "iou", {"miou": "mIoU"}),
+    "presence": ("Presence score (rule 7), presence protocol, SAM's threshold alone (no second opinion)", "iou_pos",
+                 {"il_mcc": "IL_MCC", "auroc": "AUROC", "tpr": "TPR", "fpr": "FPR", "miou_pos": "mIoU (positives)"}),
+    "instances": ("Several instances (rule 9), copy-paste composites", "iou_union",
+                  {"recall": "recall", "precision": "precision", "miou_union": "mIoU (union)"}),
+}
 PROTOCOLS = {"rotate": "every annotated image of an object is the reference once; an object counts once, the mean "
                        "over its references", "fixed": "reference 00"}
 
 
-def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
-    table = by_corruption(one_protocol(rows, NAME))
-    first = table[table["key"] == BASELINE]
-    return pd.concat([first, table[table["key"] != BASELINE]]).dropna(axis=1, how="all").reset_index(drop=True)
+def _sections(rows: pd.DataFrame):
+    for experiment, (title, metric, shown) in SECTIONS.items():
+        part = rows[rows["experiment"] == experiment]
+        if not part.empty:
+            yield experiment, title, metric, shown, part
 
 
-def rung_notes(runs: Runs, table: pd.DataFrame) -> list[str]:
+def _persam_plus_first(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.concat([table[table["key"] == BASELINE], table[table["key"] != BASELINE]])
+
+
+def build(rows: pd.DataFrame, scope: Scope | None = None) -> pd.DataFrame:
+    """One frame of every section's rows (``section``: the experiment); ``scope`` is not needed: the sections
+    span several datasets, each named in the README, and no published row is shown."""
+    unknown = sorted(set(rows["experiment"]) - set(SECTIONS))
+    if unknown:
+        raise ValueError(f"plus_ablation tables the experiments {', '.join(SECTIONS)}; the rows also hold "
+                         f"{', '.join(unknown)}")
+    out = []
+    for experiment, _, _, shown, part in _sections(rows):
+        table = by_corruption(part) if shown is None else generic.metric_table(part, shown).drop(columns="model")
+        out.append(_persam_plus_first(table).assign(section=experiment))
+    table = pd.concat(out).dropna(axis=1, how="all").reset_index(drop=True)
+    return table[["section", *[c for c in table.columns if c != "section"]]]
+
+
+def family(rows: pd.DataFrame) -> pd.DataFrame:
+    """Every rung against PerSAM+ under each condition of each section, judged as one Holm family."""
+    found = [verdicts.compare(part, metric, BASELINE, judged=False) for _, _, metric, _, part in _sections(rows)]
+    found = [f for f in found if not f.empty]
+    return verdicts.judge(pd.concat(found, ignore_index=True)) if found else pd.DataFrame()
+
+
+def rung_notes(runs: Runs, keys: list[str]) -> list[str]:
     """One line per rung: the settings it changes from PerSAM+'s, from the runs' recorded method settings."""
     found = settings.method_settings(runs)
-    if BASELINE not in found:
-        return []
-    lines = [f"- {row.method}: " + "; ".join(settings.changes(found[BASELINE], found[row.key])) + "."
-             for row in table.itertuples() if row.key in found and row.key != BASELINE]
+    labels = dict(zip(runs.rows["method"], runs.rows["label"], strict=False))
+    lines = [f"- {labels[key]}: " + "; ".join(settings.changes(found[BASELINE], found[key])) + "."
+             for key in keys if key in found and key != BASELINE and BASELINE in found]
     return ["What each rung changes from PerSAM+ (from the runs' recorded method settings):", "", *lines, ""]
 
 
 def write(runs: Runs, out: Path) -> pd.DataFrame:
-    _, table, _, _ = begin(NAME, build, runs, out)
-    protocol = sorted(set(runs.rows["protocol"]))[0]
-    lines = [
-        "# The PerSAM+ ablation (mIoU, %)",
+    save_sources(runs, out)
+    table = build(runs.rows)
+    table.to_csv(out / f"{NAME}.csv", index=False)
+    lines = ["# The PerSAM+ ablation", ""]
+    for experiment, title, _, _, part in _sections(runs.rows):
+        protocol = sorted(set(part["protocol"]))[0]
+        objects = part[part["item"] != "ALL"].groupby("dataset", sort=False)["item"].nunique()
+        data = ", ".join(f"{d} ({role_of(d)} set, {n} objects)" for d, n in objects.items())
+        lines += [f"## {title}", "", f"Data: {data}; reference protocol: {protocol} "
+                  f"({PROTOCOLS.get(protocol, protocol)}).", "",
+                  markdown(table[table["section"] == experiment].drop(columns="section").dropna(axis=1, how="all")),
+                  ""]
+    comparisons = family(runs.rows)
+    lines += [
+        "Segmentation columns: the reference mask as given (`none`) and rough references (`box`: the mask's "
+        "bounding box, filled; `dilate75`: dilated by a 75-pixel kernel), where rule 0 acts; the other rungs run on "
+        f"`none` only. {interval_note()}",
         "",
-        dataset_line(runs, "objects"),
-        "",
-        f"Reference protocol: {protocol} ({PROTOCOLS.get(protocol, protocol)}).",
-        "",
-        markdown(table),
-        f"Columns: the reference mask as given (`none`) and rough references (`box`: the mask's bounding box, "
-        f"filled; `dilate75`: dilated by a 75-pixel kernel), where rule 0 acts; the other rungs run on `none` only. "
-        f"{interval_note()}",
-        "",
-        *rung_notes(runs, table),
-        "A rung worse than PerSAM+ is a rule that helps here; the design record and what was removed: "
+        *rung_notes(runs, list(dict.fromkeys(runs.rows["method"]))),
+        "A rung worse than PerSAM+ is a rule that helps there; the ladder, what was removed and why: "
         "docs/methods.md, \"PerSAM+ ablation\".",
         "",
-        *verdicts_against(runs.rows, PER_OBJECT, BASELINE),
+        *(verdict_section(comparisons, comparisons["baseline"].iloc[0]) if not comparisons.empty else []),
         *provenance_section(runs),
     ]
     (out / "README.md").write_text("\n".join(lines))
