@@ -119,14 +119,22 @@ table4: install davis_perseg davis16_perseg ## Table 4 (eroded / dilated referen
 	$(call image_table,table4,davis16_perseg,dataset=davis16_perseg)
 	$(call pooled_table,table4)
 
-# The PerSAM+ ablation (docs/methods.md, "PerSAM+ ablation"): each rule off in turn on the held-out davis16_perseg
-# under the reference rotation, and rule 0 (rough references) on the box and the 75-pixel dilation too.
-plus_ablation: install davis16_perseg ## PerSAM+'s rules each switched off, held-out davis16_perseg, rotation -> results/plus_ablation/
-	rm -rf $(RUNS)/plus_ablation $(RUNS)/plus_ablation-rough
-	$(PY) -m persam.run -m experiment=plus_ablation hydra.sweep.dir=$(RUNS)/plus_ablation progress=false
+# The PerSAM+ ablation (docs/methods.md, "PerSAM+ ablation"), on held-out data only: each rule off in turn on
+# davis16_perseg under the reference rotation (rule 0 also on the box and the 75-pixel dilation, where it acts);
+# rule 10 (the references' vote) on davis16_fewshot at k = 3; rule 7 (the presence score) on the presence protocol
+# with SAM's threshold deciding alone.
+ABLATION := $(RUNS)/plus_ablation
+plus_ablation: install davis16_perseg ## PerSAM+'s rules each switched off, on held-out data -> results/plus_ablation/
+	rm -rf $(ABLATION) && mkdir -p $(ABLATION)
+	$(PY) -m persam.run -m experiment=plus_ablation hydra.sweep.dir=$(ABLATION)/segmentation progress=false
 	$(PY) -m persam.run -m experiment=plus_ablation corruption=box,dilate75 \
-		method=persam_plus,persam_plus_without_cleanup hydra.sweep.dir=$(RUNS)/plus_ablation-rough progress=false
-	$(PY) -m persam.tables plus_ablation $(RUNS)/plus_ablation $(RUNS)/plus_ablation-rough --out results/plus_ablation
+		method=persam_plus,persam_plus_without_cleanup hydra.sweep.dir=$(ABLATION)/rough progress=false
+	$(PY) -m persam.run -m experiment=fewshot dataset=davis16_fewshot 'dataset.ref_stems=["00","01","02"]' \
+		method=persam_plus,persam_plus_pooled_references hydra.sweep.dir=$(ABLATION)/fewshot progress=false
+	$(PY) -m persam.run -m experiment=presence dataset=davis16_perseg method.second_opinion=none \
+		method=persam_plus,persam_plus_without_presence_check hydra.sweep.dir=$(ABLATION)/presence progress=false
+	$(PY) -m persam.tables plus_ablation $(addprefix $(ABLATION)/,segmentation rough fewshot presence) \
+		--out results/plus_ablation
 
 # `persam compare` (docs/compare.md): METHOD, a method config's name, from the package or from CONF (a folder holding
 # method/<METHOD>.yaml), run on the benchmark sets of results/table1 (the data: make davis_perseg davis16_perseg)

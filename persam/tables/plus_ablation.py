@@ -29,7 +29,9 @@ BASELINE = "persam_plus"
 SECTIONS = {
     "plus_ablation": ("Segmentation (rules 0-6), mIoU (%)", "iou", None),
     "fewshot": ("Several references (rule 10), mIoU (%), few-shot protocol", "iou", {"miou": "mIoU"}),
-    "presence": ("Presence score (rule 7), presence protocol, SAM's threshold alone (no second opinion)", "iou_pos",
+    # the score's own quality, threshold-free: each object's AUROC (its targets against other objects' targets)
+    "presence": ("Presence score (rule 7), presence protocol, SAM's threshold alone (no second opinion); verdicts on "
+                 "each object's AUROC", "auroc",
                  {"il_mcc": "IL_MCC", "auroc": "AUROC", "tpr": "TPR", "fpr": "FPR", "miou_pos": "mIoU (positives)"}),
     "instances": ("Several instances (rule 9), copy-paste composites", "iou_union",
                   {"recall": "recall", "precision": "precision", "miou_union": "mIoU (union)"}),
@@ -101,7 +103,8 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         "",
         *rung_notes(runs, list(dict.fromkeys(runs.rows["method"]))),
         "A rung worse than PerSAM+ is a rule that helps there; the ladder, what was removed and why: "
-        "docs/methods.md, \"PerSAM+ ablation\".",
+        "docs/methods.md, \"PerSAM+ ablation\". Each section's verdicts are on its per-object metric: "
+        + "; ".join(f"{experiment}: `{metric}`" for experiment, _, metric, _, _ in _sections(runs.rows)) + ".",
         "",
         *(verdict_section(comparisons, comparisons["baseline"].iloc[0]) if not comparisons.empty else []),
         *provenance_section(runs),
