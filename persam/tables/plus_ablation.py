@@ -73,12 +73,17 @@ def family(rows: pd.DataFrame) -> pd.DataFrame:
     return verdicts.judge(pd.concat(found, ignore_index=True)) if found else pd.DataFrame()
 
 
-def rung_notes(runs: Runs, keys: list[str]) -> list[str]:
-    """One line per rung: the settings it changes from PerSAM+'s, from the runs' recorded method settings."""
-    found = settings.method_settings(runs)
-    labels = dict(zip(runs.rows["method"], runs.rows["label"], strict=False))
-    lines = [f"- {labels[key]}: " + "; ".join(settings.changes(found[BASELINE], found[key])) + "."
-             for key in keys if key in found and key != BASELINE and BASELINE in found]
+def rung_notes(runs: Runs) -> list[str]:
+    """One line per rung: the settings it changes from PerSAM+'s in the same section (runs of one protocol, which
+    may be of another commit than the other sections'), from the runs' recorded method settings."""
+    lines = []
+    for experiment, _, _, _, part in _sections(runs.rows):
+        records = {n: r for n, r in runs.provenances.items()
+                   if (r.get("config") or {}).get("experiment_name") == experiment}
+        found = settings.method_settings(Runs(part, records))
+        labels = dict(zip(part["method"], part["label"], strict=False))
+        lines += [f"- {labels[key]}: " + "; ".join(settings.changes(found[BASELINE], found[key])) + "."
+                  for key in dict.fromkeys(part["method"]) if key in found and key != BASELINE and BASELINE in found]
     return ["What each rung changes from PerSAM+ (from the runs' recorded method settings):", "", *lines, ""]
 
 
@@ -101,7 +106,7 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         "bounding box, filled; `dilate75`: dilated by a 75-pixel kernel), where rule 0 acts; the other rungs run on "
         f"`none` only. {interval_note()}",
         "",
-        *rung_notes(runs, list(dict.fromkeys(runs.rows["method"]))),
+        *rung_notes(runs),
         "A rung worse than PerSAM+ is a rule that helps there; the ladder, what was removed and why: "
         "docs/methods.md, \"PerSAM+ ablation\". Each section's verdicts are on its per-object metric: "
         + "; ".join(f"{experiment}: `{metric}`" for experiment, _, metric, _, _ in _sections(runs.rows)) + ".",
