@@ -50,7 +50,7 @@ def make_run(root: Path, method: str, iou: float, corruption: str = "none", obje
     """A run folder as the runner writes it: rows, provenance (with the method's effective settings unless
     ``recorded_settings`` is false: an older run), optionally masks (the ground truth copied as the prediction,
     for the qualitative grid)."""
-    run = root / f"{method}-{corruption}-{model}-{experiment}"
+    run = root / (f"{method}-{corruption}-{model}" + (f"-{experiment}" if experiment != "t" else ""))
     base = {"experiment": experiment, "dataset": dataset, "subset": f"{len(objects)} objects", "method": method,
             "label": LABELS.get(method, method.upper()), "model": model, "corruption": corruption, "shots": 1}
     rows = [{**base, "item": o, "metric": "iou", "value": iou + i} for i, o in enumerate(objects)]
