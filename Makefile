@@ -120,14 +120,14 @@ table4: install davis_perseg davis16_perseg ## Table 4 (eroded / dilated referen
 	$(call pooled_table,table4)
 
 # The PerSAM+ ablation (docs/methods.md, "PerSAM+ ablation"), on held-out data only: each rule off in turn on
-# davis16_perseg under the reference rotation (rule 0 also on the box and the 75-pixel dilation, where it acts);
-# rule 10 (the references' vote) on davis16_fewshot at k = 3; rule 7 (the presence score) on the presence protocol
-# with SAM's threshold deciding alone.
+# davis16_perseg under the reference rotation; rule 0 (rough references) on the box and the 75-pixel dilation,
+# Table 4's protocol; rule 10 (the references' vote) on davis16_fewshot at k = 3; rule 7 (the presence score) on
+# the presence protocol with SAM's threshold deciding alone.
 ABLATION := $(RUNS)/plus_ablation
 plus_ablation: install davis16_perseg ## PerSAM+'s rules each switched off, on held-out data -> results/plus_ablation/
 	rm -rf $(ABLATION) && mkdir -p $(ABLATION)
 	$(PY) -m persam.run -m experiment=plus_ablation hydra.sweep.dir=$(ABLATION)/segmentation progress=false
-	$(PY) -m persam.run -m experiment=plus_ablation corruption=box,dilate75 \
+	$(PY) -m persam.run -m experiment=table4 dataset=davis16_perseg corruption=box,dilate75 \
 		method=persam_plus,persam_plus_without_cleanup hydra.sweep.dir=$(ABLATION)/rough progress=false
 	$(PY) -m persam.run -m experiment=fewshot dataset=davis16_fewshot 'dataset.ref_stems=["00","01","02"]' \
 		method=persam_plus,persam_plus_pooled_references hydra.sweep.dir=$(ABLATION)/fewshot progress=false

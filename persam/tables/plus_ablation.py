@@ -4,8 +4,8 @@
 
 Rows are the runs of PerSAM+ and of its rungs (the method configs ``persam/conf/method/persam_plus_*.yaml``), each
 under the protocol where its rule acts (:data:`SECTIONS`, by the rows' experiment): segmentation under the reference
-rotation (``experiment=plus_ablation``; one column per reference corruption: the mask as given and the rough
-references rule 0 is for), several references (few-shot), presence, several instances. What each rung changes is
+rotation (``experiment=plus_ablation``), rough references (Table 4's, one column per corruption), several
+references (few-shot), presence, several instances. What each rung changes is
 written from the runs' recorded settings; every rung is compared with PerSAM+ under the same condition, object by
 object, and all comparisons of every section are one Holm family. A rung "worse than PerSAM+" is a rule that helps.
 """
@@ -28,6 +28,7 @@ BASELINE = "persam_plus"
 # experiment -> (section title, per-object metric of the verdicts, summary metrics shown: None = by corruption)
 SECTIONS = {
     "plus_ablation": ("Segmentation (rules 0-6), mIoU (%)", "iou", None),
+    "table4": ("Rough references (rule 0), mIoU (%), Table 4's protocol", "iou", None),
     "fewshot": ("Several references (rule 10), mIoU (%), few-shot protocol", "iou", {"miou": "mIoU"}),
     # the score's own quality, threshold-free: each object's AUROC (its targets against other objects' targets)
     "presence": ("Presence score (rule 7), presence protocol, SAM's threshold alone (no second opinion); verdicts on "
@@ -102,9 +103,8 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
                   ""]
     comparisons = family(runs.rows)
     lines += [
-        "Segmentation columns: the reference mask as given (`none`) and rough references (`box`: the mask's "
-        "bounding box, filled; `dilate75`: dilated by a 75-pixel kernel), where rule 0 acts; the other rungs run on "
-        f"`none` only. {interval_note()}",
+        "Rough references: the mask's bounding box, filled (`box`), or dilated by a 75-pixel kernel (`dilate75`): "
+        f"where rule 0 acts. {interval_note()}",
         "",
         *rung_notes(runs),
         "A rung worse than PerSAM+ is a rule that helps there; the ladder, what was removed and why: "
