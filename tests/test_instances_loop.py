@@ -8,7 +8,8 @@ import torch
 from persam.methods.grid import suppress_region
 from persam.methods.instances import find_instances, label_map
 from persam.methods.presence import Calibration, calibrate, dilate
-from persam.methods.presence_layer import PresenceSettings, decide
+from persam.methods.presence_layer import decide
+from persam.methods.presence_settings import PresenceSettings
 from persam.methods.protocol import Prediction, Shot
 from persam.models.predictor import ImageEmbedding
 

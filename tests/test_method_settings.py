@@ -17,7 +17,8 @@ from persam.experiments.evaluate import started_record
 from persam.methods.builder import build_method, method_class, method_spec
 from persam.methods.persam import PerSAMConfig
 from persam.methods.persam_plus import PerSAMPlusConfig
-from persam.methods.presence_layer import CheckedMethod, PresenceSettings
+from persam.methods.presence_layer import CheckedMethod
+from persam.methods.presence_settings import PresenceSettings
 
 METHODS = {"persam": PerSAMConfig, "persam_f": PerSAMConfig, "persam_plus": PerSAMPlusConfig}
 # Module-level numbers persam/methods/ may keep, each with why a run's provenance need not record it.

@@ -12,7 +12,8 @@ from conftest import SAMPLE
 
 from persam.data.io import read_image, read_mask
 from persam.methods.presence import Calibration
-from persam.methods.presence_layer import PresenceSettings, checked_predict, consult, decide
+from persam.methods.presence_layer import checked_predict, consult, decide
+from persam.methods.presence_settings import PresenceSettings
 from persam.methods.protocol import Prediction, Shot
 from persam.methods.second_opinion import SecondOpinion, second_opinion
 from persam.models.checkpoints import CheckpointError

@@ -33,7 +33,8 @@ from persam.methods.guidance import attention_bias
 from persam.methods.location_prior import select_points, similarity_image
 from persam.methods.multi_reference import best_match_grid, prototypes, soft_vote, stacked_fit_inputs
 from persam.methods.presence import Calibration, pooled_similarity
-from persam.methods.presence_layer import CheckedMethod, PresenceSettings
+from persam.methods.presence_layer import CheckedMethod
+from persam.methods.presence_settings import PresenceSettings
 from persam.methods.protocol import Prediction, Prompts, Shot
 from persam.methods.refinement import Stage, refine, refine_batch
 from persam.methods.scale_fusion import fit_scale_weights, fit_scale_weights_autograd, fuse

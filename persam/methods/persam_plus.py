@@ -34,7 +34,8 @@ from persam.methods.guidance import attention_bias
 from persam.methods.location_prior import select_points, similarity_grid, similarity_image
 from persam.methods.multi_reference import soft_vote
 from persam.methods.presence import Calibration
-from persam.methods.presence_layer import CheckedMethod, PresenceSettings
+from persam.methods.presence_layer import CheckedMethod
+from persam.methods.presence_settings import PresenceSettings
 from persam.methods.protocol import EMPTY_MASK_SCORE, Prediction, Prompts, Shot
 from persam.methods.reference_cleanup import clean_reference
 from persam.methods.refinement import Stage, refine

@@ -3,7 +3,7 @@ to an encoder trained to name things (:mod:`persam.models.semantic_encoder`)? A 
 similarity of its pooled semantic features to the nearest reference's reaches the encoder's threshold; a reference
 the encoder cannot see (under ``second_opinion_min_cells`` of its cells) gets no veto. The presence layer
 (:mod:`persam.methods.presence_layer`) acts on it. Why, the operating point and the data behind each number:
-docs/methods.md, "Presence"; the numbers are settings of :class:`persam.methods.presence_layer.PresenceSettings`.
+docs/methods.md, "Presence"; the numbers are settings of :class:`persam.methods.presence_settings.PresenceSettings`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,12 +19,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from persam.data.io import DataError
+from persam.methods.presence_settings import PresenceSettings
 from persam.methods.protocol import EMPTY_MASK_SCORE, Shot
 from persam.models.predictor import ImageEmbedding
 from persam.models.semantic_encoder import SemanticEncoder, build_semantic_encoder, cell_cover, pooled
-
-if TYPE_CHECKING:
-    from persam.methods.presence_layer import PresenceSettings
 
 
 @functools.lru_cache(maxsize=2)
