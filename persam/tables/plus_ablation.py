@@ -85,7 +85,8 @@ def rung_notes(runs: Runs) -> list[str]:
         labels = dict(zip(part["method"], part["label"], strict=False))
         lines += [f"- {labels[key]}: " + "; ".join(settings.changes(found[BASELINE], found[key])) + "."
                   for key in dict.fromkeys(part["method"]) if key in found and key != BASELINE and BASELINE in found]
-    return ["What each rung changes from PerSAM+ (from the runs' recorded method settings):", "", *lines, ""]
+    return ["What each rung changes from PerSAM+ (from the runs' recorded method settings):", "",
+            *dict.fromkeys(lines), ""]
 
 
 def write(runs: Runs, out: Path) -> pd.DataFrame:
@@ -93,9 +94,9 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
     table = build(runs.rows)
     table.to_csv(out / f"{NAME}.csv", index=False)
     lines = ["# The PerSAM+ ablation", ""]
-    for experiment, title, _, _, part in _sections(runs.rows):
+    for experiment, title, metric, _, part in _sections(runs.rows):
         protocol = sorted(set(part["protocol"]))[0]
-        objects = part[part["item"] != "ALL"].groupby("dataset", sort=False)["item"].nunique()
+        objects = verdicts.per_object(part, metric).groupby("dataset", sort=False)["item"].nunique()
         data = ", ".join(f"{d} ({role_of(d)} set, {n} objects)" for d, n in objects.items())
         lines += [f"## {title}", "", f"Data: {data}; reference protocol: {protocol} "
                   f"({PROTOCOLS.get(protocol, protocol)}).", "",

@@ -140,10 +140,12 @@ def provenance_section(runs: Runs, unit: str = "row") -> list[str]:
     manifests = {json.dumps((p.get("data") or {}).get("manifest"), sort_keys=True) for p in records.values()}
     manifest = json.loads(manifests.pop()) if len(manifests) == 1 else None
     model = first["model"]
+    commands = list(dict.fromkeys(str(p.get("command")) for p in records.values()))
     lines = [
         "## Provenance",
         "",
-        f"- command: `{first['command']}` (one run per {unit}; per-run records in `provenance/`)",
+        f"- command{'s' if len(commands) > 1 else ''}: {'; '.join(f'`{c}`' for c in commands)} (one run per {unit}; "
+        "per-run records in `provenance/`)",
         f"- git commit: {commits}",
         f"- model: {model['name']} (`{Path(str(model['checkpoint'])).name}`, sha256 {str(model['sha256'])[:12]}...)",
         f"- date: {dates[0]}" + (f" to {dates[-1]}" if dates[-1] != dates[0] else ""),
