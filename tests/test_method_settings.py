@@ -78,14 +78,15 @@ def test_method_dot_field_overrides_every_field_through_hydra(name):
 
 
 def test_a_persam_plus_run_records_every_setting_in_its_provenance(predictor):
-    cfg = compose(["method=persam_plus", "method.nms_radius=3", "method.second_opinion_thresholds.efficientnet_lite0=0.4"])
+    cfg = compose(["method=persam_plus", "method.cells_per_part=12",
+                   "method.second_opinion_thresholds.efficientnet_lite0=0.4"])
     spec = method_spec(cfg.method)
     method = build_method(predictor, spec)
     record = json.loads(json.dumps(started_record(cfg, spec, method, predictor, "key")))  # as the file holds it
     recorded = record["method_settings"]["settings"]
     assert set(recorded) == {f.name for f in dataclasses.fields(PerSAMPlusConfig)}
     assert {f.name for f in dataclasses.fields(PresenceSettings)} <= set(recorded)  # the layer's, too
-    assert recorded["nms_radius"] == 3 and recorded["second_opinion_thresholds"] == {"efficientnet_lite0": 0.4}
+    assert recorded["cells_per_part"] == 12 and recorded["second_opinion_thresholds"] == {"efficientnet_lite0": 0.4}
     assert recorded == json.loads(json.dumps(dataclasses.asdict(method.config)))
     assert issubclass(method_class(spec), CheckedMethod)
 

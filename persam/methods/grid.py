@@ -70,11 +70,3 @@ def suppress_region(grid: Tensor, embedding: ImageEmbedding, exclude: np.ndarray
         return grid
     touched = mask_on_grid(exclude, embedding.input_size, "area").to(grid.device) > 0
     return torch.where(touched, grid.min(), grid)
-
-
-def cell_centre_pixels(cells: list[tuple[int, int]], embedding: ImageEmbedding) -> np.ndarray:
-    """N x 2 XY pixels of the original image at the centres of the (row, col) cells, clipped to the image."""
-    scale = max(embedding.input_size) / max(embedding.original_size)  # original pixels -> input pixels
-    h, w = embedding.original_size
-    points = [((c + 0.5) * PATCH / scale, (r + 0.5) * PATCH / scale) for r, c in cells]
-    return np.array([[min(x, w - 1), min(y, h - 1)] for x, y in points], dtype=np.float64).reshape(-1, 2)

@@ -1,14 +1,13 @@
-"""PerSAM+: a training-free PerSAM that finds whole objects made of parts, checks masks against the reference,
-and mines its negative points from the similarity map.
+"""PerSAM+: a training-free PerSAM that finds whole objects made of parts and checks masks against the reference.
 
 The rules, by the numbers the code refers to (their definitions, revisions and the data behind each choice:
 docs/methods.md, "PerSAM+ design record"; every number is a field of :class:`PerSAMPlusConfig`): 0 rough
 references cleaned up (:mod:`persam.methods.reference_cleanup`); 1 object cells and their k-means parts;
 2 location priors (the mean+max locator's global map, one map per part); 3 candidates from PerSAM's and the part
-prompt sets; 4 the mask-level check; 5 negative mining (off by default); 6 PerSAM's refinement; 7 the presence
-score (rule 4's check of the final mask); 8 video (a tracker's prompts appended, no decoder guidance); 9 several
-instances (around the global map's peak); 10 several references (a soft vote). Presence and further instances
-are the presence layer's (:mod:`persam.methods.presence_layer`).
+prompt sets; 4 the mask-level check; 6 PerSAM's refinement; 7 the presence score (rule 4's check of the final
+mask); 8 video (a tracker's prompts appended, no decoder guidance); 9 several instances (around the global map's
+peak); 10 several references (a soft vote). Rule 5 (negative mining) was removed by the ablation (docs/methods.md,
+"PerSAM+ ablation"). Presence and further instances are the presence layer's (:mod:`persam.methods.presence_layer`).
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from torch import Tensor
 
 from persam.methods.grid import (
     LOGITS_PER_CELL,
-    cell_centre_pixels,
     cell_coverage,
     mask_on_grid,
     suppress_region,
@@ -123,38 +121,6 @@ def peak_components(low_res: Tensor, region: Tensor, floor: float) -> Tensor:
     return torch.where(keep, low_res, torch.minimum(low_res, torch.full_like(low_res, floor)))
 
 
-def distractor_cells(grid: Tensor, coverage: Tensor, valid: Tensor, own: float) -> Tensor:
-    """64 x 64 boolean map of the distractors of a mask (rule 5): look-alike cells (valid, at least as similar
-    as the median of the mask's own cells, ``coverage`` >= ``own``) in 4-connected regions that touch no cell the
-    mask covers (``coverage`` > 0)."""
-    inside = coverage >= own
-    if not bool(inside.any()):
-        return torch.zeros_like(valid)
-    alike = (valid & (grid >= grid[inside].median())).cpu().numpy().astype(np.uint8)
-    _, regions = cv2.connectedComponents(alike, connectivity=4)
-    touching = np.unique(regions[(coverage > 0).cpu().numpy() & (alike > 0)])
-    distractor = (alike > 0) & ~np.isin(regions, touching)
-    return torch.from_numpy(distractor).to(grid.device)
-
-
-def mine_negatives(grid: Tensor, coverage: Tensor, valid: Tensor, limit: int, radius: int,
-                   own: float) -> list[tuple[int, int]]:
-    """Negative cells (row, col) of a 64 x 64 similarity ``grid`` for a mask's 64 x 64 ``coverage`` (rule 5):
-    distractor cells (:func:`distractor_cells`), the most similar first, at least ``radius`` cells apart
-    (Chebyshev), at most ``limit``."""
-    distractor = distractor_cells(grid, coverage, valid, own)
-    scores = torch.where(distractor, grid, torch.full_like(grid, -torch.inf))
-    found: list[tuple[int, int]] = []
-    while len(found) < limit:
-        idx = int(scores.argmax())
-        r, c = divmod(idx, grid.shape[1])
-        if not torch.isfinite(scores[r, c]):
-            break
-        found.append((r, c))
-        scores[max(0, r - radius) : r + radius + 1, max(0, c - radius) : c + radius + 1] = -torch.inf
-    return found
-
-
 @dataclass
 class PerSAMPlusConfig(PresenceSettings):
     """PerSAM+'s settings (the presence layer's are inherited: :class:`PresenceSettings`, on rule 7's score). Each
@@ -176,13 +142,8 @@ class PerSAMPlusConfig(PresenceSettings):
     mask_check: bool = True
     # Rule 6: PerSAM's cascaded post-refinement steps: 0, 1 or 2.
     refinement_steps: int = 2
-    # Rule 5: distractor negatives; off by default, chosen by score on davis_perseg (the one setting so chosen).
-    mine_negatives: bool = False
-    # Rule 5: at most this many mined negatives, at least nms_radius cells apart; written before any evaluation.
-    max_negatives: int = 2
-    nms_radius: int = 4
-    # Rule 5: a cell is the mask's own (for the look-alike median) when the mask covers this fraction of it.
-    own_cell_coverage: float = 0.5
+    # Rule 9: one of several instances sought: parts, attention and the first mask kept to the global map's peak blob.
+    instance_focus: bool = True
     # Rule 9: the blob around the peak lies this far from the mean to the maximum (half maximum).
     peak_level: float = 0.5
     # Rule 9: the logits of the first mask's pieces away from the blob are capped here (below zero: dropped).
@@ -290,7 +251,7 @@ class PerSAMPlus(CheckedMethod):
         grid, parts = self.similarity_maps(embedding, reference, prompts.exclude if prompts is not None else None)
         cfg = self.config
         attended, region = grid, None
-        if prompts is not None and prompts.one_of_several:  # rule 9: one instance's parts and attention at its peak
+        if prompts is not None and prompts.one_of_several and cfg.instance_focus:  # rule 9: at one instance's peak
             region = peak_region(grid, valid_cells(embedding), cfg.peak_level)
             parts = torch.where(region, parts, parts.amin((1, 2), keepdim=True))
             attended = torch.where(region, grid, grid.min())
@@ -317,29 +278,18 @@ class PerSAMPlus(CheckedMethod):
             upscale = self.predictor.upscaler(embedding.input_size, embedding.original_size)
             stage = Stage(lambda: upscale(low)[0, 0], low, stage.iou)
         coords, labels = sets[chosen_set]
-        negatives = self._distractors(embedding, grid, stage) if self.config.mine_negatives else np.zeros((0, 2))
-        if len(negatives):
-            coords = np.concatenate([coords, negatives])
-            labels = np.concatenate([labels, np.zeros(len(negatives), dtype=np.int64)])
         # With a tracker's box the first mask is already boxed in: refine with its box from step 1, as PerSAM's
         # video procedure does (a box-centre point can fall off a curved object, and unboxed it leaks).
         stage = refine(self.predictor, stage, coords, labels, self.config.refinement_steps,
                        box_from_first_step=box is not None)
         score = self.presence_score(embedding, stage.low_res, reference) if cfg.presence_check else stage.iou
         extra = {"parts": len(reference.parts), "prompt_set": ["persam", "parts"][chosen_set],
-                 "first_check": float(checks[pick]), "negatives_mined": len(negatives)}
+                 "first_check": float(checks[pick])}
         return Prediction(stage.mask.cpu().numpy(), coords, labels, score=score, logits=stage.logits, extra=extra)
 
     def presence_score(self, embedding: ImageEmbedding, low_res: Tensor, reference: PlusReference) -> float:
         """Presence score of a mask given by its 1 x 256 x 256 logits: its mask-level check (rule 7)."""
         return float(mask_check(embedding, low_res, reference.embedding)[0])
-
-    def _distractors(self, embedding: ImageEmbedding, grid: Tensor, stage: Stage) -> np.ndarray:
-        """XY pixels of the mined negative points for the first mask ``stage`` (rule 5)."""
-        cfg = self.config
-        cells = mine_negatives(grid, cell_coverage(stage.low_res)[0], valid_cells(embedding), cfg.max_negatives,
-                               cfg.nms_radius, cfg.own_cell_coverage)
-        return cell_centre_pixels(cells, embedding)
 
 
 def _dedupe(coords: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
