@@ -6,8 +6,9 @@ references cleaned up (:mod:`persam.methods.reference_cleanup`); 1 object cells 
 2 location priors (the mean+max locator's global map, one map per part); 3 candidates from PerSAM's and the part
 prompt sets; 4 the mask-level check; 6 PerSAM's refinement; 7 the presence score (rule 4's check of the final
 mask); 8 video (a tracker's prompts appended, no decoder guidance); 9 several instances (around the global map's
-peak); 10 several references (a soft vote). Rule 5 (negative mining) was removed by the ablation (docs/methods.md,
-"PerSAM+ ablation"). Presence and further instances are the presence layer's (:mod:`persam.methods.presence_layer`).
+peak); 10 several references (pooled: one reference from all their object cells). Rule 5 (negative mining) and
+rule 10's vote were removed by the ablation (docs/methods.md, "PerSAM+ ablation"). Presence and further instances
+are the presence layer's (:mod:`persam.methods.presence_layer`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from persam.methods.grid import (
 )
 from persam.methods.guidance import attention_bias
 from persam.methods.location_prior import select_points, similarity_grid, similarity_image
-from persam.methods.multi_reference import soft_vote
 from persam.methods.presence import Calibration
 from persam.methods.presence_layer import CheckedMethod
 from persam.methods.presence_settings import PresenceSettings
@@ -56,10 +56,10 @@ class PlusReference:
 
 @dataclass
 class PlusReferences:
-    """What PerSAM+ keeps from its K reference photos: one :class:`PlusReference` per photo, each a voter
+    """What PerSAM+ keeps from its K reference photos: one :class:`PlusReference` from all their object cells
     (rule 10), and the presence calibration."""
 
-    members: list[PlusReference]
+    reference: PlusReference
     presence: Calibration | None = None
 
 
@@ -148,10 +148,6 @@ class PerSAMPlusConfig(PresenceSettings):
     peak_level: float = 0.5
     # Rule 9: the logits of the first mask's pieces away from the blob are capped here (below zero: dropped).
     dropped_piece_logit: float = -1.0
-    # Rule 10: several references vote, each its own one-shot PerSAM+ (pool: one reference from all their cells).
-    references: str = "vote"
-    # Rule 10: the mask where the voters' mean mask probability exceeds this (a majority).
-    vote_threshold: float = 0.5
     # Rule 0: a rough mask's object replaced by SAM's from its box; thresholds round, written before measuring.
     reference_cleanup: bool = True
     cleanup_inside: float = 0.9  # SAM's mask lies inside the given one when this fraction of it is
@@ -168,8 +164,6 @@ class PerSAMPlusConfig(PresenceSettings):
             raise ValueError(f"max_parts must be at least 1, got {self.max_parts}")
         if self.refinement_steps not in (0, 1, 2):
             raise ValueError(f"refinement_steps must be 0, 1 or 2, got {self.refinement_steps}")
-        if self.references not in ("vote", "pool"):
-            raise ValueError(f"references must be 'vote' or 'pool', got {self.references!r}")
 
 
 class PerSAMPlus(CheckedMethod):
@@ -196,10 +190,7 @@ class PerSAMPlus(CheckedMethod):
         return self._fit(shots)
 
     def _fit(self, shots: list[Shot]) -> PlusReferences:
-        cells = [self._object_cells(shot) for shot in shots]
-        if self.config.references == "pool":
-            return PlusReferences([self._fit_one(torch.cat(cells))])
-        return PlusReferences([self._fit_one(feats) for feats in cells])
+        return PlusReferences(self._fit_one(torch.cat([self._object_cells(shot) for shot in shots])))
 
     def _object_cells(self, shot: Shot) -> Tensor:
         """N x C features of the reference's object cells (rule 1)."""
@@ -231,21 +222,15 @@ class PerSAMPlus(CheckedMethod):
         return grid, torch.stack([suppress_region(p, embedding, exclude) for p in parts])
 
     def most_similar_point(self, embedding: ImageEmbedding, references: PlusReferences) -> np.ndarray:
-        """XY pixel of the first reference's global map's maximum: the first positive point its prediction uses
-        (video reacquire; in a video the first reference is the annotated frame)."""
-        grid, _ = self.similarity_maps(embedding, references.members[0])
+        """XY pixel of the global map's maximum: the first positive point a prediction uses (video reacquire)."""
+        grid, _ = self.similarity_maps(embedding, references.reference)
         return select_points(similarity_image(self.predictor.model, embedding, grid), 1, negative=False)[0][0]
 
     # -- targets --------------------------------------------------------------------------------------
     def candidate(self, embedding: ImageEmbedding, references: PlusReferences,
                   prompts: Prompts | None) -> Prediction:
-        """The object's mask in a target image with its presence score (``prompts`` are appended, rule 8): every
-        reference's prediction, combined by the soft vote (rule 10)."""
-        return soft_vote([self._predict_member(embedding, member, prompts) for member in references.members],
-                         self.config.vote_threshold)
-
-    def _predict_member(self, embedding: ImageEmbedding, reference: PlusReference,
-                        prompts: Prompts | None) -> Prediction:
+        """The object's mask in a target image with its presence score (``prompts`` are appended, rule 8)."""
+        reference = references.reference
         sam = self.predictor.model
         self.predictor.set_embedding(embedding)
         grid, parts = self.similarity_maps(embedding, reference, prompts.exclude if prompts is not None else None)
