@@ -112,7 +112,9 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         "",
         *rung_notes(runs),
         "A rung worse than PerSAM+ is a rule that helps there; the ladder, what was removed and why: "
-        "docs/methods.md, \"PerSAM+ ablation\". Each section's verdicts are on its per-object metric: "
+        "docs/methods.md, \"PerSAM+ ablation\". A section measured before a rule was removed shows PerSAM+ as it "
+        "was at that section's commit (Provenance names each run's). Each section's verdicts are on its per-object "
+        "metric: "
         + "; ".join(f"{experiment}: `{metric}`" for experiment, _, metric, _, _ in _sections(runs.rows)) + ".",
         "",
         *(verdict_section(comparisons, comparisons["baseline"].iloc[0]) if not comparisons.empty else []),
