@@ -38,7 +38,7 @@ DAVIS_SAMPLE = SAMPLE.parent / "davis"
 # with 2 cores; the same to 4 decimals with 1 and 2 threads. Per-object IoU (sum I / sum U over targets 01 and 02,
 # reference 00), as persam.run scores it (tests/test_pinned_scores.py pins the runner's):
 SAMPLE_IOU = {"cat": 93.0821, "colorful_sneaker": 93.4262, "duck_toy": 97.6543}
-TWO_REFERENCES_IOU = 90.6481  # the cat's target 02 from references 00 and 01, each a voter (rule 10)
+TWO_REFERENCES_IOU = 90.1540  # the cat's target 02 from references 00 and 01, pooled (rule 10; measured on an AMD EPYC)
 SWAN_FRAME_1_IOU = 96.0126  # the bundled swan's frame 1, tracked from frame 0 as persam_plus.yaml's video block runs it
 
 
@@ -138,24 +138,20 @@ def test_sample_iou_per_object_is_pinned(predictor, method, name):
     assert _object_iou(predictor, method, obj) == pytest.approx(SAMPLE_IOU[name], abs=0.05)
 
 
-def test_each_reference_votes(predictor, method):
+def test_references_are_pooled_into_one(predictor, method):
     obj = load_perseg(SAMPLE, ["cat"])[0]
     one, two = _shot(predictor, obj), _shot(predictor, obj, "01")
-    first, second = method.fit([one]), method.fit([two])
-    both = method.fit([one, two])
-    assert len(both.members) == 2  # each photo is its own one-shot reference (rule 10)
-    for alone, member in zip([first, second], both.members, strict=True):
-        assert torch.equal(alone.members[0].embedding, member.embedding)
-        assert len(member.parts) == part_count(member.cells, D.max_parts, D.cells_per_part)
+    first, second, both = method.fit([one]), method.fit([two]), method.fit([one, two])
+    pooled = both.reference  # rule 10: one reference from both photos' object cells
+    assert pooled.cells == first.reference.cells + second.reference.cells
+    weights = torch.tensor([first.reference.cells, second.reference.cells], dtype=torch.float32)
+    mean = (weights[0] * first.reference.embedding + weights[1] * second.reference.embedding) / weights.sum()
+    assert torch.allclose(pooled.embedding, mean, atol=1e-5)
+    assert len(pooled.parts) == part_count(pooled.cells, D.max_parts, D.cells_per_part)
     _, image, gt_path = next(t for t in obj.targets if t[0] == "02")
     embedding = predictor.embed(read_image(image))
     gt = read_mask(gt_path, embedding.original_size)
-    votes = [method.predict(embedding, alone) for alone in (first, second)]
-    voted = method.predict(embedding, both)
-    mean = (torch.sigmoid(votes[0].logits) + torch.sigmoid(votes[1].logits)) / 2
-    assert (voted.mask == (mean > 0.5).numpy()).all()
-    assert voted.score == pytest.approx((votes[0].score + votes[1].score) / 2)
-    mask = voted.mask
+    mask = method.predict(embedding, both).mask
     assert 100 * (mask & gt).sum() / (mask | gt).sum() == pytest.approx(TWO_REFERENCES_IOU, abs=0.05)
     with pytest.raises(ValueError, match="at least one reference"):
         method.fit([])
@@ -239,9 +235,9 @@ def test_the_online_memory_keeps_confident_frames(predictor, tracking):
         # the swan is plainly there: each frame is kept, the annotated frame first, then only the latest
         assert len(kept) == 2 and kept[0].embedding is frames[0] and kept[1].embedding is frames[t]
         assert (kept[1].mask == (result.labels == 1)).all()
-        assert len(states[0].reference.members) == 2  # PerSAM+ votes over the annotated and the kept frame
+        assert states[0].reference.reference.cells > method.fit(kept[:1]).reference.cells  # pooled with the kept frame
     never = replace(tracker, memory_margin=-1.0)  # nothing scores above its own score + 1
     states = start(method, frames[0], swan.annotation(0), config=never)
     for t in (1, 2):
         _, states = step(method, frames[t], states, never)
-    assert len(states[0].shots) == 1 and len(states[0].reference.members) == 1
+    assert len(states[0].shots) == 1
