@@ -371,7 +371,7 @@ def test_plus_ablation_puts_persam_plus_first_and_says_what_each_rung_switches_o
     SETTINGS.update({"persam_plus_without_parts": {**plus, "part_prompts": False}, "persam_plus": plus,
                      "persam_plus_without_cleanup": {**plus, "reference_cleanup": False}})
     objects = [f"o{i}" for i in range(10)]
-    ablation = {"experiment": "plus_ablation"}
+    ablation = {"experiment": "plus_ablation", "dataset": "davis16_perseg"}  # held-out: the family that decides
     try:
         runs = [make_run(tmp_path / "runs", "persam_plus_without_parts", 70.0, objects=objects, **ablation),
                 make_run(tmp_path / "runs", "persam_plus", 80.0, objects=objects, **ablation),

@@ -7,8 +7,8 @@ under the protocol where its rule acts (:data:`SECTIONS`, by the rows' experimen
 rotation (``experiment=plus_ablation``), rough references (Table 4's, one column per corruption), several
 references (few-shot), presence, several instances, and the development set the rules were designed on (Table
 1's). What each rung changes is written from the runs' recorded settings; every rung is compared with PerSAM+ under
-the same condition, object by object, and all comparisons of every section are one Holm family. A rung "worse than
-PerSAM+" is a rule that helps.
+the same condition, object by object; the comparisons on held-out data, every section's, are one Holm family (the
+one that decides), those on development data another. A rung "worse than PerSAM+" is a rule that helps.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from persam.tables import generic, settings, verdicts
-from persam.tables.roles import role_of
+from persam.tables.roles import DEVELOPMENT, HELD_OUT, role_of
 from persam.tables.runs import Runs, Scope, save_sources
 from persam.tables.table4 import by_corruption
 from persam.tables.text import interval_note, markdown, provenance_section, verdict_section
@@ -70,11 +70,25 @@ def build(rows: pd.DataFrame, scope: Scope | None = None) -> pd.DataFrame:
     return table[["section", *[c for c in table.columns if c != "section"]]]
 
 
-def family(rows: pd.DataFrame) -> pd.DataFrame:
-    """Every rung against PerSAM+ under each condition of each section, judged as one Holm family."""
+def family(rows: pd.DataFrame, role: str) -> pd.DataFrame:
+    """Every rung against PerSAM+ under each condition of each section on the datasets of ``role``, judged as one
+    Holm family (the held-out family decides; the development one only shows where a rule was designed)."""
+    rows = rows[rows["dataset"].map(role_of) == role]
     found = [verdicts.compare(part, metric, BASELINE, judged=False) for _, _, metric, _, part in _sections(rows)]
     found = [f for f in found if not f.empty]
     return verdicts.judge(pd.concat(found, ignore_index=True)) if found else pd.DataFrame()
+
+
+def verdicts_by_role(rows: pd.DataFrame) -> list[str]:
+    """The verdict sections: held-out data first (the family that decides), then development data."""
+    lines = []
+    for role, heading in ((HELD_OUT, "Paired verdicts against PerSAM+ on held-out data (the family that decides)"),
+                          (DEVELOPMENT, "Paired verdicts against PerSAM+ on development data (where rules were "
+                                        "designed; decides nothing)")):
+        comparisons = family(rows, role)
+        if not comparisons.empty:
+            lines += verdict_section(comparisons, comparisons["baseline"].iloc[0], heading=heading)
+    return lines
 
 
 def rung_notes(runs: Runs) -> list[str]:
@@ -105,7 +119,6 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
                   f"({PROTOCOLS.get(protocol, protocol)}).", "",
                   markdown(table[table["section"] == experiment].drop(columns="section").dropna(axis=1, how="all")),
                   ""]
-    comparisons = family(runs.rows)
     lines += [
         "Rough references: the mask's bounding box, filled (`box`), or dilated by a 75-pixel kernel (`dilate75`): "
         f"where rule 0 acts. {interval_note()}",
@@ -117,7 +130,7 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         "metric: "
         + "; ".join(f"{experiment}: `{metric}`" for experiment, _, metric, _, _ in _sections(runs.rows)) + ".",
         "",
-        *(verdict_section(comparisons, comparisons["baseline"].iloc[0]) if not comparisons.empty else []),
+        *verdicts_by_role(runs.rows),
         *provenance_section(runs),
     ]
     (out / "README.md").write_text("\n".join(lines))
