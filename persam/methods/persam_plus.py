@@ -25,7 +25,6 @@ from torch import Tensor
 from persam.methods.grid import (
     LOGITS_PER_CELL,
     cell_coverage,
-    mask_on_grid,
     suppress_region,
     valid_cells,
 )
@@ -37,7 +36,7 @@ from persam.methods.presence_settings import PresenceSettings
 from persam.methods.protocol import EMPTY_MASK_SCORE, Prediction, Prompts, Shot
 from persam.methods.reference_cleanup import clean_reference
 from persam.methods.refinement import Stage, refine
-from persam.methods.target import CENTER_THRESHOLD, object_cells
+from persam.methods.target import CENTER_THRESHOLD, pool, reference_cells
 from persam.models.guided_decoder import Guidance
 from persam.models.predictor import GuidedPredictor, ImageEmbedding
 
@@ -185,28 +184,16 @@ class PerSAMPlus(CheckedMethod):
         return [clean_reference(self.predictor, shot, cfg.cleanup_inside, cfg.cleanup_tight) for shot in shots]
 
     def fit_state(self, shots: list[Shot], prompts: Prompts | None = None) -> PlusReferences:
-        """Each reference's target embedding, locator and part prototypes from its object cells (rules 1 and 10);
-        ``prompts`` (a tracker's, on the reference frame) are not needed: nothing is fitted on a decoding."""
-        return self._fit(shots)
-
-    def _fit(self, shots: list[Shot]) -> PlusReferences:
-        return PlusReferences(self._fit_one(torch.cat([self._object_cells(shot) for shot in shots])))
-
-    def _object_cells(self, shot: Shot) -> Tensor:
-        """N x C features of the reference's object cells (rule 1)."""
-        if not shot.mask.any():
-            raise ValueError("a reference mask is empty: there is no object to personalise on")
-        coverage = mask_on_grid(shot.mask, shot.embedding.input_size, "center").to(shot.embedding.features.device)
-        kept = object_cells(coverage, "center", center_threshold=self.config.center_threshold)
-        return shot.embedding.features[0].permute(1, 2, 0)[kept]
-
-    def _fit_one(self, feats: Tensor) -> PlusReference:
+        """The target embedding, locator and part prototypes from the object cells of every reference together
+        (rules 1, 2 and 10); ``prompts`` (a tracker's, on the reference frame) are not needed: nothing is fitted on
+        a decoding."""
         cfg = self.config
+        feats = torch.cat([reference_cells(shot.embedding, shot.mask, "center", center_threshold=cfg.center_threshold)
+                           for shot in shots])
         parts = part_prototypes(feats, part_count(len(feats), cfg.max_parts, cfg.cells_per_part),
                                 cfg.kmeans_iterations) if cfg.part_prompts else feats[:0]
-        # as persam.methods.target's mean_max
-        locator = feats.mean(0) / 2 + feats.max(0).values / 2 if cfg.mean_max_locator else feats.mean(0)
-        return PlusReference(feats.mean(0), locator, parts, len(feats))
+        locator = pool(feats, "mean_max" if cfg.mean_max_locator else "mean")
+        return PlusReferences(PlusReference(pool(feats, "mean"), locator, parts, len(feats)))
 
     # -- location prior -------------------------------------------------------------------------------
     def similarity_maps(self, embedding: ImageEmbedding, reference: PlusReference,
@@ -217,9 +204,7 @@ class PerSAMPlus(CheckedMethod):
         feats = F.normalize(embedding.features[0], dim=0)
         parts = torch.einsum("kc,chw->khw", reference.parts.to(feats), feats)
         grid = suppress_region(similarity_grid(embedding, reference.locator), embedding, exclude)
-        if not len(parts):  # part prompts off
-            return grid, parts
-        return grid, torch.stack([suppress_region(p, embedding, exclude) for p in parts])
+        return grid, torch.stack([suppress_region(p, embedding, exclude) for p in parts]) if len(parts) else parts
 
     def most_similar_point(self, embedding: ImageEmbedding, references: PlusReferences) -> np.ndarray:
         """XY pixel of the global map's maximum: the first positive point a prediction uses (video reacquire)."""
@@ -240,16 +225,18 @@ class PerSAMPlus(CheckedMethod):
             region = peak_region(grid, valid_cells(embedding), cfg.peak_level)
             parts = torch.where(region, parts, parts.amin((1, 2), keepdim=True))
             attended = torch.where(region, grid, grid.min())
-        part_map = parts.max(0).values if len(parts) else grid
         coords, labels = select_points(similarity_image(sam, embedding, grid), 1, negative=True)
         part_points = [select_points(similarity_image(sam, embedding, p), 1, negative=False)[0] for p in parts]
         part_coords = np.concatenate([coords[:1], *part_points, coords[1:]])
         part_labels = np.array([1] * (1 + len(part_points)) + [0], dtype=np.int64)
-        sets = [(coords, labels), _dedupe(part_coords, part_labels)] if len(parts) else [(coords, labels)]
+        # PerSAM's set attends to the global map; the part set (when there are parts) to the part map
+        sets, biases = [(coords, labels)], [attended]
+        if len(parts):
+            sets, biases = [*sets, _dedupe(part_coords, part_labels)], [*biases, parts.max(0).values]
         sets = [_append(c, lab, prompts) for c, lab in sets]
-        semantic = reference.embedding.reshape(1, 1, -1) if self.config.semantic_prompting else None
-        guidance = [Guidance(attention_bias(embedding, bias) if self.config.guided_attention else None, semantic)
-                    for bias in (attended, part_map)][: len(sets)]
+        semantic = reference.embedding.reshape(1, 1, -1) if cfg.semantic_prompting else None
+        guidance = [Guidance(attention_bias(embedding, bias) if cfg.guided_attention else None, semantic)
+                    for bias in biases]
         box = prompts.box if prompts is not None else None
         outs = self.predictor.decode_batch([c for c, _ in sets], [lab for _, lab in sets], boxes=[box] * len(sets),
                                            guidance=guidance, multimask=True)
@@ -265,7 +252,7 @@ class PerSAMPlus(CheckedMethod):
         coords, labels = sets[chosen_set]
         # With a tracker's box the first mask is already boxed in: refine with its box from step 1, as PerSAM's
         # video procedure does (a box-centre point can fall off a curved object, and unboxed it leaks).
-        stage = refine(self.predictor, stage, coords, labels, self.config.refinement_steps,
+        stage = refine(self.predictor, stage, coords, labels, cfg.refinement_steps,
                        box_from_first_step=box is not None)
         score = self.presence_score(embedding, stage.low_res, reference) if cfg.presence_check else stage.iou
         extra = {"parts": len(reference.parts), "prompt_set": ["persam", "parts"][chosen_set],

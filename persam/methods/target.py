@@ -38,6 +38,30 @@ def object_cells(coverage: Tensor, mode: str = "area", min_coverage: float = 0.5
     return cells
 
 
+def reference_cells(
+    embedding: ImageEmbedding,
+    mask: np.ndarray,
+    mask_pooling: str = "center",
+    min_coverage: float = 0.5,
+    center_threshold: float = CENTER_THRESHOLD,
+) -> Tensor:
+    """N x C features of the reference's object cells (see module doc)."""
+    if not mask.any():
+        raise ValueError("the reference mask is empty: there is no object to personalise on")
+    coverage = mask_on_grid(mask, embedding.input_size, mask_pooling).to(embedding.features.device)
+    cells = object_cells(coverage, mask_pooling, min_coverage, center_threshold)
+    return embedding.features[0].permute(1, 2, 0)[cells]
+
+
+def pool(feats: Tensor, pooling: str) -> Tensor:
+    """C features from N x C object-cell features: their ``mean``, or ``mean_max`` (see module doc)."""
+    if pooling == "mean":
+        return feats.mean(0)
+    if pooling == "mean_max":
+        return feats.mean(0) / 2 + feats.max(0).values / 2
+    raise ValueError(f"embedding pooling must be 'mean' or 'mean_max', got {pooling!r}")
+
+
 def target_embedding(
     embedding: ImageEmbedding,
     mask: np.ndarray,
@@ -47,13 +71,4 @@ def target_embedding(
     center_threshold: float = CENTER_THRESHOLD,
 ) -> Tensor:
     """The reference's target embedding, a vector of C (=256) features (see module doc)."""
-    if not mask.any():
-        raise ValueError("the reference mask is empty: there is no object to personalise on")
-    coverage = mask_on_grid(mask, embedding.input_size, mask_pooling).to(embedding.features.device)
-    cells = object_cells(coverage, mask_pooling, min_coverage, center_threshold)
-    feats = embedding.features[0].permute(1, 2, 0)[cells]  # N x C
-    if pooling == "mean":
-        return feats.mean(0)
-    if pooling == "mean_max":
-        return feats.mean(0) / 2 + feats.max(0).values / 2
-    raise ValueError(f"embedding pooling must be 'mean' or 'mean_max', got {pooling!r}")
+    return pool(reference_cells(embedding, mask, mask_pooling, min_coverage, center_threshold), pooling)

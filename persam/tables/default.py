@@ -81,18 +81,21 @@ def _where(table: str, row: pd.Series) -> str:
     return " ".join(parts)
 
 
-def _rows(results: Path, table: str, role: str, tables: dict[str, str] | None = None) -> list[pd.DataFrame]:
-    """The table's rows of the datasets of ``role``, oracles left out, and (given the ``tables`` of a family)
-    without the conditions it repeats from one of them (:data:`REPEATED`: Table 4's mask as given is Table 1)."""
-    column, value, origin = REPEATED.get(table, (None, None, None))
+def _rows(results: Path, table: str, role: str) -> list[pd.DataFrame]:
+    """The table's rows of the datasets of ``role``, oracles left out."""
     out = []
     for rows in result_rows(results, table):
         rows = rows[~rows["method"].isin(ORACLES) & (rows["dataset"].map(role_of) == role)]
-        if tables is not None and origin in tables and column in rows:
-            rows = rows[rows[column] != value]
         if not rows.empty:
             out.append(rows)
     return out
+
+
+def _unrepeated(rows: pd.DataFrame, table: str, tables: dict[str, str]) -> pd.DataFrame:
+    """``rows`` without the conditions ``table`` repeats from another of ``tables`` (:data:`REPEATED`: Table 4's
+    mask as given is Table 1's)."""
+    column, value, origin = REPEATED.get(table, (None, None, None))
+    return rows[rows[column] != value] if origin in tables and column in rows else rows
 
 
 def standings(results: Path, tables: dict[str, str], role: str = HELD_OUT) -> list[Standing]:
@@ -101,11 +104,11 @@ def standings(results: Path, tables: dict[str, str], role: str = HELD_OUT) -> li
     found: dict[str, Standing] = {}
     for table, metric in tables.items():
         for rows in _rows(results, table, role):
-            for method in dict.fromkeys(rows["method"]):
+            methods = list(dict.fromkeys(rows["method"]))
+            for method in methods:
                 label = rows.loc[rows["method"] == method, "label"].iloc[0]
                 found.setdefault(method, Standing(method, label)).tables.add(table)
-        for rows in _rows(results, table, role, tables):
-            methods = list(dict.fromkeys(rows["method"]))
+            rows = _unrepeated(rows, table, tables)
             for rival in methods:
                 comparisons = verdicts.compare(rows, metric, rival, judged=False)
                 if comparisons.empty:
