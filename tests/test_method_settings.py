@@ -78,7 +78,7 @@ def test_method_dot_field_overrides_every_field_through_hydra(name):
 
 
 def test_a_persam_plus_run_records_every_setting_in_its_provenance(predictor):
-    cfg = compose(["method=persam_plus", "method.cells_per_part=12",
+    cfg = compose(["method=persam_plus", "method.peak_level=0.4",
                    "method.second_opinion_thresholds.efficientnet_lite0=0.4"])
     spec = method_spec(cfg.method)
     method = build_method(predictor, spec)
@@ -86,7 +86,7 @@ def test_a_persam_plus_run_records_every_setting_in_its_provenance(predictor):
     recorded = record["method_settings"]["settings"]
     assert set(recorded) == {f.name for f in dataclasses.fields(PerSAMPlusConfig)}
     assert {f.name for f in dataclasses.fields(PresenceSettings)} <= set(recorded)  # the layer's, too
-    assert recorded["cells_per_part"] == 12 and recorded["second_opinion_thresholds"] == {"efficientnet_lite0": 0.4}
+    assert recorded["peak_level"] == 0.4 and recorded["second_opinion_thresholds"] == {"efficientnet_lite0": 0.4}
     assert recorded == json.loads(json.dumps(dataclasses.asdict(method.config)))
     assert issubclass(method_class(spec), CheckedMethod)
 

@@ -8,7 +8,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from conftest import SAMPLE
 
 from persam.config import config_file
@@ -20,8 +19,6 @@ from persam.methods.persam_plus import (
     PerSAMPlus,
     PerSAMPlusConfig,
     mask_check,
-    part_count,
-    part_prototypes,
     peak_components,
     peak_region,
 )
@@ -34,35 +31,15 @@ CONFIG = config_file("method", "persam_plus.yaml")
 D = PerSAMPlusConfig()  # the defaults, which persam_plus.yaml states
 DAVIS_SAMPLE = SAMPLE.parent / "davis"
 # Pinned in percent, compared at +-0.05 points: re-measured with this code on the bundled sample and the real
-# MobileSAM weights through the tests' predictor (torch fp32 encoder, eager decoder), on an Intel Xeon (AVX-512)
-# with 2 cores; the same to 4 decimals with 1 and 2 threads. Per-object IoU (sum I / sum U over targets 01 and 02,
+# MobileSAM weights through the tests' predictor (torch fp32 encoder, eager decoder), on an AMD EPYC with 2 cores,
+# after the ablation removed rules 1-3 (earlier pins, on an Intel Xeon, agreed to 4 decimals with 1 and 2 threads). Per-object IoU (sum I / sum U over targets 01 and 02,
 # reference 00), as persam.run scores it (tests/test_pinned_scores.py pins the runner's):
-SAMPLE_IOU = {"cat": 93.0821, "colorful_sneaker": 93.4262, "duck_toy": 97.6543}
-TWO_REFERENCES_IOU = 90.1540  # the cat's target 02 from references 00 and 01, pooled (rule 10; measured on an AMD EPYC)
-SWAN_FRAME_1_IOU = 96.0126  # the bundled swan's frame 1, tracked from frame 0 as persam_plus.yaml's video block runs it
+SAMPLE_IOU = {"cat": 93.1618, "colorful_sneaker": 93.0161, "duck_toy": 97.3478}
+TWO_REFERENCES_IOU = 90.2579  # the cat's target 02 from references 00 and 01, pooled (rule 10)
+SWAN_FRAME_1_IOU = 96.1054  # the bundled swan's frame 1, tracked from frame 0 as persam_plus.yaml's video block runs it
 
 
 # -- building blocks on synthetic tensors ------------------------------------------------------------------
-def test_part_count_grows_with_the_square_root_of_the_cells_and_is_capped():
-    counts = [part_count(n, D.max_parts, D.cells_per_part) for n in (1, 15, 16, 63, 64, 144, 256, 400, 5000)]
-    assert counts == [1, 1, 1, 1, 2, 3, 4, 5, 5]
-    assert part_count(5000, 3, D.cells_per_part) == 3
-
-
-def test_part_prototypes_recover_well_separated_parts_deterministically():
-    generator = torch.Generator().manual_seed(0)
-    centres = F.normalize(torch.randn(3, 32, generator=generator), dim=1)
-    sizes = (40, 25, 10)  # unequal parts: the small one must still get its own prototype
-    features = torch.cat([c + 0.05 * torch.randn(n, 32, generator=generator) for c, n in zip(centres, sizes, strict=True)])
-    protos = part_prototypes(features * 7.0, 3, D.kmeans_iterations)  # the scale of the features does not matter (cosine)
-    assert protos.shape == (3, 32)
-    assert torch.allclose(protos.norm(dim=1), torch.ones(3), atol=1e-5)
-    match = protos @ centres.T  # each true part has a prototype at cosine > 0.99, each prototype one part
-    assert (match.max(0).values > 0.99).all() and (match.max(1).values > 0.99).all()
-    assert torch.equal(protos, part_prototypes(features * 7.0, 3, D.kmeans_iterations))
-    assert part_prototypes(features[:2], 5, D.kmeans_iterations).shape == (2, 32)  # no more parts than features
-
-
 def test_peak_region_is_the_half_maximum_blob_around_the_peak_only():
     grid = torch.zeros(64, 64)
     grid[5:10, 5:10] = 1.0  # the peak's blob
@@ -147,7 +124,6 @@ def test_references_are_pooled_into_one(predictor, method):
     weights = torch.tensor([first.reference.cells, second.reference.cells], dtype=torch.float32)
     mean = (weights[0] * first.reference.embedding + weights[1] * second.reference.embedding) / weights.sum()
     assert torch.allclose(pooled.embedding, mean, atol=1e-5)
-    assert len(pooled.parts) == part_count(pooled.cells, D.max_parts, D.cells_per_part)
     _, image, gt_path = next(t for t in obj.targets if t[0] == "02")
     embedding = predictor.embed(read_image(image))
     gt = read_mask(gt_path, embedding.original_size)
@@ -181,10 +157,8 @@ def tracking(predictor):
     return video_method(spec, predictor), video_config(spec)
 
 
-def test_the_video_procedure_decodes_unguided(predictor, tracking, method, monkeypatch):
-    tracked, _ = tracking  # rule 8: the tracker's box says where the object is
-    assert not tracked.config.guided_attention and not tracked.config.semantic_prompting
-    assert method.config.guided_attention and method.config.semantic_prompting  # images keep PerSAM's guidance
+def test_decodes_unguided_in_images_and_video(predictor, tracking, method, monkeypatch):
+    tracked, _ = tracking  # PerSAM's decoder guidance was removed by the ablation (rule 3)
     obj = load_perseg(SAMPLE, ["cat"])[0]
     shot = _shot(predictor, obj)
     seen = []
@@ -192,15 +166,13 @@ def test_the_video_procedure_decodes_unguided(predictor, tracking, method, monke
 
     def spy(*args, **kwargs):  # decode_batch(point_coords, point_labels, boxes, mask_inputs, multimask, guidance)
         seen.extend(kwargs.get("guidance", args[5] if len(args) > 5 else None) or [])
+        seen.append("call")
         return decode_batch(*args, **kwargs)
 
     monkeypatch.setattr(predictor, "decode_batch", spy)
     tracked.predict(shot.embedding, tracked.fit([shot]), prompts=Prompts(box=_box(shot.mask)))
-    assert seen and all(g is None or (g.attn_bias is None and g.target_embedding is None) for g in seen)
-    seen.clear()
-    method.predict(shot.embedding, method.fit([shot]), prompts=Prompts(box=_box(shot.mask)))
-    # the first decoding is guided (the refinement steps never are, in PerSAM either)
-    assert any(g is not None and g.attn_bias is not None and g.target_embedding is not None for g in seen)
+    method.predict(shot.embedding, method.fit([shot]))
+    assert "call" in seen and all(g in ("call", None) for g in seen)
 
 
 def test_tracks_the_bundled_swan(predictor, tracking):

@@ -366,28 +366,28 @@ def test_a_run_with_a_second_opinion_does_not_supersede_the_method_without(tmp_p
 
 
 def test_plus_ablation_puts_persam_plus_first_and_says_what_each_rung_switches_off(tmp_path):
-    plus = {"_target_": "persam.methods.persam_plus.PerSAMPlus", "part_prompts": True, "mask_check": True,
+    plus = {"_target_": "persam.methods.persam_plus.PerSAMPlus", "mask_check": True,
             "reference_cleanup": True}
-    SETTINGS.update({"persam_plus_without_parts": {**plus, "part_prompts": False}, "persam_plus": plus,
+    SETTINGS.update({"persam_plus_without_check": {**plus, "mask_check": False}, "persam_plus": plus,
                      "persam_plus_without_cleanup": {**plus, "reference_cleanup": False}})
     objects = [f"o{i}" for i in range(10)]
     ablation = {"experiment": "plus_ablation", "dataset": "davis16_perseg"}  # held-out: the family that decides
     try:
-        runs = [make_run(tmp_path / "runs", "persam_plus_without_parts", 70.0, objects=objects, **ablation),
+        runs = [make_run(tmp_path / "runs", "persam_plus_without_check", 70.0, objects=objects, **ablation),
                 make_run(tmp_path / "runs", "persam_plus", 80.0, objects=objects, **ablation),
                 *[make_run(tmp_path / "runs", m, iou, "box", objects=objects, **ablation)
                   for m, iou in (("persam_plus", 80.0), ("persam_plus_without_cleanup", 40.0))],
                 *[make_run(tmp_path / "runs", m, iou, objects=objects, experiment="fewshot", dataset="davis16_fewshot")
-                  for m, iou in (("persam_plus", 80.0), ("persam_plus_without_parts", 80.0))]]
+                  for m, iou in (("persam_plus", 80.0), ("persam_plus_without_check", 80.0))]]
         table = MODULES["plus_ablation"].write(load_runs(runs), tmp_path / "out")
     finally:
-        for key in ("persam_plus_without_parts", "persam_plus", "persam_plus_without_cleanup"):
+        for key in ("persam_plus_without_check", "persam_plus", "persam_plus_without_cleanup"):
             SETTINGS.pop(key)
     segmentation = table[table["section"] == "plus_ablation"]
-    assert list(segmentation["key"]) == ["persam_plus", "persam_plus_without_parts", "persam_plus_without_cleanup"]
+    assert list(segmentation["key"]) == ["persam_plus", "persam_plus_without_check", "persam_plus_without_cleanup"]
     assert [c for c in segmentation.dropna(axis=1, how="all").columns[4:] if " ci_" not in c] == ["none", "box"]
-    assert list(table.loc[table["section"] == "fewshot", "key"]) == ["persam_plus", "persam_plus_without_parts"]
+    assert list(table.loc[table["section"] == "fewshot", "key"]) == ["persam_plus", "persam_plus_without_check"]
     readme = (tmp_path / "out" / "README.md").read_text()
-    assert "- PERSAM_PLUS_WITHOUT_PARTS: `part_prompts` True -> False." in readme
+    assert "- PERSAM_PLUS_WITHOUT_CHECK: `mask_check` True -> False." in readme
     assert "Holm-corrected within this family of 3 comparisons" in readme  # every section and column, one family
     assert readme.count("| worse |") == 2 and readme.count("| equivalent |") == 1

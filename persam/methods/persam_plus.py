@@ -1,19 +1,17 @@
-"""PerSAM+: a training-free PerSAM that finds whole objects made of parts and checks masks against the reference.
+"""PerSAM+: a training-free PerSAM that checks masks against the reference.
 
 The rules, by the numbers the code refers to (their definitions, revisions and the data behind each choice:
 docs/methods.md, "PerSAM+ design record"; every number is a field of :class:`PerSAMPlusConfig`): 0 rough
-references cleaned up (:mod:`persam.methods.reference_cleanup`); 1 object cells and their k-means parts;
-2 location priors (the mean+max locator's global map, one map per part); 3 candidates from PerSAM's and the part
-prompt sets; 4 the mask-level check; 6 PerSAM's refinement; 7 the presence score (rule 4's check of the final
-mask); 8 video (a tracker's prompts appended, no decoder guidance); 9 several instances (around the global map's
-peak); 10 several references (pooled: one reference from all their object cells). Rule 5 (negative mining) and
-rule 10's vote were removed by the ablation (docs/methods.md, "PerSAM+ ablation"). Presence and further instances
-are the presence layer's (:mod:`persam.methods.presence_layer`).
+references cleaned up (:mod:`persam.methods.reference_cleanup`); 4 the mask-level check; 6 PerSAM's refinement;
+7 the presence score (rule 4's check of the final mask); 8 video (a tracker's prompts appended); 9 several
+instances (the first mask kept to the global map's peak); 10 several references (pooled: one reference from all
+their object cells). Rules 1-3 (part prompts, the mean+max locator, PerSAM's decoder guidance), rule 5 (negative
+mining) and rule 10's vote were removed by the ablation (docs/methods.md, "PerSAM+ ablation"). Presence and
+further instances are the presence layer's (:mod:`persam.methods.presence_layer`).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import cv2
@@ -28,7 +26,6 @@ from persam.methods.grid import (
     suppress_region,
     valid_cells,
 )
-from persam.methods.guidance import attention_bias
 from persam.methods.location_prior import select_points, similarity_grid, similarity_image
 from persam.methods.presence import Calibration
 from persam.methods.presence_layer import CheckedMethod
@@ -37,19 +34,15 @@ from persam.methods.protocol import EMPTY_MASK_SCORE, Prediction, Prompts, Shot
 from persam.methods.reference_cleanup import clean_reference
 from persam.methods.refinement import Stage, refine
 from persam.methods.target import CENTER_THRESHOLD, pool, reference_cells
-from persam.models.guided_decoder import Guidance
 from persam.models.predictor import GuidedPredictor, ImageEmbedding
 
 
 @dataclass
 class PlusReference:
-    """What PerSAM+ keeps from one reference photo. embedding: C (the mean of its object cells, for the check
-    and semantic prompting); locator: C (their mean+max, for the global map); parts: k x C (unit part
-    prototypes); cells: N, its object cells."""
+    """What PerSAM+ keeps from its reference photos. embedding: C, the mean of their object cells (the global
+    map's locator, the mask-level check's target); cells: N, their object cells."""
 
     embedding: Tensor
-    locator: Tensor
-    parts: Tensor
     cells: int
 
 
@@ -60,31 +53,6 @@ class PlusReferences:
 
     reference: PlusReference
     presence: Calibration | None = None
-
-
-def part_count(cells: int, max_parts: int, cells_per_part: int) -> int:
-    """k = clip(floor(sqrt(N / cells_per_part)), 1, max_parts) parts for N object cells (rule 1)."""
-    return int(min(max_parts, max(1, math.floor(math.sqrt(cells / cells_per_part)))))
-
-
-def part_prototypes(features: Tensor, k: int, iterations: int) -> Tensor:
-    """k x C unit prototypes of N x C features by spherical k-means, deterministically initialised: the feature
-    closest to the mean, then repeatedly the feature least similar to every chosen one (farthest point)."""
-    unit = F.normalize(features.float(), dim=1)
-    k = min(k, len(unit))
-    centre = F.normalize(unit.mean(0), dim=0)
-    chosen = [int((unit @ centre).argmax())]
-    for _ in range(1, k):
-        closest = (unit @ unit[chosen].T).max(1).values
-        chosen.append(int(closest.argmin()))
-    protos = unit[chosen].clone()
-    for _ in range(iterations):
-        assign = (unit @ protos.T).argmax(1)
-        for j in range(k):
-            members = unit[assign == j]
-            if len(members):  # an emptied cluster keeps its prototype
-                protos[j] = F.normalize(members.mean(0), dim=0)
-    return protos
 
 
 def mask_check(embedding: ImageEmbedding, low_res: Tensor, target: Tensor) -> Tensor:
@@ -125,23 +93,13 @@ class PerSAMPlusConfig(PresenceSettings):
     """PerSAM+'s settings (the presence layer's are inherited: :class:`PresenceSettings`, on rule 7's score). Each
     number's rule and the data it was chosen on: docs/methods.md, "PerSAM+ design record"."""
 
-    # Rules 1 and 3: part prototypes and their prompt set decoded beside PerSAM's (off: PerSAM's set alone).
-    part_prompts: bool = True
-    # Rule 1: the cap on k parts; k = clip(floor(sqrt(N / cells_per_part)), 1, max_parts) for N object cells.
-    max_parts: int = 5
-    # Rule 1: cells a part needs for a stable mean (a 4 x 4 patch); written before any evaluation.
-    cells_per_part: int = 16
-    # Rule 1: spherical k-means iterations; written before any evaluation.
-    kmeans_iterations: int = 20
-    # Rule 1: a reference cell is the object's where the mask's centre sample exceeds this (PerSAM's, 123.675/128).
+    # A reference cell is the object's where the mask's centre sample exceeds this (PerSAM's, 123.675/128).
     center_threshold: float = CENTER_THRESHOLD
-    # Rule 2: the global map's locator is the object cells' mean+max (revision 1; off: their mean, PerSAM's).
-    mean_max_locator: bool = True
     # Rule 4: the first mask is the candidate whose pooled features best match the reference (off: SAM's IoU).
     mask_check: bool = True
     # Rule 6: PerSAM's cascaded post-refinement steps: 0, 1 or 2.
     refinement_steps: int = 2
-    # Rule 9: one of several instances sought: parts, attention and the first mask kept to the global map's peak blob.
+    # Rule 9: one of several instances sought: the first mask kept to the global map's blob around its peak.
     instance_focus: bool = True
     # Rule 9: the blob around the peak lies this far from the mean to the maximum (half maximum).
     peak_level: float = 0.5
@@ -153,14 +111,9 @@ class PerSAMPlusConfig(PresenceSettings):
     cleanup_tight: float = 0.8  # ... and the mask is rough when SAM's covers less than this fraction of it
     # Rule 7: the presence score is the final mask's mask-level check (off: SAM's predicted IoU of it).
     presence_check: bool = True
-    # Rule 3: the decoder guided as PerSAM's (off in video: rule 8).
-    guided_attention: bool = True
-    semantic_prompting: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.max_parts < 1:
-            raise ValueError(f"max_parts must be at least 1, got {self.max_parts}")
         if self.refinement_steps not in (0, 1, 2):
             raise ValueError(f"refinement_steps must be 0, 1 or 2, got {self.refinement_steps}")
 
@@ -184,31 +137,22 @@ class PerSAMPlus(CheckedMethod):
         return [clean_reference(self.predictor, shot, cfg.cleanup_inside, cfg.cleanup_tight) for shot in shots]
 
     def fit_state(self, shots: list[Shot], prompts: Prompts | None = None) -> PlusReferences:
-        """The target embedding, locator and part prototypes from the object cells of every reference together
-        (rules 1, 2 and 10); ``prompts`` (a tracker's, on the reference frame) are not needed: nothing is fitted on
-        a decoding."""
-        cfg = self.config
-        feats = torch.cat([reference_cells(shot.embedding, shot.mask, "center", center_threshold=cfg.center_threshold)
-                           for shot in shots])
-        parts = part_prototypes(feats, part_count(len(feats), cfg.max_parts, cfg.cells_per_part),
-                                cfg.kmeans_iterations) if cfg.part_prompts else feats[:0]
-        locator = pool(feats, "mean_max" if cfg.mean_max_locator else "mean")
-        return PlusReferences(PlusReference(pool(feats, "mean"), locator, parts, len(feats)))
+        """The target embedding: the mean of the object cells of every reference together (rule 10); ``prompts``
+        (a tracker's, on the reference frame) are not needed: nothing is fitted on a decoding."""
+        cells = torch.cat([reference_cells(shot.embedding, shot.mask, "center",
+                                           center_threshold=self.config.center_threshold) for shot in shots])
+        return PlusReferences(PlusReference(pool(cells, "mean"), len(cells)))
 
     # -- location prior -------------------------------------------------------------------------------
-    def similarity_maps(self, embedding: ImageEmbedding, reference: PlusReference,
-                        exclude: np.ndarray | None = None) -> tuple[Tensor, Tensor]:
-        """(64 x 64 global map, k x 64 x 64 part maps): cosine similarity of every target cell to the locator
-        and to each part prototype (rule 2), with the ``exclude`` region (H x W bool: found instances, a
-        reference's own object) suppressed in every map."""
-        feats = F.normalize(embedding.features[0], dim=0)
-        parts = torch.einsum("kc,chw->khw", reference.parts.to(feats), feats)
-        grid = suppress_region(similarity_grid(embedding, reference.locator), embedding, exclude)
-        return grid, torch.stack([suppress_region(p, embedding, exclude) for p in parts]) if len(parts) else parts
+    def similarity_map(self, embedding: ImageEmbedding, reference: PlusReference,
+                       exclude: np.ndarray | None = None) -> Tensor:
+        """64 x 64 global map: cosine similarity of every target cell to the target embedding, with the
+        ``exclude`` region (H x W bool: found instances, a reference's own object) suppressed."""
+        return suppress_region(similarity_grid(embedding, reference.embedding), embedding, exclude)
 
     def most_similar_point(self, embedding: ImageEmbedding, references: PlusReferences) -> np.ndarray:
         """XY pixel of the global map's maximum: the first positive point a prediction uses (video reacquire)."""
-        grid, _ = self.similarity_maps(embedding, references.reference)
+        grid = self.similarity_map(embedding, references.reference)
         return select_points(similarity_image(self.predictor.model, embedding, grid), 1, negative=False)[0][0]
 
     # -- targets --------------------------------------------------------------------------------------
@@ -216,59 +160,32 @@ class PerSAMPlus(CheckedMethod):
                   prompts: Prompts | None) -> Prediction:
         """The object's mask in a target image with its presence score (``prompts`` are appended, rule 8)."""
         reference = references.reference
-        sam = self.predictor.model
-        self.predictor.set_embedding(embedding)
-        grid, parts = self.similarity_maps(embedding, reference, prompts.exclude if prompts is not None else None)
         cfg = self.config
-        attended, region = grid, None
-        if prompts is not None and prompts.one_of_several and cfg.instance_focus:  # rule 9: at one instance's peak
-            region = peak_region(grid, valid_cells(embedding), cfg.peak_level)
-            parts = torch.where(region, parts, parts.amin((1, 2), keepdim=True))
-            attended = torch.where(region, grid, grid.min())
-        coords, labels = select_points(similarity_image(sam, embedding, grid), 1, negative=True)
-        part_points = [select_points(similarity_image(sam, embedding, p), 1, negative=False)[0] for p in parts]
-        part_coords = np.concatenate([coords[:1], *part_points, coords[1:]])
-        part_labels = np.array([1] * (1 + len(part_points)) + [0], dtype=np.int64)
-        # PerSAM's set attends to the global map; the part set (when there are parts) to the part map
-        sets, biases = [(coords, labels)], [attended]
-        if len(parts):
-            sets, biases = [*sets, _dedupe(part_coords, part_labels)], [*biases, parts.max(0).values]
-        sets = [_append(c, lab, prompts) for c, lab in sets]
-        semantic = reference.embedding.reshape(1, 1, -1) if cfg.semantic_prompting else None
-        guidance = [Guidance(attention_bias(embedding, bias) if cfg.guided_attention else None, semantic)
-                    for bias in biases]
+        self.predictor.set_embedding(embedding)
+        grid = self.similarity_map(embedding, reference, prompts.exclude if prompts is not None else None)
+        coords, labels = _append(*select_points(similarity_image(self.predictor.model, embedding, grid), 1,
+                                                negative=True), prompts)
         box = prompts.box if prompts is not None else None
-        outs = self.predictor.decode_batch([c for c, _ in sets], [lab for _, lab in sets], boxes=[box] * len(sets),
-                                           guidance=guidance, multimask=True)
-        low_res = torch.cat([o.low_res_logits for o in outs])  # 3 x 256 x 256 per set
-        checks = mask_check(embedding, low_res, reference.embedding)
-        pick = int((checks if cfg.mask_check else torch.cat([o.iou for o in outs])).argmax())
-        chosen_set, chosen_mask = divmod(pick, 3)
-        stage = Stage.of(outs[chosen_set], chosen_mask)
-        if region is not None:  # rule 9: the pieces of the first mask away from the peak are another instance
+        out = self.predictor.decode(coords, labels, box=box, multimask=True)
+        checks = mask_check(embedding, out.low_res_logits, reference.embedding)
+        pick = int((checks if cfg.mask_check else out.iou).argmax())
+        stage = Stage.of(out, pick)
+        if prompts is not None and prompts.one_of_several and cfg.instance_focus:
+            # rule 9: the pieces of the first mask away from the peak's blob are another instance
+            region = peak_region(grid, valid_cells(embedding), cfg.peak_level)
             low = peak_components(stage.low_res, region, cfg.dropped_piece_logit)
             upscale = self.predictor.upscaler(embedding.input_size, embedding.original_size)
             stage = Stage(lambda: upscale(low)[0, 0], low, stage.iou)
-        coords, labels = sets[chosen_set]
         # With a tracker's box the first mask is already boxed in: refine with its box from step 1, as PerSAM's
         # video procedure does (a box-centre point can fall off a curved object, and unboxed it leaks).
         stage = refine(self.predictor, stage, coords, labels, cfg.refinement_steps,
                        box_from_first_step=box is not None)
         score = self.presence_score(embedding, stage.low_res, reference) if cfg.presence_check else stage.iou
-        extra = {"parts": len(reference.parts), "prompt_set": ["persam", "parts"][chosen_set],
-                 "first_check": float(checks[pick])}
-        return Prediction(stage.mask.cpu().numpy(), coords, labels, score=score, logits=stage.logits, extra=extra)
+        return Prediction(stage.mask.cpu().numpy(), coords, labels, score=score, logits=stage.logits)
 
     def presence_score(self, embedding: ImageEmbedding, low_res: Tensor, reference: PlusReference) -> float:
         """Presence score of a mask given by its 1 x 256 x 256 logits: its mask-level check (rule 7)."""
         return float(mask_check(embedding, low_res, reference.embedding)[0])
-
-
-def _dedupe(coords: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The points without repeats (two parts may peak at the same pixel), in their order."""
-    _, first = np.unique(np.concatenate([coords, labels[:, None]], axis=1), axis=0, return_index=True)
-    keep = np.sort(first)
-    return coords[keep], labels[keep]
 
 
 def _append(coords: np.ndarray, labels: np.ndarray, prompts: Prompts | None) -> tuple[np.ndarray, np.ndarray]:

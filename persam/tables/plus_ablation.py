@@ -5,10 +5,9 @@
 Rows are the runs of PerSAM+ and of its rungs (the method configs ``persam/conf/method/persam_plus_*.yaml``), each
 under the protocol where its rule acts (:data:`SECTIONS`, by the rows' experiment): segmentation under the reference
 rotation (``experiment=plus_ablation``), rough references (Table 4's, one column per corruption), several
-references (few-shot), presence, several instances, and the development set the rules were designed on (Table
-1's). What each rung changes is written from the runs' recorded settings; every rung is compared with PerSAM+ under
-the same condition, object by object; the comparisons on held-out data, every section's, are one Holm family (the
-one that decides), those on development data another. A rung "worse than PerSAM+" is a rule that helps.
+references (few-shot), presence and several instances, all on held-out data. What each rung changes is written
+from the runs' recorded settings; every rung is compared with PerSAM+ under the same condition, object by object,
+and the comparisons of every section are one Holm family. A rung "worse than PerSAM+" is a rule that helps.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from persam.tables import generic, settings, verdicts
-from persam.tables.roles import DEVELOPMENT, HELD_OUT, role_of
+from persam.tables.roles import HELD_OUT, role_of
 from persam.tables.runs import Runs, Scope, save_sources
 from persam.tables.table4 import by_corruption
 from persam.tables.text import interval_note, markdown, provenance_section, verdict_section
@@ -37,8 +36,6 @@ SECTIONS = {
                  {"il_mcc": "IL_MCC", "auroc": "AUROC", "tpr": "TPR", "fpr": "FPR", "miou_pos": "mIoU (positives)"}),
     "instances": ("Several instances (rule 9), copy-paste composites", "iou_union",
                   {"recall": "recall", "precision": "precision", "miou_union": "mIoU (union)"}),
-    # where a rule was designed (a development set): its number there, for the rules the held-out data leave open
-    "table1": ("Development set, where rules 1-3 were designed: mIoU (%), Table 1's protocol", "iou", None),
 }
 PROTOCOLS = {"rotate": "every annotated image of an object is the reference once; an object counts once, the mean "
                        "over its references", "fixed": "reference 00"}
@@ -62,6 +59,9 @@ def build(rows: pd.DataFrame, scope: Scope | None = None) -> pd.DataFrame:
     if unknown:
         raise ValueError(f"plus_ablation tables the experiments {', '.join(SECTIONS)}; the rows also hold "
                          f"{', '.join(unknown)}")
+    development = sorted(d for d in set(rows["dataset"]) if role_of(d) != HELD_OUT)
+    if development:
+        raise ValueError(f"plus_ablation decides on held-out data only; the rows also hold {', '.join(development)}")
     out = []
     for experiment, _, _, shown, part in _sections(rows):
         table = by_corruption(part) if shown is None else generic.metric_table(part, shown).drop(columns="model")
@@ -70,25 +70,11 @@ def build(rows: pd.DataFrame, scope: Scope | None = None) -> pd.DataFrame:
     return table[["section", *[c for c in table.columns if c != "section"]]]
 
 
-def family(rows: pd.DataFrame, role: str) -> pd.DataFrame:
-    """Every rung against PerSAM+ under each condition of each section on the datasets of ``role``, judged as one
-    Holm family (the held-out family decides; the development one only shows where a rule was designed)."""
-    rows = rows[rows["dataset"].map(role_of) == role]
+def family(rows: pd.DataFrame) -> pd.DataFrame:
+    """Every rung against PerSAM+ under each condition of each section, judged as one Holm family."""
     found = [verdicts.compare(part, metric, BASELINE, judged=False) for _, _, metric, _, part in _sections(rows)]
     found = [f for f in found if not f.empty]
     return verdicts.judge(pd.concat(found, ignore_index=True)) if found else pd.DataFrame()
-
-
-def verdicts_by_role(rows: pd.DataFrame) -> list[str]:
-    """The verdict sections: held-out data first (the family that decides), then development data."""
-    lines = []
-    for role, heading in ((HELD_OUT, "Paired verdicts against PerSAM+ on held-out data (the family that decides)"),
-                          (DEVELOPMENT, "Paired verdicts against PerSAM+ on development data (where rules were "
-                                        "designed; decides nothing)")):
-        comparisons = family(rows, role)
-        if not comparisons.empty:
-            lines += verdict_section(comparisons, comparisons["baseline"].iloc[0], heading=heading)
-    return lines
 
 
 def rung_notes(runs: Runs) -> list[str]:
@@ -109,6 +95,7 @@ def rung_notes(runs: Runs) -> list[str]:
 def write(runs: Runs, out: Path) -> pd.DataFrame:
     save_sources(runs, out)
     table = build(runs.rows)
+    comparisons = family(runs.rows)
     table.to_csv(out / f"{NAME}.csv", index=False)
     lines = ["# The PerSAM+ ablation", ""]
     for experiment, title, metric, _, part in _sections(runs.rows):
@@ -130,7 +117,8 @@ def write(runs: Runs, out: Path) -> pd.DataFrame:
         "metric: "
         + "; ".join(f"{experiment}: `{metric}`" for experiment, _, metric, _, _ in _sections(runs.rows)) + ".",
         "",
-        *verdicts_by_role(runs.rows),
+        *([] if comparisons.empty else verdict_section(comparisons, comparisons["baseline"].iloc[0],
+                                                        heading="Paired verdicts against PerSAM+ (one Holm family)")),
         *provenance_section(runs),
     ]
     (out / "README.md").write_text("\n".join(lines))
