@@ -45,10 +45,10 @@ class Scripted:
         return _prediction(np.zeros((H, W), bool), -1.0)
 
 
-def test_finds_instances_until_the_score_falls_below_the_threshold():
+def test_finds_instances_until_one_is_absent():
     a, b, c = _box(0, 8, 0, 8), _box(10, 20, 10, 20), _box(22, 30, 30, 40)
     predict = Scripted([(a, 0.9), (b, 0.8), (c, 0.3)])
-    out = find_instances(predict, threshold=0.5, max_instances=5, repeat_overlap=REPEAT)
+    out = find_instances(lambda prompts: decide(predict(prompts), 0.5), max_instances=5, repeat_overlap=REPEAT)
     assert out.instances.dtype == np.uint8
     assert set(np.unique(out.instances)) == {0, 1, 2}
     assert (out.instances == 1).sum() == a.sum() and (out.instances == 2).sum() == b.sum()
@@ -60,23 +60,23 @@ def test_finds_instances_until_the_score_falls_below_the_threshold():
 def test_max_instances_caps_the_loop_and_one_means_one_call():
     a, b = _box(0, 8, 0, 8), _box(10, 20, 10, 20)
     predict = Scripted([(a, 0.9), (b, 0.8)])
-    out = find_instances(predict, threshold=0.5, max_instances=1, repeat_overlap=REPEAT)
+    out = find_instances(predict, max_instances=1, repeat_overlap=REPEAT)
     assert len(predict.calls) == 1 and out.instances.max() == 1
     with pytest.raises(ValueError, match="at least 1"):
-        find_instances(predict, 0.5, 0, REPEAT)
+        find_instances(predict, 0, REPEAT)
 
 
 def test_a_repeat_of_a_found_instance_stops_the_loop():
     a = _box(0, 10, 0, 10)
     grown = _box(0, 10, 0, 12)  # mostly the first instance again
     calls = iter([_prediction(a, 0.9), _prediction(grown, 0.9)])
-    out = find_instances(lambda prompts: next(calls), threshold=0.5, max_instances=3, repeat_overlap=REPEAT)
+    out = find_instances(lambda prompts: next(calls), max_instances=3, repeat_overlap=REPEAT)
     assert out.instances.max() == 1
 
 
 def test_an_absent_first_prediction_gives_an_empty_label_map():
     empty = Prediction.empty((H, W), score=0.1)
-    out = find_instances(lambda prompts: empty, threshold=0.5, max_instances=3, repeat_overlap=REPEAT)
+    out = find_instances(lambda prompts: empty, max_instances=3, repeat_overlap=REPEAT)
     assert not out.present and out.instances.shape == (H, W) and out.instances.max() == 0
 
 

@@ -32,8 +32,9 @@ D = PerSAMPlusConfig()  # the defaults, which persam_plus.yaml states
 DAVIS_SAMPLE = SAMPLE.parent / "davis"
 # Pinned in percent, compared at +-0.05 points: re-measured with this code on the bundled sample and the real
 # MobileSAM weights through the tests' predictor (torch fp32 encoder, eager decoder), on an AMD EPYC with 2 cores,
-# after the ablation removed rules 1-3 (earlier pins, on an Intel Xeon, agreed to 4 decimals with 1 and 2 threads). Per-object IoU (sum I / sum U over targets 01 and 02,
-# reference 00), as persam.run scores it (tests/test_pinned_scores.py pins the runner's):
+# after the ablation removed rules 1-3 (earlier pins, on an Intel Xeon, agreed to 4 decimals with 1 and 2
+# threads). Per-object IoU (sum I / sum U over targets 01 and 02, reference 00), as persam.run scores it
+# (tests/test_pinned_scores.py pins the runner's):
 SAMPLE_IOU = {"cat": 93.1618, "colorful_sneaker": 93.0161, "duck_toy": 97.3478}
 TWO_REFERENCES_IOU = 90.2579  # the cat's target 02 from references 00 and 01, pooled (rule 10)
 SWAN_FRAME_1_IOU = 96.1054  # the bundled swan's frame 1, tracked from frame 0 as persam_plus.yaml's video block runs it

@@ -2,8 +2,8 @@
 
 :func:`find_instances` calls a prediction with the region of the instances found so far in ``Prompts.exclude``
 (a method takes it out of its location prior, :func:`persam.methods.grid.suppress_region`) and stops when the new
-prediction is absent, empty, scores below ``threshold`` (the calibration's instance threshold) or is mostly
-(``repeat_overlap``) an instance already found; the label map gives a pixel claimed by several instances to the
+prediction is absent (the presence layer decides each instance), empty or mostly (``repeat_overlap``) an
+instance already found; the label map gives a pixel claimed by several instances to the
 highest logit there (to the earlier one without logits). The presence layer (:mod:`persam.methods.presence_layer`)
 runs it; why: docs/methods.md, "Presence".
 """
@@ -32,8 +32,8 @@ def label_map(predictions: list[Prediction]) -> np.ndarray:
     return labels
 
 
-def find_instances(predict: Callable[[Prompts | None], Prediction], threshold: float, max_instances: int,
-                   repeat_overlap: float, prompts: Prompts | None = None,
+def find_instances(predict: Callable[[Prompts | None], Prediction], max_instances: int, repeat_overlap: float,
+                   prompts: Prompts | None = None,
                    predict_more: Callable[[Prompts | None], Prediction] | None = None) -> Prediction:
     """Up to ``max_instances`` instances, by calling ``predict(prompts)``, then ``predict_more`` (default
     ``predict``) with a growing ``exclude`` region.
@@ -54,7 +54,7 @@ def find_instances(predict: Callable[[Prompts | None], Prediction], threshold: f
         exclude = region if base.exclude is None else region | base.exclude
         candidate = predict_more(dataclasses.replace(base, exclude=exclude))
         area = int(candidate.mask.sum())
-        if not candidate.present or not area or not candidate.score >= threshold:
+        if not candidate.present or not area:
             break
         if (candidate.mask & region).sum() > repeat_overlap * area:
             break
