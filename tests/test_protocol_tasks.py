@@ -67,3 +67,4 @@ def test_instances_task_on_sample_composites(tmp_path, predictor):
     assert three["miou_single"] == pytest.approx(one["miou_single"])
     table = TABLES["instances"](runs, tmp_path / "table")
     assert [label.endswith(f"(max_instances={n})") for label, n in zip(table["method"], [1, 3], strict=True)] == [True] * 2
+    assert list(table["recall ci_low"]) == [50, 100] and list(table["recall ci_high"]) == [50, 100]  # both agree

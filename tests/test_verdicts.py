@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from test_tables import OBJECTS, make_run
 
-from persam.metrics.bootstrap import bootstrap_ci
+from persam.metrics.bootstrap import bootstrap_ci, ratio_bootstrap_ci
 from persam.metrics.paired_test import BETTER, EQUIVALENT, TOO_FEW, UNDECIDED, WORSE, decide, paired
 from persam.tables import main, write_table1
 
@@ -46,6 +46,19 @@ def test_interval_is_fixed_by_the_seed_and_not_by_the_object_order():
     assert low < values.mean() < high
     assert bootstrap_ci(values[::-1]) == (low, high) == bootstrap_ci(list(values))
     assert bootstrap_ci(values, seed=1) != (low, high)
+
+
+def test_a_pooled_ratio_interval_resamples_objects():
+    """Recall pooled over objects (matched / true instances, summed): the interval holds the pooled ratio, does not
+    depend on the object order, and is wider when the objects disagree."""
+    matched, true = np.array([9, 10, 4, 8, 10, 6, 10, 7]), np.full(8, 10)
+    low, high = ratio_bootstrap_ci(matched, true)
+    assert low < matched.sum() / true.sum() < high
+    assert ratio_bootstrap_ci(matched[::-1], true[::-1]) == (low, high)
+    agree_low, agree_high = ratio_bootstrap_ci(np.full(8, 8), true)
+    assert agree_low == agree_high == 0.8 and high - low > 0.05
+    with pytest.raises(ValueError, match="sum to 0"):
+        ratio_bootstrap_ci([0, 0], [0, 0])
 
 
 def test_bad_input_is_a_clear_error():

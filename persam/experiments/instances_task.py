@@ -7,7 +7,8 @@ composites (two). Images are told apart by their ground truth (one instance or s
 Rows per object (``item``) and for ``ALL``:
 
 * ``recall`` / ``precision``: instances matched one-to-one at IoU >= 0.5 over the true / predicted instances
-  of the composites (``ALL``: pooled counts);
+  of the composites (``ALL``: pooled counts); per object also the counts, ``instances_matched``,
+  ``instances_true`` and ``instances_predicted`` (the pooled ratios' intervals resample them by object);
 * ``miou_union``: the IoU of the union of the predicted instances with the union of the true ones, over the
   composites (pooled per object as PerSeg's IoU; ``ALL``: the mean over objects);
 * ``miou_single``: the same on the single-instance images, to compare with ``max_instances: 1``;
@@ -79,7 +80,8 @@ def run_instances_task(ctx: TaskContext) -> TaskOutput:
                             "copy-paste composite dataset? see data_prep/copy_paste_instances.py)")
         rows = [{**base, "item": name, "metric": "recall", "value": 100 * counts.recall},
                 {**base, "item": name, "metric": "precision", "value": 100 * counts.precision},
-                {**base, "item": name, "metric": "iou_union", "value": 100 * union.iou}]
+                {**base, "item": name, "metric": "iou_union", "value": 100 * union.iou},
+                *[{**base, "item": name, "metric": f"instances_{k}", "value": v} for k, v in asdict(counts).items()]]
         if single.images:
             rows.append({**base, "item": name, "metric": "iou_single", "value": 100 * single.iou})
         return {"rows": rows, "counts": asdict(counts), "union": asdict(union), "single": asdict(single)}

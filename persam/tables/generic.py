@@ -42,7 +42,8 @@ def one_protocol(rows: pd.DataFrame, table: str) -> pd.DataFrame:
 def metric_table(rows: pd.DataFrame, metrics: dict[str, str], per_shots: bool = False, digits: int = 2) -> pd.DataFrame:
     """One row per (method, model): ``metrics`` maps a metric name in the rows to its column name; with
     ``per_shots`` each column is repeated per number of references, as ``<column> k=<shots>``. A metric that is
-    a mean over objects (:data:`persam.tables.verdicts.PER_OBJECT`) gets its interval from the per-object rows."""
+    a mean over objects (:data:`persam.tables.verdicts.PER_OBJECT`) gets its interval from the per-object rows, a
+    pooled ratio (:data:`persam.tables.verdicts.POOLED_RATIO`) from the per-object counts where the run wrote them."""
     summary = rows[(rows["item"] == "ALL") & rows["metric"].isin(metrics)]
     if summary.empty:
         raise ValueError(f"no rows with metric {', '.join(metrics)} (item ALL): not runs of this protocol")
@@ -59,6 +60,8 @@ def metric_table(rows: pd.DataFrame, metrics: dict[str, str], per_shots: bool = 
                 objects = these[(these["metric"] == verdicts.PER_OBJECT.get(metric)) & (these["item"] != "ALL")]
                 if len(values) and len(objects):
                     row.update({name + s: v for s, v in verdicts.interval(objects["value"]).items()})
+                elif len(values) and metric in verdicts.POOLED_RATIO:
+                    row.update({name + s: v for s, v in verdicts.ratio_interval(these, metric).items()})
         out.append(row)
     return pd.DataFrame(out).dropna(axis=1, how="all")
 

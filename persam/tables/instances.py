@@ -4,7 +4,8 @@
 
 Rows (item ``ALL``): instance ``recall`` and ``precision`` at IoU 0.5, and ``miou_union`` (mIoU of the union of
 the predicted instances against the union of the true ones); ``miou_single`` on the unmodified targets. Runs
-differ by ``max_instances``, which their labels carry. The mIoUs carry their bootstrap intervals over objects,
+differ by ``max_instances``, which their labels carry. The mIoUs carry their bootstrap intervals over objects, the
+pooled recall and precision theirs from the per-object counts,
 and the README the paired verdicts of ``miou_union`` against :data:`BASELINE` within each ``max_instances``.
 """
 
@@ -33,7 +34,9 @@ def build(rows: pd.DataFrame, scope: Scope) -> pd.DataFrame:
 def write(runs: Runs, out: Path) -> pd.DataFrame:
     notes = ["recall: the true instances that a predicted instance covers with IoU >= 0.5, over all true instances; "
              "precision: the predicted instances that cover a true one with IoU >= 0.5, over all predicted instances; "
-             "mIoU (union): the union of the predicted instances against the union of the true ones."]
+             "mIoU (union): the union of the predicted instances against the union of the true ones. The recall and "
+             "precision intervals resample objects and pool their counts again (runs that wrote the per-object "
+             "counts)."]
     checks = verdicts.compare_checks(runs.rows, "iou_union")
     checked = verdict_section(checks, "the same method without the presence check",
                               heading="Paired verdicts: with the presence check (as `persam segment` runs it) against "

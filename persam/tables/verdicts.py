@@ -19,12 +19,15 @@ from __future__ import annotations
 import pandas as pd
 
 from persam.metrics import paired_test
-from persam.metrics.bootstrap import bootstrap_ci
+from persam.metrics.bootstrap import bootstrap_ci, ratio_bootstrap_ci
 from persam.metrics.paired_test import BETTER, EQUIVALENT, MARGIN, TOO_FEW, UNDECIDED, WORSE, paired
 
 # A summary metric (item ALL) -> the per-object metric it is the mean of.
 PER_OBJECT = {"miou": "iou", "miou_pos": "iou_pos", "miou_unchecked": "iou_unchecked", "miou_union": "iou_union",
               "miou_single": "iou_single", "J&F": "J&F"}
+# A pooled ratio a table shows (``ALL``: summed counts) -> its per-object numerator and denominator counts.
+POOLED_RATIO = {"recall": ("instances_matched", "instances_true"),
+                "precision": ("instances_matched", "instances_predicted")}
 CONDITION = ["dataset", "model", "corruption", "shots", "protocol", "setting"]
 # The columns of a row's setting, with the value of rows written before the column existed (neutral).
 SETTING_COLUMNS = {"task": "images", "second_opinion": "none", "presence": False, "max_instances": 1}
@@ -92,6 +95,18 @@ def interval(values) -> dict[str, float]:
     """``{" ci_low": .., " ci_high": ..}`` (suffixes, to be prefixed with the column's name), rounded to 2."""
     low, high = bootstrap_ci(list(values))
     return {LOW: round(low, 2), HIGH: round(high, 2)}
+
+
+def ratio_interval(rows: pd.DataFrame, metric: str) -> dict[str, float]:
+    """The interval (in percent, suffixes as :func:`interval`) of the pooled ratio ``metric`` of one run's rows,
+    from its per-object counts (:data:`POOLED_RATIO`); {} for rows without them (runs made before they were
+    written)."""
+    top, bottom = POOLED_RATIO[metric]
+    counts = rows[rows["item"] != "ALL"].pivot_table(index="item", columns="metric", values="value")
+    if top not in counts or bottom not in counts:
+        return {}
+    low, high = ratio_bootstrap_ci(counts[top], counts[bottom])
+    return {LOW: round(100 * low, 2), HIGH: round(100 * high, 2)}
 
 
 def with_interval(column: str, values) -> dict:
