@@ -122,20 +122,25 @@ table4: install davis_perseg davis16_perseg ## Table 4 (eroded / dilated referen
 # The PerSAM+ ablation (docs/methods.md, "PerSAM+ ablation"), on held-out data only: each rule off in turn on
 # davis16_perseg under the reference rotation; rule 0 (rough references) on the box and the 75-pixel dilation,
 # Table 4's protocol; rule 7 (the presence score) on the presence protocol with SAM's threshold deciding alone;
-# rule 9 (the instance focus) on davis16's composites as `persam segment --max-instances 3` runs it. (The rules it
+# rule 9 (the instance focus) on davis16's composites as `persam segment --max-instances 3` runs it; rule 6
+# (refinement) also on rough references, three references (davis16_fewshot) and the composites. (The rules it
 # removed, 1-3, 5 and 10's vote, were measured at the commits docs/methods.md names.)
 ABLATION := $(RUNS)/plus_ablation
 plus_ablation: install davis16_perseg davis16_instances ## PerSAM+'s rules each switched off, on held-out data -> results/plus_ablation/
 	rm -rf $(ABLATION) && mkdir -p $(ABLATION)
 	$(PY) -m persam.run -m experiment=plus_ablation hydra.sweep.dir=$(ABLATION)/segmentation progress=false
 	$(PY) -m persam.run -m experiment=table4 dataset=davis16_perseg corruption=box,dilate75 \
-		method=persam_plus,persam_plus_without_cleanup hydra.sweep.dir=$(ABLATION)/rough progress=false
+		method=persam_plus,persam_plus_without_cleanup,persam_plus_without_refinement \
+		hydra.sweep.dir=$(ABLATION)/rough progress=false
+	$(PY) -m persam.run -m experiment=fewshot dataset=davis16_fewshot 'dataset.ref_stems=["00","01","02"]' \
+		method=persam_plus,persam_plus_without_refinement hydra.sweep.dir=$(ABLATION)/fewshot progress=false
 	$(PY) -m persam.run -m experiment=presence dataset=davis16_perseg method.second_opinion=none \
 		method=persam_plus,persam_plus_without_presence_check hydra.sweep.dir=$(ABLATION)/presence progress=false
 	$(PY) -m persam.run -m experiment=instances dataset=davis16_instances method.max_instances=3 method.presence=true \
-		method.second_opinion=efficientnet_lite0 method=persam_plus,persam_plus_without_instance_focus \
+		method.second_opinion=efficientnet_lite0 \
+		method=persam_plus,persam_plus_without_instance_focus,persam_plus_without_refinement \
 		hydra.sweep.dir=$(ABLATION)/instances progress=false
-	$(PY) -m persam.tables plus_ablation $(addprefix $(ABLATION)/,segmentation rough presence instances) \
+	$(PY) -m persam.tables plus_ablation $(addprefix $(ABLATION)/,segmentation rough fewshot presence instances) \
 		--out results/plus_ablation
 
 # `persam compare` (docs/compare.md): METHOD, a method config's name, from the package or from CONF (a folder holding

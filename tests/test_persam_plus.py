@@ -188,6 +188,18 @@ def test_tracks_the_bundled_swan(predictor, tracking):
     assert truth[int(point[1]), int(point[0])]
 
 
+def test_instances_without_refinement_keep_the_first_masks_pieces_at_the_peak(predictor):
+    """Rule 9 with rule 6 off (the ablation's rung): the first mask, its pieces away from the peak dropped, is the
+    answer itself, so its logits are upsampled from the kept pieces."""
+    obj = load_perseg(SAMPLE, ["cat"])[0]
+    method = PerSAMPlus(predictor, refinement_steps=0, max_instances=3)
+    reference = method.fit([_shot(predictor, obj)])
+    embedding = predictor.embed(read_image(obj.targets[0][1]))
+    found = method.predict(embedding, reference)
+    assert found.present and found.instances.max() >= 1
+    assert found.logits.shape == found.mask.shape and np.array_equal(found.mask, found.instances > 0)
+
+
 def test_a_setting_out_of_range_is_refused(predictor):
     with pytest.raises(ValueError, match="refinement_steps"):
         PerSAMPlus(predictor, refinement_steps=3)

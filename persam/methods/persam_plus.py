@@ -175,7 +175,7 @@ class PerSAMPlus(CheckedMethod):
             region = peak_region(grid, valid_cells(embedding), cfg.peak_level)
             low = peak_components(stage.low_res, region, cfg.dropped_piece_logit)
             upscale = self.predictor.upscaler(embedding.input_size, embedding.original_size)
-            stage = Stage(lambda: upscale(low)[0, 0], low, stage.iou)
+            stage = Stage(lambda: upscale(low[None])[0, 0], low, stage.iou)
         # With a tracker's box the first mask is already boxed in: refine with its box from step 1, as PerSAM's
         # video procedure does (a box-centre point can fall off a curved object, and unboxed it leaks).
         stage = refine(self.predictor, stage, coords, labels, cfg.refinement_steps,
