@@ -116,21 +116,22 @@ def test_with_a_second_opinion_it_decides_instead_of_sams_threshold():
 
 def test_a_further_instance_is_decided_as_the_first_is():
     """Where the second opinion consents, a further instance is kept below SAM's instance threshold too (the first
-    instance never faces that threshold); without a second opinion the threshold decides."""
+    instance never faces that threshold), but not below the reference's own background (the negative, 0.5);
+    without a second opinion the threshold decides."""
     red = np.zeros((8, 8, 3), np.uint8)
     red[..., 0] = 255
     opinion = SecondOpinion(Colour(), torch.tensor([[1.0, 0.0, 0.0]]), threshold=0.5)
     calibration = Calibration(0.95, [1.0], [0.5], 0.05, "self", 0.75, opinion)
 
-    def answer(extra):  # column pairs 0-1, 3-4, 6-7, each outside what was found, scoring 0.96, 0.6, 0.55
+    def answer(extra):  # column pairs 0-1, 3-4, 6-7, each outside what was found, scoring 0.96, 0.6, 0.45
         found = np.zeros((8, 8), bool) if extra is None or extra.exclude is None else extra.exclude
         start = next(c for c in (0, 3, 6) if not found[:, c].any())
         mask = np.zeros((8, 8), bool)
         mask[:, start:start + 2] = True
-        return Prediction(mask, np.zeros((0, 2)), np.zeros(0), score={0: 0.96, 3: 0.6, 6: 0.55}[start])
+        return Prediction(mask, np.zeros((0, 2)), np.zeros(0), score={0: 0.96, 3: 0.6, 6: 0.45}[start])
 
     kept = checked_predict(answer, calibration, THREE, embedding=_embedding(red))
-    assert kept.extra["instance_scores"] == [0.96, 0.6, 0.55]
+    assert kept.extra["instance_scores"] == [0.96, 0.6]  # the third scores under the negative
     alone = checked_predict(answer, dataclasses.replace(calibration, second_opinion=None), THREE,
                             embedding=_embedding(red))
     assert alone.extra["instance_scores"] == [0.96]

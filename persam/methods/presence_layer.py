@@ -11,8 +11,8 @@ its one candidate with a presence score (``candidate``, honouring ``Prompts.excl
 * on ``predict``, decides presence: with a second opinion, its similarity decides (SAM's calibrated threshold
   when it refuses without a veto); without, SAM's threshold; an absent object gets an empty mask;
 * looks for further instances when ``max_instances`` > 1 (:func:`persam.methods.instances.find_instances`), each
-  decided as the first is, presence on or off: by the second opinion where it consents, else by SAM's instance
-  threshold.
+  decided as the first is, presence on or off: by the second opinion where it consents (above the calibration's
+  negative), else by SAM's instance threshold.
 
 Every decision is typed (:class:`persam.methods.protocol.PresenceDecision` on ``Prediction.decision``). Why each
 rule and number: docs/methods.md, "Presence".
@@ -129,12 +129,13 @@ def checked_predict(predict_one: Callable[[Prompts | None], Prediction], calibra
         return decide(prediction, sam_threshold(prediction))
 
     def further(extra: Prompts | None) -> Prediction:
-        """A further instance, decided as the first is: by the second opinion where it consents, else (no second
-        opinion, or one that deferred) by SAM's instance threshold."""
+        """A further instance, decided as the first is: by the second opinion where it consents (and never scoring
+        below the reference's own background, the calibration's negative), else (no second opinion, or one that
+        deferred) by SAM's instance threshold."""
         prediction = checked(predict_one(extra))
         decision = prediction.decision
         consented = decision is not None and decision.present and not decision.deferred
-        return decide(prediction, None if consented else calibration.instance_threshold)
+        return decide(prediction, max(calibration.negatives) if consented else calibration.instance_threshold)
 
     if settings.max_instances > 1:
         return find_instances(one, settings.max_instances, settings.repeat_overlap, prompts, further)
