@@ -120,10 +120,10 @@ def test_references_are_pooled_into_one(predictor, method):
     obj = load_perseg(SAMPLE, ["cat"])[0]
     one, two = _shot(predictor, obj), _shot(predictor, obj, "01")
     first, second, both = method.fit([one]), method.fit([two]), method.fit([one, two])
-    pooled = both.reference  # rule 10: one reference from both photos' object cells
-    assert pooled.cells == first.reference.cells + second.reference.cells
-    weights = torch.tensor([first.reference.cells, second.reference.cells], dtype=torch.float32)
-    mean = (weights[0] * first.reference.embedding + weights[1] * second.reference.embedding) / weights.sum()
+    pooled = both  # rule 10: one reference from both photos' object cells
+    assert pooled.cells == first.cells + second.cells
+    weights = torch.tensor([first.cells, second.cells], dtype=torch.float32)
+    mean = (weights[0] * first.embedding + weights[1] * second.embedding) / weights.sum()
     assert torch.allclose(pooled.embedding, mean, atol=1e-5)
     _, image, gt_path = next(t for t in obj.targets if t[0] == "02")
     embedding = predictor.embed(read_image(image))
@@ -220,7 +220,7 @@ def test_the_online_memory_keeps_confident_frames(predictor, tracking):
         # the swan is plainly there: each frame is kept, the annotated frame first, then only the latest
         assert len(kept) == 2 and kept[0].embedding is frames[0] and kept[1].embedding is frames[t]
         assert (kept[1].mask == (result.labels == 1)).all()
-        assert states[0].reference.reference.cells > method.fit(kept[:1]).reference.cells  # pooled with the kept frame
+        assert states[0].reference.cells > method.fit(kept[:1]).cells  # pooled with the kept frame
     never = replace(tracker, memory_margin=-1.0)  # nothing scores above its own score + 1
     states = start(method, frames[0], swan.annotation(0), config=never)
     for t in (1, 2):

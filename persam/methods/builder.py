@@ -26,8 +26,8 @@ if TYPE_CHECKING:  # the builder stays importable without torch (the app lists m
 HARNESS_KEYS = ("name", "label", "video")
 # What `persam segment`, `persam track` and the app run unless told otherwise: the image method with the fewest
 # Holm-corrected losses on the held-out sets (README, "Default image method"; persam.tables.default). On Table 2
-# (development data, 13 sequences) no method is shown non-inferior to the others (PerSAM 84.4, PerSAM-F 85.1,
-# PerSAM+ 85.0 J&F), so tracking keeps the image default rather than a choice those verdicts cannot make.
+# (development data, 13 sequences) no method is shown non-inferior to the others (README, "Default video
+# method"), so tracking keeps the image default rather than a choice those verdicts cannot make.
 DEFAULT_METHOD = "persam_plus"
 
 

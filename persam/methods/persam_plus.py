@@ -39,19 +39,12 @@ from persam.models.predictor import GuidedPredictor, ImageEmbedding
 
 @dataclass
 class PlusReference:
-    """What PerSAM+ keeps from its reference photos. embedding: C, the mean of their object cells (the global
-    map's locator, the mask-level check's target); cells: N, their object cells."""
+    """What PerSAM+ keeps from its K reference photos, pooled (rule 10). embedding: C, the mean of their object
+    cells (the global map's locator, the mask-level check's target); cells: N, their object cells; presence: the
+    presence layer's calibration."""
 
     embedding: Tensor
     cells: int
-
-
-@dataclass
-class PlusReferences:
-    """What PerSAM+ keeps from its K reference photos: one :class:`PlusReference` from all their object cells
-    (rule 10), and the presence calibration."""
-
-    reference: PlusReference
     presence: Calibration | None = None
 
 
@@ -136,12 +129,12 @@ class PerSAMPlus(CheckedMethod):
             return shots
         return [clean_reference(self.predictor, shot, cfg.cleanup_inside, cfg.cleanup_tight) for shot in shots]
 
-    def fit_state(self, shots: list[Shot], prompts: Prompts | None = None) -> PlusReferences:
+    def fit_state(self, shots: list[Shot], prompts: Prompts | None = None) -> PlusReference:
         """The target embedding: the mean of the object cells of every reference together (rule 10); ``prompts``
         (a tracker's, on the reference frame) are not needed: nothing is fitted on a decoding."""
         cells = torch.cat([reference_cells(shot.embedding, shot.mask, "center",
                                            center_threshold=self.config.center_threshold) for shot in shots])
-        return PlusReferences(PlusReference(pool(cells, "mean"), len(cells)))
+        return PlusReference(pool(cells, "mean"), len(cells))
 
     # -- location prior -------------------------------------------------------------------------------
     def similarity_map(self, embedding: ImageEmbedding, reference: PlusReference,
@@ -150,16 +143,15 @@ class PerSAMPlus(CheckedMethod):
         ``exclude`` region (H x W bool: found instances, a reference's own object) suppressed."""
         return suppress_region(similarity_grid(embedding, reference.embedding), embedding, exclude)
 
-    def most_similar_point(self, embedding: ImageEmbedding, references: PlusReferences) -> np.ndarray:
+    def most_similar_point(self, embedding: ImageEmbedding, reference: PlusReference) -> np.ndarray:
         """XY pixel of the global map's maximum: the first positive point a prediction uses (video reacquire)."""
-        grid = self.similarity_map(embedding, references.reference)
+        grid = self.similarity_map(embedding, reference)
         return select_points(similarity_image(self.predictor.model, embedding, grid), 1, negative=False)[0][0]
 
     # -- targets --------------------------------------------------------------------------------------
-    def candidate(self, embedding: ImageEmbedding, references: PlusReferences,
+    def candidate(self, embedding: ImageEmbedding, reference: PlusReference,
                   prompts: Prompts | None) -> Prediction:
         """The object's mask in a target image with its presence score (``prompts`` are appended, rule 8)."""
-        reference = references.reference
         cfg = self.config
         self.predictor.set_embedding(embedding)
         grid = self.similarity_map(embedding, reference, prompts.exclude if prompts is not None else None)

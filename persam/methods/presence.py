@@ -34,6 +34,11 @@ class Calibration:
     instance_threshold: float  # for instances after the first
     second_opinion: SecondOpinion | None = None  # the semantic check (persam.methods.second_opinion)
 
+    @property
+    def negative(self) -> float:
+        """The highest negative: the best match in a reference's own background."""
+        return max(self.negatives)
+
     def record(self) -> dict:
         """The calibration as plain values (the second opinion as its encoder and threshold), for run records."""
         fields = {k: v for k, v in self.__dict__.items() if k != "second_opinion"}

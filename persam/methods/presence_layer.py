@@ -135,7 +135,7 @@ def checked_predict(predict_one: Callable[[Prompts | None], Prediction], calibra
         prediction = checked(predict_one(extra))
         decision = prediction.decision
         consented = decision is not None and decision.present and not decision.deferred
-        return decide(prediction, max(calibration.negatives) if consented else calibration.instance_threshold)
+        return decide(prediction, calibration.negative if consented else calibration.instance_threshold)
 
     if settings.max_instances > 1:
         return find_instances(one, settings.max_instances, settings.repeat_overlap, prompts, further)
