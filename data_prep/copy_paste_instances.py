@@ -12,16 +12,17 @@ For every object of ``--src`` (reference stem ``--ref-stem``, default ``00``; ev
   pasted into ``T``. The copy is scaled to the area of ``T``'s own object, times 0.85 as often as needed
   (down to 0.2 of that area) until it fits inside the image without touching ``T``'s object dilated by
   ``MARGIN`` pixels; of the placements that fit, the one whose centre is farthest from ``T``'s object's
-  centroid is taken (ties: the first in raster order). Pasted pixels replace the target's (a hard mask, so
-  the ground truth is exact). Its label map: 1 = ``T``'s own object, 2 = the pasted copy. A target where no
-  scale fits is skipped and listed.
+  centroid is taken (ties: the first in raster order); ``--placement near`` takes the nearest instead, the copy
+  beside the object (where SAM can take both copies for one object: the case PerSAM+'s rule 9 is for). Pasted
+  pixels replace the target's (a hard mask, so the ground truth is exact). Its label map: 1 = ``T``'s own
+  object, 2 = the pasted copy. A target where no scale fits is skipped and listed.
 
 Everything is deterministic (no random numbers). Output, a PerSeg layout whose masks are instance label maps
 (palette PNG, 0 background, 1..n instances; ``read_mask`` still reads their union)::
 
     OUT/Images/<object>/{00,T,cT}.jpg
     OUT/Annotations/<object>/{00,T,cT}.png
-    OUT/manifest.json    {"source": SRC, "ref_stem": "00", "margin": MARGIN,
+    OUT/manifest.json    {"source": SRC, "ref_stem": "00", "margin": MARGIN, "placement": "far" or "near",
                           "objects": {<object>: {"cT": {"target": "T", "pasted_from": "S", "scale": s,
                                                         "box_xyxy": [x0, y0, x1, y1]}, ...}},
                           "skipped": ["<object>/T", ...]}
@@ -49,6 +50,7 @@ from persam.data.perseg import load_perseg  # noqa: E402
 MARGIN = 8  # pixels kept free around the target's own object
 SHRINK = 0.85
 MIN_AREA_RATIO = 0.2
+PLACEMENTS = ("far", "near")  # the copy's centre farthest from / nearest to the target's own object
 
 
 @dataclass
@@ -74,8 +76,11 @@ def placements(obstacle: np.ndarray, patch_mask: np.ndarray) -> np.ndarray:
 
 
 def composite(target: np.ndarray, target_mask: np.ndarray, source: np.ndarray, source_mask: np.ndarray,
-              margin: int = MARGIN) -> Paste | None:
-    """Paste the source's object into ``target`` beside its own object (see module doc); None if it never fits."""
+              margin: int = MARGIN, placement: str = "far") -> Paste | None:
+    """Paste the source's object into ``target`` beside its own object, ``placement`` far from it or near it (see
+    module doc); None if it never fits."""
+    if placement not in PLACEMENTS:
+        raise ValueError(f"placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     crop, crop_mask = cut_object(source, source_mask)
     h, w = target_mask.shape
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1, 2 * margin + 1))
@@ -91,7 +96,8 @@ def composite(target: np.ndarray, target_mask: np.ndarray, source: np.ndarray, s
             if free.any():
                 ys, xs = np.nonzero(free)
                 distance = (ys + ph / 2 - centroid[0]) ** 2 + (xs + pw / 2 - centroid[1]) ** 2
-                best = int(np.argmax(distance))  # argmax takes the first maximum: raster order on ties
+                # argmax / argmin take the first extremum: raster order on ties
+                best = int(np.argmax(distance) if placement == "far" else np.argmin(distance))
                 y0, x0 = int(ys[best]), int(xs[best])
                 patch = cv2.resize(crop, (pw, ph), interpolation=cv2.INTER_AREA)
                 image, labels = target.copy(), target_mask.astype(np.uint8)
@@ -103,9 +109,10 @@ def composite(target: np.ndarray, target_mask: np.ndarray, source: np.ndarray, s
     return None
 
 
-def build(src: Path, out: Path, ref_stem: str = "00", margin: int = MARGIN) -> dict:
+def build(src: Path, out: Path, ref_stem: str = "00", margin: int = MARGIN, placement: str = "far") -> dict:
     """Write the composites and the unmodified targets of every object of ``src`` to ``out``; the manifest."""
-    manifest: dict = {"source": str(src), "ref_stem": ref_stem, "margin": margin, "objects": {}, "skipped": []}
+    manifest: dict = {"source": str(src), "ref_stem": ref_stem, "margin": margin, "placement": placement,
+                      "objects": {}, "skipped": []}
     for obj in load_perseg(src, ref_stems=[ref_stem]):
         images, annotations = out / "Images" / obj.name, out / "Annotations" / obj.name
         images.mkdir(parents=True, exist_ok=True)
@@ -124,7 +131,7 @@ def build(src: Path, out: Path, ref_stem: str = "00", margin: int = MARGIN) -> d
             if not mask.any() or not masks[j].any():
                 manifest["skipped"].append(f"{obj.name}/{stem}")
                 continue
-            paste = composite(image, mask, loaded[j][1], masks[j], margin)
+            paste = composite(image, mask, loaded[j][1], masks[j], margin, placement)
             if paste is None:
                 manifest["skipped"].append(f"{obj.name}/{stem}")
                 continue
@@ -141,11 +148,13 @@ def main() -> int:
     parser.add_argument("--src", type=Path, required=True, help="a PerSeg-layout root (Images/, Annotations/)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--ref-stem", default="00")
+    parser.add_argument("--placement", choices=PLACEMENTS, default="far",
+                        help="the copy farthest from the target's object (default) or nearest to it")
     args = parser.parse_args()
     if args.out.exists():
         shutil.rmtree(args.out)
     try:
-        manifest = build(args.src, args.out, args.ref_stem)
+        manifest = build(args.src, args.out, args.ref_stem, placement=args.placement)
     except DataError as err:
         raise SystemExit(f"error: {err}") from None
     made = sum(len(v) for v in manifest["objects"].values())
