@@ -1,8 +1,9 @@
 """One builder for every method: ``hydra.utils.instantiate`` of a method config (``persam/conf/method/<name>.yaml``).
 
 A method config names its class with ``_target_`` and gives its settings as keyword arguments; ``name``,
-``label`` and ``video`` (the video procedure, :mod:`persam.methods.video`) are the harness's and are not
-passed to the class. A key the class does not take is an error naming the key and the config file, never
+``label``, ``video`` (the video procedure, :mod:`persam.methods.video`) and ``rung`` (true for a rung of an
+ablation ladder, which the tables run and the app does not offer) are the harness's and are not passed to the
+class. A key the class does not take is an error naming the key and the config file, never
 silently dropped. The image task, the video task and every user entry (``persam segment``, ``persam track``,
 ``persam dreambooth-masks``, the app, through :func:`persam.segment.predictor.user_method`) build their method here.
 """
@@ -23,7 +24,6 @@ from persam.config import CONFIG_DIR, compose
 if TYPE_CHECKING:  # the builder stays importable without torch (the app lists methods before loading SAM)
     from persam.models.predictor import GuidedPredictor
 
-HARNESS_KEYS = ("name", "label", "video")
 # What `persam segment`, `persam track` and the app run unless told otherwise: the image method with the fewest
 # Holm-corrected losses on the held-out sets (README, "Default image method"; persam.tables.default). On Table 2
 # (development data, 13 sequences) no method is shown non-inferior to the others (README, "Default video
@@ -75,6 +75,7 @@ def method_spec(method_cfg: DictConfig | dict, source: str | None = None) -> Met
         raise MethodConfigError(f"{source}: no _target_ (the method's class, e.g. persam.methods.persam.PerSAM)")
     video = settings.pop("video", None) or {}
     label = settings.pop("label", None) or name
+    settings.pop("rung", None)
     return MethodSpec(name, label, target, settings, video, source)
 
 
