@@ -377,7 +377,8 @@ def test_plus_ablation_puts_persam_plus_first_and_says_what_each_rung_switches_o
                 make_run(tmp_path / "runs", "persam_plus", 80.0, objects=objects, **ablation),
                 *[make_run(tmp_path / "runs", m, iou, "box", objects=objects, **ablation)
                   for m, iou in (("persam_plus", 80.0), ("persam_plus_without_cleanup", 40.0))],
-                *[make_run(tmp_path / "runs", m, iou, objects=objects, experiment="fewshot", dataset="davis16_fewshot")
+                *[make_run(tmp_path / dataset, m, iou, objects=objects, experiment="fewshot", dataset=dataset)
+                  for dataset in ("davis16_fewshot", "davis16_instances")  # two sets in one section: a row per set
                   for m, iou in (("persam_plus", 80.0), ("persam_plus_without_check", 80.0))]]
         table = MODULES["plus_ablation"].write(load_runs(runs), tmp_path / "out")
     finally:
@@ -386,8 +387,10 @@ def test_plus_ablation_puts_persam_plus_first_and_says_what_each_rung_switches_o
     segmentation = table[table["section"] == "plus_ablation"]
     assert list(segmentation["key"]) == ["persam_plus", "persam_plus_without_check", "persam_plus_without_cleanup"]
     assert [c for c in segmentation.dropna(axis=1, how="all").columns[4:] if " ci_" not in c] == ["none", "box"]
-    assert list(table.loc[table["section"] == "fewshot", "key"]) == ["persam_plus", "persam_plus_without_check"]
+    fewshot = table[table["section"] == "fewshot"]
+    assert list(fewshot["key"]) == ["persam_plus", "persam_plus_without_check"] * 2
+    assert list(fewshot["dataset"]) == ["davis16_fewshot"] * 2 + ["davis16_instances"] * 2
     readme = (tmp_path / "out" / "README.md").read_text()
     assert "- PERSAM_PLUS_WITHOUT_CHECK: `mask_check` True -> False." in readme
-    assert "Holm-corrected within this family of 3 comparisons" in readme  # every section and column, one family
-    assert readme.count("| worse |") == 2 and readme.count("| equivalent |") == 1
+    assert "Holm-corrected within this family of 4 comparisons" in readme  # every section and column, one family
+    assert readme.count("| worse |") == 2 and readme.count("| equivalent |") == 2

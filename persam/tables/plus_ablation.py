@@ -34,7 +34,8 @@ SECTIONS = {
     "presence": ("Presence score (rule 7), presence protocol, SAM's threshold alone (no second opinion); verdicts on "
                  "each object's AUROC", "auroc",
                  {"il_mcc": "IL_MCC", "auroc": "AUROC", "tpr": "TPR", "fpr": "FPR", "miou_pos": "mIoU (positives)"}),
-    "instances": ("Several instances (rule 9), copy-paste composites", "iou_union",
+    "instances": ("Several instances (rule 9; rule 6 there too), copy-paste composites: the copy as far from the object "
+                  "as it fits (davis16_instances) and beside it (davis16_instances_near)", "iou_union",
                   {"recall": "recall", "precision": "precision", "miou_union": "mIoU (union)"}),
 }
 PROTOCOLS = {"rotate": "every annotated image of an object is the reference once; an object counts once, the mean "
@@ -52,6 +53,16 @@ def _persam_plus_first(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([table[table["key"] == BASELINE], table[table["key"] != BASELINE]])
 
 
+def _per_dataset(part: pd.DataFrame, shown: dict[str, str]) -> pd.DataFrame:
+    """The section's summary, PerSAM+ first; a section of two sets (the instances) gets a row per method and set."""
+    tables = [_persam_plus_first(generic.metric_table(rows, shown).drop(columns="model")).assign(dataset=dataset)
+              for dataset, rows in part.groupby("dataset", sort=False)]
+    if len(tables) == 1:
+        return tables[0].drop(columns="dataset")
+    table = pd.concat(tables, ignore_index=True)
+    return table[["method", "dataset", *[c for c in table.columns if c not in ("method", "dataset")]]]
+
+
 def build(rows: pd.DataFrame, scope: Scope | None = None) -> pd.DataFrame:
     """One frame of every section's rows (``section``: the experiment); ``scope`` is not needed: the sections
     span several datasets, each named in the README, and no published row is shown."""
@@ -64,8 +75,8 @@ def build(rows: pd.DataFrame, scope: Scope | None = None) -> pd.DataFrame:
         raise ValueError(f"plus_ablation decides on held-out data only; the rows also hold {', '.join(development)}")
     out = []
     for experiment, _, _, shown, part in _sections(rows):
-        table = by_corruption(part) if shown is None else generic.metric_table(part, shown).drop(columns="model")
-        out.append(_persam_plus_first(table).assign(section=experiment))
+        table = by_corruption(part) if shown is None else _per_dataset(part, shown)
+        out.append((_persam_plus_first(table) if shown is None else table).assign(section=experiment))
     table = pd.concat(out).dropna(axis=1, how="all").reset_index(drop=True)
     return table[["section", *[c for c in table.columns if c != "section"]]]
 
