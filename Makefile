@@ -139,7 +139,7 @@ plus_ablation: install davis16_perseg davis16_instances davis16_instances_near #
 		method=persam_plus,persam_plus_without_presence_check hydra.sweep.dir=$(ABLATION)/presence progress=false
 	$(PY) -m persam.run -m experiment=instances dataset=davis16_instances method.max_instances=3 method.presence=true \
 		method.second_opinion=efficientnet_lite0 \
-		method=persam_plus,persam_plus_without_instance_focus,persam_plus_without_refinement,persam_plus_with_semantic_pick \
+		method=persam_plus,persam_plus_without_instance_focus,persam_plus_without_refinement \
 		hydra.sweep.dir=$(ABLATION)/instances progress=false
 	$(PY) -m persam.run -m experiment=instances dataset=davis16_instances_near $(SEGMENT_DEFAULTS) \
 		method=persam_plus,persam_plus_without_instance_focus hydra.sweep.dir=$(ABLATION)/instances_near progress=false

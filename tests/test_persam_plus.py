@@ -200,29 +200,9 @@ def test_instances_without_refinement_keep_the_first_masks_pieces_at_the_peak(pr
     assert found.logits.shape == found.mask.shape and np.array_equal(found.mask, found.instances > 0)
 
 
-def test_the_semantic_pick_adds_the_second_opinions_similarity_to_the_check(predictor):
-    """Rule 11: with the second opinion's vote made decisive, the first mask is the candidate it prefers."""
-    obj = load_perseg(SAMPLE, ["cat"])[0]
-    method = PerSAMPlus(predictor, refinement_steps=0, second_opinion="efficientnet_lite0", semantic_pick=True)
-    reference = method.fit([_shot(predictor, obj)])
-    assert reference.opinion is not None and reference.opinion.prototypes.shape[0] == 1
-    embedding = predictor.embed(read_image(obj.targets[0][1]))
-    real = reference.opinion.similarity
-    assert -1 <= real(embedding, method.predict(embedding, reference).mask) <= 1
-    candidates: list[np.ndarray] = []
-    reference.opinion.similarity = lambda _, mask: candidates.append(mask) or 0.0  # records SAM's three masks
-    plain = method.predict(embedding, reference).mask
-    smallest = min(candidates, key=lambda mask: mask.sum())
-    assert len(candidates) == 3 and not np.array_equal(plain, smallest)  # the check alone picks another
-    reference.opinion.similarity = lambda _, mask: 10.0 if np.array_equal(mask, smallest) else 0.0
-    assert np.array_equal(method.predict(embedding, reference).mask, smallest)
-
-
 def test_a_setting_out_of_range_is_refused(predictor):
     with pytest.raises(ValueError, match="refinement_steps"):
         PerSAMPlus(predictor, refinement_steps=3)
-    with pytest.raises(ValueError, match="semantic_pick needs a second opinion"):
-        PerSAMPlus(predictor, semantic_pick=True)
     with pytest.raises(TypeError):
         PerSAMPlus(predictor, topk=2)
 

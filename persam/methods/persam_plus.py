@@ -5,10 +5,9 @@ docs/methods.md, "PerSAM+ design record"; every number is a field of :class:`Per
 references cleaned up (:mod:`persam.methods.reference_cleanup`); 4 the mask-level check; 6 PerSAM's refinement;
 7 the presence score (rule 4's check of the final mask); 8 video (a tracker's prompts appended); 9 several
 instances (the first mask kept to the global map's peak); 10 several references (pooled: one reference from all
-their object cells); 11 (off; measured in the ablation) the second opinion also picking the first mask. Rules 1-3
-(part prompts, the mean+max locator, PerSAM's decoder guidance), rule 5 (negative mining) and rule 10's vote were
-removed by the ablation (docs/methods.md, "PerSAM+ ablation"). Presence and further instances are the presence
-layer's (:mod:`persam.methods.presence_layer`).
+their object cells). Rules 1-3 (part prompts, the mean+max locator, PerSAM's decoder guidance), rule 5 (negative
+mining), rule 10's vote and rule 11 (the semantic pick) were removed by the ablation (docs/methods.md, "PerSAM+
+ablation"). Presence and further instances are the presence layer's (:mod:`persam.methods.presence_layer`).
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ from persam.methods.presence_settings import PresenceSettings
 from persam.methods.protocol import EMPTY_MASK_SCORE, Prediction, Prompts, Shot
 from persam.methods.reference_cleanup import clean_reference
 from persam.methods.refinement import Stage, refine
-from persam.methods.second_opinion import SecondOpinion, second_opinion
 from persam.methods.target import CENTER_THRESHOLD, pool, reference_cells
 from persam.models.predictor import GuidedPredictor, ImageEmbedding
 
@@ -43,12 +41,11 @@ from persam.models.predictor import GuidedPredictor, ImageEmbedding
 class PlusReference:
     """What PerSAM+ keeps from its K reference photos, pooled (rule 10). embedding: C, the mean of their object
     cells (the global map's locator, the mask-level check's target); cells: N, their object cells; presence: the
-    presence layer's calibration; opinion: the second opinion rule 11 picks with."""
+    presence layer's calibration."""
 
     embedding: Tensor
     cells: int
     presence: Calibration | None = None
-    opinion: SecondOpinion | None = None  # rule 11's semantic features of the references
 
 
 def mask_check(embedding: ImageEmbedding, low_res: Tensor, target: Tensor) -> Tensor:
@@ -107,17 +104,11 @@ class PerSAMPlusConfig(PresenceSettings):
     cleanup_tight: float = 0.8  # ... and the mask is rough when SAM's covers less than this fraction of it
     # Rule 7: the presence score is the final mask's mask-level check (off: SAM's predicted IoU of it).
     presence_check: bool = True
-    # Rule 11 (needs second_opinion): the first mask is the candidate with the best sum of rule 4's check and the
-    # second opinion's similarity (two cosines to the reference, equal weights; written before measuring).
-    semantic_pick: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.refinement_steps not in (0, 1, 2):
             raise ValueError(f"refinement_steps must be 0, 1 or 2, got {self.refinement_steps}")
-        if self.semantic_pick and self.second_opinion in (None, "", "none"):
-            raise ValueError("semantic_pick needs a second opinion's encoder: set second_opinion (e.g. "
-                             "efficientnet_lite0)")
 
 
 class PerSAMPlus(CheckedMethod):
@@ -141,11 +132,9 @@ class PerSAMPlus(CheckedMethod):
     def fit_state(self, shots: list[Shot], prompts: Prompts | None = None) -> PlusReference:
         """The target embedding: the mean of the object cells of every reference together (rule 10); ``prompts``
         (a tracker's, on the reference frame) are not needed: nothing is fitted on a decoding."""
-        cfg = self.config
         cells = torch.cat([reference_cells(shot.embedding, shot.mask, "center",
-                                           center_threshold=cfg.center_threshold) for shot in shots])
-        opinion = second_opinion(cfg, shots, self.predictor.device) if cfg.semantic_pick else None
-        return PlusReference(pool(cells, "mean"), len(cells), opinion=opinion)
+                                           center_threshold=self.config.center_threshold) for shot in shots])
+        return PlusReference(pool(cells, "mean"), len(cells))
 
     # -- location prior -------------------------------------------------------------------------------
     def similarity_map(self, embedding: ImageEmbedding, reference: PlusReference,
@@ -171,10 +160,6 @@ class PerSAMPlus(CheckedMethod):
         box = prompts.box if prompts is not None else None
         out = self.predictor.decode(coords, labels, box=box, multimask=True)
         checks = mask_check(embedding, out.low_res_logits, reference.embedding)
-        if cfg.semantic_pick:  # rule 11
-            semantic = [reference.opinion.similarity(embedding, (out.mask_logits(i) > 0).cpu().numpy())
-                        for i in range(len(checks))]
-            checks = checks + torch.tensor(semantic, dtype=checks.dtype, device=checks.device)
         pick = int((checks if cfg.mask_check else out.iou).argmax())
         stage = Stage.of(out, pick)
         if prompts is not None and prompts.one_of_several and cfg.instance_focus:
