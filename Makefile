@@ -125,7 +125,7 @@ table4: install davis_perseg davis16_perseg ## Table 4 (eroded / dilated referen
 # rule 9 (the instance focus) on davis16's composites as `persam segment --max-instances 3` runs it, the copies far
 # from the object (davis16_instances) and beside it (davis16_instances_near, where rule 9 acts); rule 6
 # (refinement) also on rough references, three references (davis16_fewshot) and the composites. (The rules it
-# removed, 1-3, 5 and 10's vote, were measured at the commits docs/methods.md names.)
+# removed, 1-3, 5, 10's vote and 11, were measured at the commits docs/methods.md names.)
 ABLATION := $(RUNS)/plus_ablation
 plus_ablation: install davis16_perseg davis16_instances davis16_instances_near ## PerSAM+'s rules each switched off, on held-out data -> results/plus_ablation/
 	rm -rf $(ABLATION) && mkdir -p $(ABLATION)
