@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -65,6 +66,9 @@ def test_instances_task_on_sample_composites(tmp_path, predictor):
     assert one["recall"] == 50  # one instance of the two found in each composite
     assert three["recall"] == 100 and three["precision"] == 100
     assert three["miou_single"] == pytest.approx(one["miou_single"])
+    cat = json.loads((runs[0] / "items" / "cat.json").read_text())["images"]  # where instances were lost, per image
+    assert {"image": "c01", "matched": 1, "true": 2, "predicted": 1} in cat
+    assert {"image": "01", "matched": 1, "true": 1, "predicted": 1} in cat
     table = TABLES["instances"](runs, tmp_path / "table")
     assert [label.endswith(f"(max_instances={n})") for label, n in zip(table["method"], [1, 3], strict=True)] == [True] * 2
     assert list(table["recall ci_low"]) == [50, 100] and list(table["recall ci_high"]) == [50, 100]  # both agree

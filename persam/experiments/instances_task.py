@@ -15,7 +15,8 @@ Rows per object (``item``) and for ``ALL``:
 * ``max_instances`` (``ALL``): the method's setting (1 where it has none), so a table tells the runs apart.
 
 A method without ``instances`` in its prediction counts its mask as one instance. Masks are written as
-``masks/<object>/<stem>.png``, palette label maps 1..n.
+``masks/<object>/<stem>.png``, palette label maps 1..n; each object's record (``items/<object>.json``) also keeps
+every image's counts (``images``: true, predicted and matched instances), to read where instances were lost.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def run_instances_task(ctx: TaskContext) -> TaskOutput:
     def compute(name: str, bar) -> dict:
         obj = objects[name]
         reference, _ = fit_object(ctx, obj)
-        counts, union, single = InstanceCounts(), ObjectScore(), ObjectScore()
+        counts, union, single, images = InstanceCounts(), ObjectScore(), ObjectScore(), []
         for stem, image_path, gt_path in obj.targets:
             image = read_image(image_path)
             gt = read_label_map(gt_path)
@@ -65,6 +66,9 @@ def run_instances_task(ctx: TaskContext) -> TaskOutput:
             ctx.clock.method_seconds += time.perf_counter() - start
             ctx.clock.method_images += 1
             labels = predicted_labels(prediction)
+            image_counts = InstanceCounts()
+            image_counts.add(labels, gt)
+            images.append({"image": stem, **asdict(image_counts)})
             if len(np.unique(gt[gt > 0])) > 1:
                 counts.add(labels, gt)
                 union.add(labels > 0, gt > 0)
@@ -84,7 +88,8 @@ def run_instances_task(ctx: TaskContext) -> TaskOutput:
                 *[{**base, "item": name, "metric": f"instances_{k}", "value": v} for k, v in asdict(counts).items()]]
         if single.images:
             rows.append({**base, "item": name, "metric": "iou_single", "value": 100 * single.iou})
-        return {"rows": rows, "counts": asdict(counts), "union": asdict(union), "single": asdict(single)}
+        return {"rows": rows, "counts": asdict(counts), "union": asdict(union), "single": asdict(single),
+                "images": images}
 
     start = time.perf_counter()
     result = run_items(list(objects), lambda name: len(objects[name].targets), compute, ctx.out_dir, ctx.key,
