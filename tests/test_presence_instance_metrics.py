@@ -86,6 +86,7 @@ def test_matching_is_one_to_one_at_iou_half():
     counts.add(pred, gt)
     assert (counts.matched, counts.true, counts.predicted) == (2, 2, 3)
     assert counts.recall == 1.0 and counts.precision == pytest.approx(2 / 3)
+    assert counts + InstanceCounts(1, 2, 1) == InstanceCounts(3, 4, 4)  # two images' counts pooled
 
 
 def test_a_prediction_covering_both_instances_matches_neither():

@@ -69,8 +69,8 @@ def run_instances_task(ctx: TaskContext) -> TaskOutput:
             image_counts = InstanceCounts()
             image_counts.add(labels, gt)
             images.append({"image": stem, **asdict(image_counts)})
-            if len(np.unique(gt[gt > 0])) > 1:
-                counts.add(labels, gt)
+            if image_counts.true > 1:  # a composite
+                counts += image_counts
                 union.add(labels > 0, gt > 0)
             else:
                 single.add(labels > 0, gt > 0)
@@ -96,7 +96,7 @@ def run_instances_task(ctx: TaskContext) -> TaskOutput:
                        f"{cfg.method.name} instances on {cfg.dataset.name}", "img", cfg.progress, clock=ctx.clock,
                        plan=ctx.predictor.expect_images)
     records = list(result.records.values())
-    total = InstanceCounts(*(sum(r["counts"][k] for r in records) for k in ("matched", "true", "predicted")))
+    total = sum((InstanceCounts(**r["counts"]) for r in records), InstanceCounts())
     rows = [row for r in records for row in r["rows"]]
     mean = {m: float(np.mean([row["value"] for row in rows if row["metric"] == m]))
             for m in ("iou_union", "iou_single") if any(row["metric"] == m for row in rows)}

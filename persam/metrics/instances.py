@@ -4,7 +4,7 @@
 * :func:`match_instances`: one-to-one matching of predicted to true instances at IoU >= 0.5. At that
   threshold a match is unique (two masks with IoU > 0.5 to one mask would overlap each other by more than
   half), so taking the pairs in decreasing IoU is the optimal matching;
-* :class:`InstanceCounts`: running matched / true / predicted counts -> recall, precision;
+* :class:`InstanceCounts`: running matched / true / predicted counts (``+`` sums two) -> recall, precision;
 * the mIoU of the union is :class:`persam.metrics.ObjectScore` over ``labels > 0``.
 """
 
@@ -60,6 +60,9 @@ class InstanceCounts:
     matched: int = 0
     true: int = 0
     predicted: int = 0
+
+    def __add__(self, other: InstanceCounts) -> InstanceCounts:
+        return InstanceCounts(self.matched + other.matched, self.true + other.true, self.predicted + other.predicted)
 
     def add(self, pred: np.ndarray, gt: np.ndarray, threshold: float = IOU_MATCH) -> None:
         self.matched += len(match_instances(pred, gt, threshold))
